@@ -1,0 +1,20 @@
+//! `cpt._engine`: thin PyO3 wrappers over `cpt_engine`. Arguments are converted,
+//! the GIL is released around engine work, and engine errors map to the
+//! exception classes of `errors.rs`. No logic lives here.
+
+use pyo3::prelude::*;
+
+mod curate;
+mod errors;
+mod minhash;
+mod tokenize;
+
+#[pymodule]
+fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    curate::register(m)?;
+    minhash::register(m)?;
+    tokenize::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! The `cpt-curate` command line. The same entry point serves the Rust binary and
+//! the `cpt-curate` console script of the Python wheel, so both faces behave alike.
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+pub mod run;
+pub mod tokenize;
+
+#[derive(Parser, Debug)]
+#[command(name = "cpt-curate", version, about = "Curate and tokenize corpora for continued pretraining")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read, filter, deduplicate (exact and near) and write curated documents.
+    Run(run::RunArgs),
+    /// Tokenize curated documents into compressed, seekable token shards.
+    Tokenize(tokenize::TokenizeArgs),
+}
+
+/// Parse `args` (program name first) and run; returns the process exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::execute(args),
+        Command::Tokenize(args) => tokenize::execute(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
