@@ -1,0 +1,109 @@
+"""Token sources: the one interface the mixer reads from.
+
+A source is a flat stream of token ids (documents separated by EOS) that can be read at any offset.
+Two formats are supported: cpt's own token shards (``cpt.data.shards.TokenDataset``, imported only
+when used) and nanoGPT-style raw files (a flat little-endian uint16/uint32 array, memory-mapped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional, Protocol, runtime_checkable
+
+import numpy as np
+
+from cpt import ConfigError
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    name: str
+    identity: str  # changes when the data changes; checked on resume
+    num_tokens: int
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Tokens ``[start, start + count)``; the caller keeps the range inside ``num_tokens``."""
+        ...
+
+
+class RawTokenSource:
+    """A nanoGPT-style ``.bin``: raw little-endian token ids, memory-mapped."""
+
+    def __init__(self, path: str | Path, dtype: str = "uint16", name: str = "") -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigError(f"data source {self.path}: file not found")
+        np_dtype = np.dtype(dtype).newbyteorder("<")
+        size = self.path.stat().st_size
+        if size == 0:
+            raise ConfigError(f"data source {self.path}: file is empty")
+        if size % np_dtype.itemsize:
+            raise ConfigError(
+                f"data source {self.path}: size {size} bytes is not a multiple of {dtype} "
+                f"({np_dtype.itemsize} bytes); wrong dtype or truncated file?")
+        self._data = np.memmap(self.path, dtype=np_dtype, mode="r")
+        self.num_tokens = int(self._data.shape[0])
+        self.name = name or self.path.stem
+        self.dtype = dtype
+        self.identity = f"raw:{dtype}:{self.num_tokens}:{self._fingerprint()}"
+
+    def _fingerprint(self) -> str:
+        """Hash of the head and tail: cheap, and catches a swapped or re-tokenized file."""
+        h = hashlib.sha256()
+        raw = self._data.view(np.uint8)
+        h.update(bytes(raw[: 1 << 16]))
+        h.update(bytes(raw[-(1 << 16):]))
+        return h.hexdigest()[:16]
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return np.asarray(self._data[start:start + count])
+
+
+class ShardTokenSource:
+    """cpt token shards through the shard reader (``cpt.data.shards``)."""
+
+    def __init__(self, manifest: str | Path, name: str = "",
+                 expected_tokenizer_hash: Optional[str] = None) -> None:
+        from cpt.data.shards import TokenDataset  # lazy: the reader is its own module
+
+        self.path = Path(manifest)
+        if not self.path.exists():
+            raise ConfigError(f"data source {self.path}: manifest not found")
+        self._ds = TokenDataset(self.path, expected_tokenizer_hash=expected_tokenizer_hash)
+        self.num_tokens = int(self._ds.num_tokens)
+        self.name = name or self.path.parent.name
+        self.identity = f"cpt:{self._ds.tokenizer_hash}:{self.num_tokens}:{self._ds.num_docs}"
+
+    @property
+    def tokenizer_hash(self) -> str:
+        return str(self._ds.tokenizer_hash)
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return np.asarray(self._ds.read(start, count))
+
+
+def open_source(path: str, fmt: str, dtype: str, name: str,
+                expected_tokenizer_hash: Optional[str] = None) -> TokenSource:
+    if fmt == "raw":
+        return RawTokenSource(path, dtype=dtype, name=name)
+    if fmt == "cpt":
+        return ShardTokenSource(path, name=name, expected_tokenizer_hash=expected_tokenizer_hash)
+    raise ConfigError(f"data source {path}: unknown format {fmt!r} (cpt or raw)")
+
+
+def write_raw_tokens(path: str | Path, tokens: np.ndarray, dtype: str = "uint16") -> Path:
+    """Write a raw token file atomically (temp name + rename); used by tests, demos and benches."""
+    path = Path(path)
+    arr = np.asarray(tokens)
+    info = np.iinfo(np.dtype(dtype))
+    if arr.size and (arr.min() < 0 or arr.max() > info.max):
+        raise ValueError(f"token ids do not fit {dtype}")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(arr.astype(np.dtype(dtype).newbyteorder("<")).tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return path

@@ -1,0 +1,357 @@
+"""The training loop (nanoGPT-readable, torchtitan-resumable), driven through Accelerate.
+
+One optimizer step = one global batch from the mixer, split into ``grad_accum`` micro-batches per
+rank. Order inside a step: forward/backward per micro-batch, clip, update, then (when due) the
+evaluation hook and its actions, then (when due) a checkpoint, so a checkpoint always holds the
+decisions taken at its step and a resumed run replays them instead of re-deciding.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from cpt import ConfigError
+from cpt.checkpoint import CheckpointManager, latest_checkpoint
+from cpt.data.loader import MixedLoader, StepBatch
+from cpt.data.sources import open_source
+from cpt.schedule import LRSchedule
+from cpt.train.config import TrainConfig
+from cpt.train.hooks import Action, EvaluationHook
+from cpt.train.metrics import MetricsLogger, write_plots
+from cpt.train.model import build_model, load_tokenizer, optimizer_groups, tokenizer_hash
+
+log = logging.getLogger("cpt.train")
+
+
+@dataclass
+class View:
+    """The read-only picture of the run handed to the evaluation hook (``TrainingView``)."""
+
+    step: int
+    tokens_seen: int
+    alpha: float
+    lr_multiplier: float
+    run_dir: Path
+
+
+@dataclass
+class RunState:
+    """The loop's own resumable state (the loader and hook have theirs)."""
+
+    step: int = 0
+    tokens_seen: int = 0
+    lr_multiplier: float = 1.0
+    alpha: float = 0.0
+    stopped: bool = False
+    last_eval_step: int = -1
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    tokens_seen: int
+    final_dir: Optional[Path]
+    last_checkpoint: Optional[Path]
+    stopped_early: bool
+    actions: list[dict[str, Any]]
+
+
+StepCallback = Callable[[int, StepBatch, torch.Tensor], None]
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    """``auto`` = bf16 on a GPU that has it, else no mixed precision (CPU autocast rarely pays)."""
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def _load_hook(cfg: TrainConfig, accelerator: Any, tokenizer: Any,
+               tok_hash: str) -> Optional[EvaluationHook]:
+    if cfg.run.hook:
+        module_name, _, func_name = cfg.run.hook.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), func_name or "build_hook")
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"config key 'run.hook': cannot load {cfg.run.hook!r}: {exc}") from None
+        return factory(cfg, accelerator, cfg.run_dir)
+    if cfg.eval:
+        from cpt.evaluate import build_hook  # owned by the evaluation package
+
+        return build_hook(cfg.eval, tokenizer=tokenizer, tokenizer_hash=tok_hash,
+                          accelerator=accelerator, run_dir=cfg.run_dir)
+    return None
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, *, hook: Optional[EvaluationHook] = None,
+                 on_step: Optional[StepCallback] = None) -> None:
+        self.cfg = cfg
+        self.on_step = on_step
+        self._hook_override = hook
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        cfg = self.cfg
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        if cfg.run.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+        self.acc = Accelerator(mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision))
+        self.run_dir = cfg.run_dir
+        if self.acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        set_seed(cfg.run.seed)
+
+        self.tokenizer = load_tokenizer(cfg.model)
+        self.tok_hash = tokenizer_hash(cfg.model)
+        eos_id = cfg.data.eos_id
+        if eos_id is None and self.tokenizer is not None:
+            eos_id = self.tokenizer.eos_token_id
+        if eos_id is None:
+            raise ConfigError("config key 'data.eos_id': not set and the tokenizer has no EOS "
+                              "token; give data.eos_id or model.tokenizer")
+
+        model = build_model(cfg.model)
+        vocab = int(model.get_input_embeddings().weight.shape[0])
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
+        model.train()
+        optimizer = torch.optim.AdamW(
+            optimizer_groups(model, cfg.optim.weight_decay), lr=0.0,
+            betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2), eps=cfg.optim.eps)
+        if cfg.model.compile:
+            model = torch.compile(model)
+        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+
+        def sources(side: str) -> list[tuple[Any, float]]:
+            out = []
+            for spec in getattr(cfg.data, side):
+                src = open_source(spec.path, spec.format, spec.dtype, spec.name,
+                                  expected_tokenizer_hash=self.tok_hash or None)
+                out.append((src, spec.weight))
+            return out
+
+        self.loader = MixedLoader(
+            sources("domain"), sources("general"), alpha=cfg.data.alpha, seq_len=cfg.data.seq_len,
+            micro_batch_size=cfg.data.micro_batch_size, grad_accum=cfg.optim.grad_accum,
+            eos_id=int(eos_id), rank=self.acc.process_index, world_size=self.acc.num_processes,
+            mask_documents=cfg.data.mask_documents, vocab_size=vocab, on_wrap=self._on_wrap)
+
+        tps = self.loader.tokens_per_step
+        if cfg.schedule.max_steps is not None:
+            self.total_steps = cfg.schedule.max_steps
+        else:
+            assert cfg.schedule.total_tokens is not None
+            self.total_steps = math.ceil(cfg.schedule.total_tokens / tps)
+        self.schedule = LRSchedule.build(
+            base_lr=cfg.optim.base_lr, beta=cfg.optim.beta, total_steps=self.total_steps,
+            warmup_frac=cfg.schedule.warmup_frac, min_lr_ratio=cfg.schedule.min_lr_ratio,
+            kind=cfg.schedule.kind, decay_frac=cfg.schedule.decay_frac)
+        self.ckpt = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last,
+                                      self.acc)
+        self.hook = self._hook_override or _load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
+        self.state = RunState(alpha=cfg.data.alpha)
+        self._resume()
+        self.metrics = MetricsLogger(cfg.logging, self.run_dir, self.total_steps, self.state.step,
+                                     enabled=self.acc.is_main_process)
+        if self.acc.is_main_process:
+            self.metrics.event("start", steps=self.total_steps, tokens_per_step=tps,
+                               world_size=self.acc.num_processes, resumed_at=self.state.step,
+                               mixed_precision=self.acc.mixed_precision,
+                               peak_lr=self.schedule.peak_lr)
+
+    def _resume(self) -> None:
+        choice = self.cfg.checkpoint.resume
+        if choice == "none":
+            return
+        if choice == "auto":
+            path = latest_checkpoint(self.ckpt.root)
+            if path is None:
+                return
+        else:
+            path = Path(choice)
+            if not path.is_dir():
+                raise ConfigError(f"config key 'checkpoint.resume': {path} is not a checkpoint "
+                                  "directory")
+        state, hook_state = self.ckpt.load(path)
+        self.loader.load_state_dict(state["loader"],
+                                    allow_reshard=self.cfg.data.reshard_on_resume)
+        self.state = RunState(**state["run"])
+        self.loader.set_alpha(self.state.alpha)
+        if self.hook is not None and hook_state is not None:
+            self.hook.load_state_dict(hook_state)
+        self._resumed_from = path
+
+    def _on_wrap(self, name: str, epoch: int) -> None:
+        if self.acc.is_main_process and hasattr(self, "metrics"):
+            self.metrics.event("epoch", source=name, epoch=epoch, step=self.state.step)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def view(self) -> View:
+        return View(step=self.state.step, tokens_seen=self.state.tokens_seen,
+                    alpha=self.state.alpha, lr_multiplier=self.state.lr_multiplier,
+                    run_dir=self.run_dir)
+
+    def _evaluate(self) -> None:
+        assert self.hook is not None
+        actions = self.hook.evaluate(self.acc.unwrap_model(self.model), self.view())
+        self.model.train()
+        self.state.last_eval_step = self.state.step
+        for action in actions:
+            self._apply(action)
+
+    def _apply(self, action: Action) -> None:
+        if action.kind == "raise_replay":
+            self.loader.set_alpha(float(action.value))
+            self.state.alpha = float(action.value)
+        elif action.kind == "lower_lr":
+            self.state.lr_multiplier *= float(action.value)
+        elif action.kind == "stop":
+            self.state.stopped = True
+        else:
+            raise ValueError(f"unknown action kind {action.kind!r}")
+        record = {"step": self.state.step, **asdict(action)}
+        self.state.actions.append(record)
+        if self.acc.is_main_process:
+            self.metrics.event("action", **record)
+
+    def _train_step(self, batch: StepBatch) -> torch.Tensor:
+        lr = self.schedule(self.state.step) * self.state.lr_multiplier
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        device = self.acc.device
+        n_micro = len(batch.micro_batches)
+        loss_sum = torch.zeros((), device=device)
+        for i, micro in enumerate(batch.micro_batches):
+            inputs = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in micro.items()}
+            sync = self.acc.no_sync(self.model) if i < n_micro - 1 else nullcontext()
+            with sync:
+                loss = self.model(**inputs).loss / n_micro
+                self.acc.backward(loss)
+            loss_sum += loss.detach()
+        if self.cfg.optim.grad_clip > 0:
+            self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss_sum
+
+    def _checkpoint(self) -> Path:
+        trainer_state = {
+            "run": asdict(self.state),
+            "loader": self.loader.state_dict(),
+            "total_steps": self.total_steps,
+        }
+        hook_state = self.hook.state_dict() if self.hook is not None else None
+        protected = self.hook.protected_checkpoints() if self.hook is not None else set()
+        path = self.ckpt.save(self.state.step, trainer_state, hook_state, protected)
+        if self.hook is not None:
+            self.hook.on_checkpoint(self.state.step, path)
+        if self.acc.is_main_process:
+            self.metrics.event("checkpoint", step=self.state.step, path=str(path))
+        return path
+
+    def run(self) -> TrainResult:
+        self._setup()
+        cfg = self.cfg
+        every_eval = self.hook.every if self.hook is not None else 0
+        if every_eval > 0 and self.state.step == 0 and self.state.last_eval_step < 0:
+            self._evaluate()  # the base model: the reference for forgetting
+        last_ckpt: Optional[Path] = None
+        window_losses: list[torch.Tensor] = []
+        window_start = time.perf_counter()
+        window_tokens = 0
+        while self.state.step < self.total_steps and not self.state.stopped:
+            batch = self.loader.next_step()
+            lr = self.schedule(self.state.step) * self.state.lr_multiplier
+            loss = self._train_step(batch)
+            self.state.step += 1
+            self.state.tokens_seen += self.loader.tokens_per_step
+            window_losses.append(loss)
+            window_tokens += self.loader.tokens_per_step
+            if self.on_step is not None:
+                self.on_step(self.state.step, batch, loss)
+            self.metrics.advance()
+            step = self.state.step
+            is_last = step >= self.total_steps
+            if step % cfg.logging.every == 0 or is_last:
+                mean_loss = torch.stack(window_losses).mean()
+                mean_loss = float(self.acc.reduce(mean_loss, reduction="mean").item())
+                elapsed = max(time.perf_counter() - window_start, 1e-9)
+                self.metrics.log(step, {
+                    "loss": mean_loss, "lr": lr, "tokens_per_s": window_tokens / elapsed,
+                    "alpha": batch.alpha, "alpha_target": self.state.alpha,
+                    "alpha_cumulative": self.loader.state.domain_sequences
+                    / max(1, self.loader.state.total_sequences),
+                    "tokens_seen": self.state.tokens_seen,
+                    "tokens_by_source": dict(self.loader.state.consumed),
+                    "lr_multiplier": self.state.lr_multiplier,
+                })
+                window_losses, window_tokens = [], 0
+                window_start = time.perf_counter()
+            if every_eval > 0 and (step % every_eval == 0 or is_last):
+                self._evaluate()
+            done = is_last or self.state.stopped
+            if done or (cfg.checkpoint.every > 0 and step % cfg.checkpoint.every == 0):
+                last_ckpt = self._checkpoint()
+        if self.state.step >= self.total_steps or self.state.stopped:
+            if last_ckpt is None:  # resumed from the final checkpoint: nothing left to train
+                last_ckpt = latest_checkpoint(self.ckpt.root)
+            final_dir = self._finish()
+        else:
+            final_dir = None
+        return TrainResult(self.run_dir, self.state.step, self.state.tokens_seen, final_dir,
+                           last_ckpt, self.state.stopped, list(self.state.actions))
+
+    def _finish(self) -> Path:
+        final = self.run_dir / "final"
+        self.acc.wait_for_everyone()
+        state_dict = self.acc.get_state_dict(self.model)
+        if self.acc.is_main_process:
+            tmp = self.run_dir / "final.tmp"
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            unwrapped = self.acc.unwrap_model(self.model)
+            unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+            if self.hook is not None:
+                self.hook.finalize(unwrapped, self.view())
+            if self.cfg.logging.plots:
+                write_plots(self.run_dir)
+            self.metrics.event("done", step=self.state.step, tokens=self.state.tokens_seen,
+                               final=str(final))
+            self.metrics.close()
+        self.acc.wait_for_everyone()
+        return final
+
+
+def train(cfg: TrainConfig, *, hook: Optional[EvaluationHook] = None,
+          on_step: Optional[StepCallback] = None) -> TrainResult:
+    return Trainer(cfg, hook=hook, on_step=on_step).run()

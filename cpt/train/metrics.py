@@ -1,0 +1,135 @@
+"""Training metrics out: stdout (tqdm bar on a TTY, else a line every N steps), log.jsonl,
+TensorBoard, and PNG plots of loss, LR and replay ratio at the end. Main process only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from cpt.train.config import LoggingConfig
+
+
+class MetricsLogger:
+    def __init__(self, cfg: LoggingConfig, run_dir: Path, total_steps: int, start_step: int,
+                 enabled: bool) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self._tb: Any = None
+        self._bar: Any = None
+        self._jsonl: Any = None
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # Appending keeps the history of a resumed run; records carry their step.
+        self._jsonl = open(run_dir / "log.jsonl", "a", encoding="utf-8")
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_step + 1)
+        use_bar = cfg.progress == "on" or (cfg.progress == "auto" and sys.stdout.isatty())
+        if use_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """A one-off event (resume, action, epoch wrap): jsonl + stdout."""
+        if not self.enabled:
+            return
+        record = {"event": kind, **fields}
+        self._jsonl.write(json.dumps(record, sort_keys=True) + "\n")
+        self._jsonl.flush()
+        self._print(f"[cpt.train] {kind}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+
+    def log(self, step: int, record: dict[str, Any], force_line: bool = False) -> None:
+        if not self.enabled:
+            return
+        full = {"step": step, **record}
+        self._jsonl.write(json.dumps(full, sort_keys=True) + "\n")
+        self._jsonl.flush()
+        if self._tb is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)):
+                    self._tb.add_scalar(f"train/{key}", value, step)
+                elif isinstance(value, dict):
+                    for sub, v in value.items():
+                        self._tb.add_scalar(f"{key}/{sub}", v, step)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}",
+                                  alpha=f"{record['alpha']:.3f}",
+                                  tok_s=f"{record['tokens_per_s']:.0f}")
+        if self._bar is None or force_line:
+            self._print(
+                f"step {step} loss {record['loss']:.4f} lr {record['lr']:.3e} "
+                f"alpha {record['alpha']:.3f} tok/s {record['tokens_per_s']:.0f} "
+                f"tokens {record['tokens_seen']}")
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _print(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._jsonl is not None:
+            self._jsonl.close()
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """Step records of log.jsonl; a resumed run's re-logged steps replace the older ones."""
+    by_step: dict[int, dict[str, Any]] = {}
+    if not path.is_file():
+        return []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if "step" in rec and "loss" in rec:
+            by_step[int(rec["step"])] = rec
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def write_plots(run_dir: Path, records: Optional[list[dict[str, Any]]] = None) -> list[Path]:
+    """loss.png, lr.png, alpha.png from log.jsonl (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = records if records is not None else read_log(run_dir / "log.jsonl")
+    if not records:
+        return []
+    steps = [r["step"] for r in records]
+    out = []
+    panels = [("loss", "training loss", "loss"), ("lr", "learning rate", "lr"),
+              ("alpha", "domain share (realised)", "alpha")]
+    for key, title, fname in panels:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(steps, [r[key] for r in records], lw=1.2)
+        if key == "alpha":
+            ax.plot(steps, [r.get("alpha_target", r[key]) for r in records], lw=1, ls="--",
+                    label="target")
+            ax.set_ylim(-0.02, 1.02)
+            ax.legend()
+        ax.set_xlabel("optimizer step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = run_dir / f"{fname}.png"
+        tmp = run_dir / f".{fname}.tmp.png"
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        tmp.replace(path)
+        out.append(path)
+    return out
