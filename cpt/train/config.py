@@ -209,12 +209,15 @@ def _check_range(value: Any, meta: dict[str, Any], key: str) -> None:
     if choices is not None and value not in choices:
         raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(choices)}")
     lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
-        op = ">" if meta.get("min_exclusive") else ">="
-        rng = f"{op} {lo}" + (f" and <= {hi}" if hi is not None else "")
-        raise ConfigError(f"config key '{key}': {value!r} is out of range (must be {rng})")
-    if hi is not None and value > hi:
-        raise ConfigError(f"config key '{key}': {value!r} is out of range (must be <= {hi})")
+    too_low = lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo))
+    if too_low or (hi is not None and value > hi):
+        parts = []
+        if lo is not None:
+            parts.append(f"{'>' if meta.get('min_exclusive') else '>='} {lo}")
+        if hi is not None:
+            parts.append(f"<= {hi}")
+        raise ConfigError(f"config key '{key}': {value!r} is out of range "
+                          f"(must be {' and '.join(parts)})")
 
 
 def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
@@ -229,8 +232,12 @@ def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             known = ", ".join(fields)
             raise ConfigError(f"unknown config key '{full}'{hint} (known keys here: {known})")
+        meta = dict(fields[key].metadata)
+        if isinstance(value, bool) and "choices" in meta:
+            # YAML 1.1 reads a bare `no`/`yes` as a boolean; `mixed_precision: no` means "no".
+            value = {False: "no", True: "yes"}[value]
         converted = _convert(value, hints[key], full)
-        _check_range(converted, dict(fields[key].metadata), full)
+        _check_range(converted, meta, full)
         kwargs[key] = converted
     return cls(**kwargs)
 

@@ -250,7 +250,9 @@ class Trainer:
             inputs = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in micro.items()}
             sync = self.acc.no_sync(self.model) if i < n_micro - 1 else nullcontext()
             with sync:
-                loss = self.model(**inputs).loss / n_micro
+                # use_cache=False: no KV cache in training, and HF only infers document
+                # masks from restarting position ids when there is no cache.
+                loss = self.model(**inputs, use_cache=False).loss / n_micro
                 self.acc.backward(loss)
             loss_sum += loss.detach()
         if self.cfg.optim.grad_clip > 0:
