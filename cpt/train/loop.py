@@ -132,6 +132,17 @@ class Trainer:
             raise ConfigError("config key 'data.eos_id': not set and the tokenizer has no EOS "
                               "token; give data.eos_id or model.tokenizer")
 
+        # Open the data before building the model: a wrong path fails in seconds.
+        def sources(side: str) -> list[tuple[Any, float]]:
+            out = []
+            for spec in getattr(cfg.data, side):
+                src = open_source(spec.path, spec.format, spec.dtype, spec.name,
+                                  expected_tokenizer_hash=self.tok_hash or None)
+                out.append((src, spec.weight))
+            return out
+
+        domain, general = sources("domain"), sources("general")
+
         model = build_model(cfg.model)
         vocab = int(model.get_input_embeddings().weight.shape[0])
         if cfg.model.gradient_checkpointing:
@@ -146,16 +157,8 @@ class Trainer:
             model = torch.compile(model)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
 
-        def sources(side: str) -> list[tuple[Any, float]]:
-            out = []
-            for spec in getattr(cfg.data, side):
-                src = open_source(spec.path, spec.format, spec.dtype, spec.name,
-                                  expected_tokenizer_hash=self.tok_hash or None)
-                out.append((src, spec.weight))
-            return out
-
         self.loader = MixedLoader(
-            sources("domain"), sources("general"), alpha=cfg.data.alpha, seq_len=cfg.data.seq_len,
+            domain, general, alpha=cfg.data.alpha, seq_len=cfg.data.seq_len,
             micro_batch_size=cfg.data.micro_batch_size, grad_accum=cfg.optim.grad_accum,
             eos_id=int(eos_id), rank=self.acc.process_index, world_size=self.acc.num_processes,
             mask_documents=cfg.data.mask_documents, vocab_size=vocab, on_wrap=self._on_wrap)

@@ -35,14 +35,14 @@ class MetricsLogger:
 
             self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
 
-    def event(self, kind: str, **fields: Any) -> None:
+    def event(self, name: str, /, **fields: Any) -> None:
         """A one-off event (resume, action, epoch wrap): jsonl + stdout."""
         if not self.enabled:
             return
-        record = {"event": kind, **fields}
+        record = {"event": name, **fields}
         self._jsonl.write(json.dumps(record, sort_keys=True) + "\n")
         self._jsonl.flush()
-        self._print(f"[cpt.train] {kind}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+        self._print(f"[cpt.train] {name}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
 
     def log(self, step: int, record: dict[str, Any], force_line: bool = False) -> None:
         if not self.enabled:
