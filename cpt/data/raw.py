@@ -51,7 +51,9 @@ def tokenize_files(tokenizer_file: Path, inputs: list[Path], eos_id: Optional[in
 
     tok = Tokenizer.from_file(str(tokenizer_file))
     if eos_id is None:
-        for name in ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>"):
+        from cpt.train.model import EOS_NAMES
+
+        for name in EOS_NAMES:
             eos_id = tok.token_to_id(name)
             if eos_id is not None:
                 break

@@ -234,8 +234,9 @@ def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
             raise ConfigError(f"unknown config key '{full}'{hint} (known keys here: {known})")
         meta = dict(fields[key].metadata)
         if isinstance(value, bool) and "choices" in meta:
-            # YAML 1.1 reads a bare `no`/`yes` as a boolean; `mixed_precision: no` means "no".
-            value = {False: "no", True: "yes"}[value]
+            # YAML 1.1 reads bare no/off/yes/on as booleans; map back to the spelled choice.
+            words = ("off", "no") if value is False else ("on", "yes")
+            value = next((w for w in words if w in meta["choices"]), value)
         converted = _convert(value, hints[key], full)
         _check_range(converted, meta, full)
         kwargs[key] = converted

@@ -21,6 +21,10 @@ _INIT_ALIASES = {
 }
 
 
+# The usual end-of-document tokens (GPT-2/SmolLM, Llama 2, Gemma, Llama 3), in that order.
+EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>")
+
+
 def build_model(cfg: ModelConfig) -> nn.Module:
     """Load ``cfg.path`` (safetensors) or build from ``cfg.init``; call after seeding."""
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -55,7 +59,13 @@ def load_tokenizer(cfg: ModelConfig) -> Optional[Any]:
         return None
     path = Path(source)
     if path.is_file():
-        return PreTrainedTokenizerFast(tokenizer_file=str(path))
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(path))
+        if tok.eos_token is None:  # a bare tokenizer.json does not say which token is EOS
+            vocab = tok.get_vocab()
+            name = next((n for n in EOS_NAMES if n in vocab), None)
+            if name is not None:
+                tok.eos_token = name
+        return tok
     if path.is_dir():
         if cfg.tokenizer is None and not any(
                 (path / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json")):
