@@ -58,7 +58,7 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def latest_checkpoint(root: Path) -> Optional[Path]:
+def latest_checkpoint(root: Path) -> Path | None:
     found = list_checkpoints(root)
     return found[-1][1] if found else None
 
@@ -69,8 +69,13 @@ class CheckpointManager:
         self.keep_last = keep_last
         self.acc = accelerator
 
-    def save(self, step: int, trainer_state: dict[str, Any], hook_state: Optional[dict[str, Any]],
-             protected: set[Path]) -> Path:
+    def save(
+        self,
+        step: int,
+        trainer_state: dict[str, Any],
+        hook_state: dict[str, Any] | None,
+        protected: set[Path],
+    ) -> Path:
         """Write the checkpoint for ``step`` (collective: every rank must call it)."""
         final = self.root / checkpoint_name(step)
         tmp = self.root / (checkpoint_name(step) + ".tmp")
@@ -101,14 +106,14 @@ class CheckpointManager:
         keep = {p.resolve() for p in protected}
         found = list_checkpoints(self.root)
         removed = []
-        for _step, path in found[:-self.keep_last] if len(found) > self.keep_last else []:
+        for _step, path in found[: -self.keep_last] if len(found) > self.keep_last else []:
             if path.resolve() in keep:
                 continue
             shutil.rmtree(path)
             removed.append(path)
         return removed
 
-    def load(self, path: Path) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    def load(self, path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Restore model/optimizer/RNG into the prepared objects; return trainer and hook state."""
         path = Path(path)
         state_file = path / STATE_FILE

@@ -53,11 +53,19 @@ def test_picker_tracks_weights(weights: list[float]) -> None:
 
 @pytest.mark.parametrize("alpha", [0.25, 0.5, 0.7, 0.9])
 @pytest.mark.parametrize("dom_w,gen_w", [([1.0], [1.0]), ([2.0, 1.0], [1.0, 1.0, 2.0])])
-def test_loader_alpha_every_global_batch(alpha: float, dom_w: list[float],
-                                         gen_w: list[float]) -> None:
+def test_loader_alpha_every_global_batch(
+    alpha: float, dom_w: list[float], gen_w: list[float]
+) -> None:
     dom, gen = _sources("d", len(dom_w)), _sources("g", len(gen_w))
-    loader = MixedLoader(list(zip(dom, dom_w)), list(zip(gen, gen_w)), alpha=alpha, seq_len=16,
-                         micro_batch_size=3, grad_accum=2, eos_id=0)
+    loader = MixedLoader(
+        list(zip(dom, dom_w)),
+        list(zip(gen, gen_w)),
+        alpha=alpha,
+        seq_len=16,
+        micro_batch_size=3,
+        grad_accum=2,
+        eos_id=0,
+    )
     tokens = {s.name: 0 for s in dom + gen}
     for _ in range(60):
         batch = loader.next_step()
@@ -84,8 +92,15 @@ def test_alpha_change_applies_from_next_batch() -> None:
 def test_wraparound_is_reported_and_contiguous() -> None:
     src = ArraySource("d", np.arange(1, 41))  # 40 tokens, seq_len 16: wraps in the 3rd row
     wraps = []
-    loader = MixedLoader([(src, 1.0)], [], alpha=1.0, seq_len=16, micro_batch_size=3, eos_id=0,
-                         on_wrap=lambda name, epoch: wraps.append((name, epoch)))
+    loader = MixedLoader(
+        [(src, 1.0)],
+        [],
+        alpha=1.0,
+        seq_len=16,
+        micro_batch_size=3,
+        eos_id=0,
+        on_wrap=lambda name, epoch: wraps.append((name, epoch)),
+    )
     batch = loader.next_step()
     rows = batch.micro_batches[0]["input_ids"]
     assert rows[2].tolist() == list(range(33, 41)) + list(range(1, 9))

@@ -10,12 +10,22 @@ from cpt.data.loader import MixedLoader
 
 
 def _loader(rank: int, world: int, micro: int, accum: int) -> MixedLoader:
-    dom = [ArraySource("law", corpus(1, 50, 5, 40, 1, 100)),
-           ArraySource("med", corpus(3, 50, 5, 40, 1, 100))]
+    dom = [
+        ArraySource("law", corpus(1, 50, 5, 40, 1, 100)),
+        ArraySource("med", corpus(3, 50, 5, 40, 1, 100)),
+    ]
     gen = [ArraySource("web", corpus(2, 80, 5, 40, 100, 250))]
-    return MixedLoader([(dom[0], 2.0), (dom[1], 1.0)], [(gen[0], 1.0)], alpha=0.6, seq_len=24,
-                       micro_batch_size=micro, grad_accum=accum, eos_id=0, rank=rank,
-                       world_size=world)
+    return MixedLoader(
+        [(dom[0], 2.0), (dom[1], 1.0)],
+        [(gen[0], 1.0)],
+        alpha=0.6,
+        seq_len=24,
+        micro_batch_size=micro,
+        grad_accum=accum,
+        eos_id=0,
+        rank=rank,
+        world_size=world,
+    )
 
 
 def _rows(batch) -> list[np.ndarray]:
@@ -50,10 +60,20 @@ class RecordingSource(ArraySource):
 
 
 def _recording_loader(rank: int, world: int, micro: int) -> tuple[MixedLoader, list]:
-    srcs = [RecordingSource("d", corpus(1, 400, 5, 40, 1, 100)),
-            RecordingSource("g", corpus(2, 400, 5, 40, 100, 250))]
-    loader = MixedLoader([(srcs[0], 1.0)], [(srcs[1], 1.0)], alpha=0.7, seq_len=16,
-                         micro_batch_size=micro, eos_id=0, rank=rank, world_size=world)
+    srcs = [
+        RecordingSource("d", corpus(1, 400, 5, 40, 1, 100)),
+        RecordingSource("g", corpus(2, 400, 5, 40, 100, 250)),
+    ]
+    loader = MixedLoader(
+        [(srcs[0], 1.0)],
+        [(srcs[1], 1.0)],
+        alpha=0.7,
+        seq_len=16,
+        micro_batch_size=micro,
+        eos_id=0,
+        rank=rank,
+        world_size=world,
+    )
     return loader, srcs
 
 
@@ -69,4 +89,4 @@ def test_ranks_read_disjoint_positions() -> None:
         sets = [set(srcs[i].positions) for _, srcs in pairs]
         assert sum(len(s) for s in sets) == len(ref.positions) == len(set(ref.positions))
         assert set().union(*sets) == set(ref.positions)
-        assert all(not (a & b) for k, a in enumerate(sets) for b in sets[k + 1:])
+        assert all(not (a & b) for k, a in enumerate(sets) for b in sets[k + 1 :])

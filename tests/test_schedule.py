@@ -11,8 +11,9 @@ from cpt.schedule import LRSchedule
 
 def _cosine() -> LRSchedule:
     # base 3e-4, beta 0.1 -> peak 3e-5; 1000 steps, 1 % warmup -> 10 steps; min 0.1 x peak
-    return LRSchedule.build(base_lr=3e-4, beta=0.1, total_steps=1000, warmup_frac=0.01,
-                            min_lr_ratio=0.1)
+    return LRSchedule.build(
+        base_lr=3e-4, beta=0.1, total_steps=1000, warmup_frac=0.01, min_lr_ratio=0.1
+    )
 
 
 def test_peak_is_beta_times_base() -> None:
@@ -45,8 +46,15 @@ def test_cosine_exact_formula() -> None:
 
 
 def test_wsd_values() -> None:
-    s = LRSchedule.build(base_lr=1e-3, beta=0.1, total_steps=100, warmup_frac=0.05,
-                         min_lr_ratio=0.1, kind="wsd", decay_frac=0.2)
+    s = LRSchedule.build(
+        base_lr=1e-3,
+        beta=0.1,
+        total_steps=100,
+        warmup_frac=0.05,
+        min_lr_ratio=0.1,
+        kind="wsd",
+        decay_frac=0.2,
+    )
     assert (s.warmup_steps, s.decay_steps) == (5, 20)
     assert s(0) == pytest.approx(2e-5)
     assert s(4) == pytest.approx(1e-4)
@@ -56,14 +64,14 @@ def test_wsd_values() -> None:
 
 
 def test_constant_and_no_warmup() -> None:
-    s = LRSchedule.build(base_lr=1.0, beta=0.5, total_steps=10, warmup_frac=0.0,
-                         min_lr_ratio=0.1, kind="constant")
+    s = LRSchedule.build(
+        base_lr=1.0, beta=0.5, total_steps=10, warmup_frac=0.0, min_lr_ratio=0.1, kind="constant"
+    )
     assert [s(i) for i in (0, 5, 9)] == [0.5, 0.5, 0.5]
 
 
 def test_short_run_keeps_a_warmup_step() -> None:
-    s = LRSchedule.build(base_lr=1.0, beta=1.0, total_steps=20, warmup_frac=0.01,
-                         min_lr_ratio=0.1)
+    s = LRSchedule.build(base_lr=1.0, beta=1.0, total_steps=20, warmup_frac=0.01, min_lr_ratio=0.1)
     assert s.warmup_steps == 1 and s(0) == 1.0 and s(19) == pytest.approx(0.1)
 
 
@@ -71,5 +79,6 @@ def test_bad_schedule_rejected() -> None:
     with pytest.raises(ValueError):
         LRSchedule.build(base_lr=1.0, beta=1.0, total_steps=0, warmup_frac=0.0, min_lr_ratio=0.1)
     with pytest.raises(ValueError):
-        LRSchedule.build(base_lr=1.0, beta=1.0, total_steps=5, warmup_frac=0.0,
-                         min_lr_ratio=0.1, kind="linear")
+        LRSchedule.build(
+            base_lr=1.0, beta=1.0, total_steps=5, warmup_frac=0.0, min_lr_ratio=0.1, kind="linear"
+        )

@@ -22,14 +22,22 @@ def test_demo_config_loss_falls(tmp_path: Path, shared_data: Path) -> None:
     assert dom.max() < 49152 and (dom == 0).sum() == 60  # <|endoftext|> = 0 after each doc
     write_raw_tokens(tmp_path / "domain.bin", dom)
     write_raw_tokens(tmp_path / "general.bin", gen)
-    cfg = load_config(REPO / "configs" / "demo-cpu.yaml", [
-        f"model.tokenizer={tok}",
-        f"data.domain.0.path={tmp_path / 'domain.bin'}",
-        f"data.general.0.path={tmp_path / 'general.bin'}",
-        "data.seq_len=64", "data.micro_batch_size=4", "schedule.max_steps=30",
-        "checkpoint.every=0", "logging.every=5", "logging.progress=off",
-        f"run.dir={tmp_path / 'run'}", "run.threads=1",
-    ])
+    cfg = load_config(
+        REPO / "configs" / "demo-cpu.yaml",
+        [
+            f"model.tokenizer={tok}",
+            f"data.domain.0.path={tmp_path / 'domain.bin'}",
+            f"data.general.0.path={tmp_path / 'general.bin'}",
+            "data.seq_len=64",
+            "data.micro_batch_size=4",
+            "schedule.max_steps=30",
+            "checkpoint.every=0",
+            "logging.every=5",
+            "logging.progress=off",
+            f"run.dir={tmp_path / 'run'}",
+            "run.threads=1",
+        ],
+    )
     result = train(cfg)
     run = tmp_path / "run"
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 # A hook (loaded through run.hook) that freezes the run right after the step-4 checkpoint, so
 # the test kills it at a known point: after a checkpoint and before the end, whatever the speed.
-HOOK = textwrap.dedent('''
+HOOK = textwrap.dedent("""
     import os, time
     from pathlib import Path
 
@@ -45,12 +45,17 @@ HOOK = textwrap.dedent('''
 
     def build(cfg, accelerator, run_dir):
         return Freeze()
-''')
+""")
 
 
 def _run(cfg_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cpt.train", "--config", str(cfg_path)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cpt.train", "--config", str(cfg_path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -62,12 +67,19 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_sigkill_and_restart_matches_uninterrupted(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "freezehook.py").write_text(HOOK)
     monkeypatch.syspath_prepend(str(tmp_path))
-    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        OMP_NUM_THREADS="1",
+    )
     configs = {}
     for name in ("ref", "killed"):
-        cfg = tiny_config(tmp_path, tmp_path / name, run={"hook": "freezehook:build"},
-                          checkpoint={"every": 2, "keep_last": 2})
+        cfg = tiny_config(
+            tmp_path,
+            tmp_path / name,
+            run={"hook": "freezehook:build"},
+            checkpoint={"every": 2, "keep_last": 2},
+        )
         configs[name] = tmp_path / f"{name}.yaml"
         configs[name].write_text(yaml.safe_dump(cfg))
 

@@ -97,8 +97,10 @@ def test_resume_gives_identical_next_batches_and_losses(tmp_path: Path) -> None:
 
 
 def test_actions_are_applied_and_survive_resume(tmp_path: Path) -> None:
-    script = {2: [Action("lower_lr", 0.5, "general ppl up")],
-              3: [Action("raise_replay", 0.25, "forgetting")]}
+    script = {
+        2: [Action("lower_lr", 0.5, "general ppl up")],
+        3: [Action("raise_replay", 0.25, "forgetting")],
+    }
 
     def run(run_dir: Path, crash_at: int | None = None) -> tuple[ScriptedHook, Any]:
         hook = ScriptedHook(script)
@@ -108,15 +110,18 @@ def test_actions_are_applied_and_survive_resume(tmp_path: Path) -> None:
     hook_ref, result_ref = run(tmp_path / "ref")
     assert hook_ref.calls == list(range(9))  # step 0 (the base model) and after every step
     assert [(a["step"], a["kind"], a["value"]) for a in result_ref.actions] == [
-        (2, "lower_lr", 0.5), (3, "raise_replay", 0.25)]
+        (2, "lower_lr", 0.5),
+        (3, "raise_replay", 0.25),
+    ]
     assert hook_ref.finalized and hook_ref.checkpoints == [4, 8]
     log = [json.loads(x) for x in (tmp_path / "ref" / "log.jsonl").read_text().splitlines()]
     steps = {r["step"]: r for r in log if "loss" in r}
     # lower_lr at step 2 halves the LR of later steps; raise_replay at 3 sets alpha from step 4
     from cpt.schedule import LRSchedule
 
-    sched = LRSchedule.build(base_lr=1e-2, beta=1.0, total_steps=8, warmup_frac=0.25,
-                             min_lr_ratio=0.1)
+    sched = LRSchedule.build(
+        base_lr=1e-2, beta=1.0, total_steps=8, warmup_frac=0.25, min_lr_ratio=0.1
+    )
     assert steps[2]["lr"] == pytest.approx(sched(1))
     assert steps[3]["lr"] == pytest.approx(0.5 * sched(2))
     assert steps[3]["alpha"] == pytest.approx(3 / 4) and steps[4]["alpha"] == pytest.approx(1 / 4)
@@ -152,15 +157,17 @@ def test_world_size_change_refused_unless_resharding(tmp_path: Path) -> None:
     ckpt.write_text(json.dumps(state))
     with pytest.raises(InputError, match="data-parallel size was 2, now 1"):
         train(load_config(data=tiny_config(tmp_path, run_dir)))
-    result = train(load_config(data=tiny_config(tmp_path, run_dir,
-                                                data={"reshard_on_resume": True})))
+    result = train(
+        load_config(data=tiny_config(tmp_path, run_dir, data={"reshard_on_resume": True}))
+    )
     assert result.steps == 8
 
 
 def test_changed_source_refused(tmp_path: Path) -> None:
+    from test_train_util import corpus
+
     from cpt import InputError
     from cpt.data.sources import write_raw_tokens
-    from test_train_util import corpus
 
     run_dir = tmp_path / "run"
     with pytest.raises(Crash):

@@ -36,7 +36,7 @@ class ArraySource:
 
     def read(self, start: int, count: int) -> np.ndarray:
         assert 0 <= start and start + count <= self.num_tokens
-        return self.tokens[start:start + count]
+        return self.tokens[start : start + count]
 
 
 def write_data(tmp: Path) -> tuple[Path, Path]:
@@ -51,10 +51,24 @@ def tiny_config(tmp: Path, run_dir: Path, **sections: Any) -> dict[str, Any]:
     if not dom.exists():
         write_data(tmp)
     cfg: dict[str, Any] = {
-        "model": {"init": {"arch": "llama", "hidden_size": 32, "layers": 2, "heads": 4,
-                           "intermediate_size": 64, "vocab_size": VOCAB}},
-        "data": {"domain": [{"path": str(dom)}], "general": [{"path": str(gen)}],
-                 "alpha": 0.7, "seq_len": 32, "micro_batch_size": 2, "eos_id": EOS},
+        "model": {
+            "init": {
+                "arch": "llama",
+                "hidden_size": 32,
+                "layers": 2,
+                "heads": 4,
+                "intermediate_size": 64,
+                "vocab_size": VOCAB,
+            }
+        },
+        "data": {
+            "domain": [{"path": str(dom)}],
+            "general": [{"path": str(gen)}],
+            "alpha": 0.7,
+            "seq_len": 32,
+            "micro_batch_size": 2,
+            "eos_id": EOS,
+        },
         "optim": {"base_lr": 1e-2, "beta": 1.0, "grad_accum": 2},
         "schedule": {"max_steps": 8, "warmup_frac": 0.25},
         "checkpoint": {"every": 4, "keep_last": 5},

@@ -3,8 +3,8 @@
 One optimizer step consumes one *global batch* of ``micro_batch_size x grad_accum x world_size``
 sequences. Every rank computes the same plan for the whole global batch (cheap arithmetic) and reads
 only its own slots ``rank, rank + W, rank + 2W, ...``; together the ranks read exactly the global
-stream that a single rank would read with the same global batch. The state (step, per-source cursors,
-mixer remainder and credits) is tiny, so resume is exact without replaying batches.
+stream that a single rank would read with the same global batch. The state (step, per-source
+cursors, mixer remainder and credits) is tiny, so resume is exact without replaying batches.
 """
 
 from __future__ import annotations
@@ -60,12 +60,22 @@ class StepBatch:
 
 
 class MixedLoader:
-    def __init__(self, domain: list[tuple[TokenSource, float]],
-                 general: list[tuple[TokenSource, float]], *, alpha: float, seq_len: int,
-                 micro_batch_size: int, grad_accum: int = 1, eos_id: int, rank: int = 0,
-                 world_size: int = 1, mask_documents: bool = False,
-                 vocab_size: Optional[int] = None,
-                 on_wrap: Optional[Callable[[str, int], None]] = None) -> None:
+    def __init__(
+        self,
+        domain: list[tuple[TokenSource, float]],
+        general: list[tuple[TokenSource, float]],
+        *,
+        alpha: float,
+        seq_len: int,
+        micro_batch_size: int,
+        grad_accum: int = 1,
+        eos_id: int,
+        rank: int = 0,
+        world_size: int = 1,
+        mask_documents: bool = False,
+        vocab_size: int | None = None,
+        on_wrap: Callable[[str, int], None] | None = None,
+    ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world of {world_size}")
         self.sides = {"domain": [s for s, _ in domain], "general": [s for s, _ in general]}
@@ -88,8 +98,11 @@ class MixedLoader:
         self.vocab_size = vocab_size
         self.on_wrap = on_wrap
         self.state = LoaderState(
-            consumed={n: 0 for n in names}, world_size=world_size, seq_len=seq_len,
-            identities={s.name: s.identity for s in self.sides["domain"] + self.sides["general"]})
+            consumed={n: 0 for n in names},
+            world_size=world_size,
+            seq_len=seq_len,
+            identities={s.name: s.identity for s in self.sides["domain"] + self.sides["general"]},
+        )
 
     @property
     def global_batch(self) -> int:
@@ -121,12 +134,15 @@ class MixedLoader:
                 pos = 0
             out = np.concatenate(parts)
         if len(out) != self.seq_len:
-            raise InputError(f"data source '{src.name}': read {len(out)} tokens at offset "
-                             f"{consumed % n}, expected {self.seq_len}")
+            raise InputError(
+                f"data source '{src.name}': read {len(out)} tokens at offset "
+                f"{consumed % n}, expected {self.seq_len}"
+            )
         if self.vocab_size is not None and out.size and int(out.max()) >= self.vocab_size:
             raise InputError(
                 f"data source '{src.name}': token id {int(out.max())} near offset {consumed % n} "
-                f"is outside the model's vocabulary ({self.vocab_size}); wrong tokenizer?")
+                f"is outside the model's vocabulary ({self.vocab_size}); wrong tokenizer?"
+            )
         return out
 
     def next_step(self) -> StepBatch:
@@ -152,8 +168,10 @@ class MixedLoader:
         self.state.domain_sequences += n_domain
         self.state.total_sequences += len(plan)
         mb = self.micro_batch_size
-        micro = [pack(np.stack(rows[i * mb:(i + 1) * mb]), self.eos_id, self.mask_documents)
-                 for i in range(self.grad_accum)]
+        micro = [
+            pack(np.stack(rows[i * mb : (i + 1) * mb]), self.eos_id, self.mask_documents)
+            for i in range(self.grad_accum)
+        ]
         return StepBatch(micro, n_domain, len(plan), tokens_by_source, wrapped)
 
     # -- state -----------------------------------------------------------------------------
@@ -173,8 +191,11 @@ class MixedLoader:
         if saved.identities != self.state.identities:
             problems.append(f"sources were {saved.identities}, now {self.state.identities}")
         if problems and not allow_reshard:
-            raise InputError("cannot resume the data stream: " + "; ".join(problems)
-                             + " (set data.reshard_on_resume=true to continue anyway)")
+            raise InputError(
+                "cannot resume the data stream: "
+                + "; ".join(problems)
+                + " (set data.reshard_on_resume=true to continue anyway)"
+            )
         same_sources = list(saved.identities) == list(self.state.identities)
         consumed = {n: int(saved.consumed.get(n, 0)) for n in self.state.consumed}
         for name in set(saved.identities) & set(self.state.identities):
@@ -182,8 +203,14 @@ class MixedLoader:
                 consumed[name] = 0  # a different file under the same name starts from its start
         self.mixer.load_state_dict(saved.mixer, reset_credits=not same_sources)
         self.state = LoaderState(
-            step=saved.step, consumed=consumed, mixer=saved.mixer,
-            domain_sequences=saved.domain_sequences, total_sequences=saved.total_sequences,
-            world_size=self.world_size, seq_len=self.seq_len, identities=self.state.identities)
+            step=saved.step,
+            consumed=consumed,
+            mixer=saved.mixer,
+            domain_sequences=saved.domain_sequences,
+            total_sequences=saved.total_sequences,
+            world_size=self.world_size,
+            seq_len=self.seq_len,
+            identities=self.state.identities,
+        )
         if problems:
             log.warning("resharded data stream on resume: %s", "; ".join(problems))

@@ -98,6 +98,8 @@ class Mixer:
             saved = state["credits"].get(side)
             if picker is not None and saved is not None:
                 if len(saved) != len(picker.credits):
-                    raise ValueError(f"mixer state has {len(saved)} {side} sources, "
-                                     f"config has {len(picker.credits)}")
+                    raise ValueError(
+                        f"mixer state has {len(saved)} {side} sources, "
+                        f"config has {len(picker.credits)}"
+                    )
                 picker.credits = [float(c) for c in saved]

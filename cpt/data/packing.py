@@ -9,8 +9,8 @@ Attention across documents (``mask_documents``):
 - on: we pass no attention mask; transformers (>= 4.5x/5.x masking utils) then derives a
   block-diagonal causal mask from the restarting position ids: a 4D mask on ``sdpa``/``eager``,
   varlen kernels on ``flash_attention_2``. This inference only happens without a KV cache, so the
-  model must be called with ``use_cache=False`` (the trainer does). The label of each document's first token is dropped
-  (-100), since it cannot be predicted from the previous document any more.
+  model must be called with ``use_cache=False`` (the trainer does). The label of each document's
+  first token is dropped (-100), since it cannot be predicted from the previous document any more.
 """
 
 from __future__ import annotations

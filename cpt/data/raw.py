@@ -22,7 +22,7 @@ from cpt import InputError
 from cpt.data.sources import write_raw_tokens
 
 
-def iter_texts(path: Path, limit: Optional[int] = None) -> Iterator[str]:
+def iter_texts(path: Path, limit: int | None = None) -> Iterator[str]:
     """The ``text`` field of each JSONL line; errors name file and line."""
     raw = path.read_bytes()
     if raw[:4] == b"\x28\xb5\x2f\xfd":
@@ -38,15 +38,20 @@ def iter_texts(path: Path, limit: Optional[int] = None) -> Iterator[str]:
         try:
             text = json.loads(line)["text"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{lineno}: not a JSON object with a 'text' field ({exc})")
+            raise InputError(f"{path}:{lineno}: not a JSON object with a 'text' field ({exc})") from None
         yield text
         count += 1
         if limit is not None and count >= limit:
             return
 
 
-def tokenize_files(tokenizer_file: Path, inputs: list[Path], eos_id: Optional[int] = None,
-                   limit: Optional[int] = None, max_chars: Optional[int] = None) -> np.ndarray:
+def tokenize_files(
+    tokenizer_file: Path,
+    inputs: list[Path],
+    eos_id: int | None = None,
+    limit: int | None = None,
+    max_chars: int | None = None,
+) -> np.ndarray:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer_file))
@@ -67,9 +72,12 @@ def tokenize_files(tokenizer_file: Path, inputs: list[Path], eos_id: Optional[in
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cpt.data.raw", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m cpt.data.raw",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("inputs", nargs="+", type=Path, help="JSONL files (plain, .gz, .zst)")
     p.add_argument("--tokenizer", required=True, type=Path, help="tokenizer.json")
     p.add_argument("--output", required=True, type=Path, help="output .bin")

@@ -42,7 +42,8 @@ class RawTokenSource:
         if size % np_dtype.itemsize:
             raise ConfigError(
                 f"data source {self.path}: size {size} bytes is not a multiple of {dtype} "
-                f"({np_dtype.itemsize} bytes); wrong dtype or truncated file?")
+                f"({np_dtype.itemsize} bytes); wrong dtype or truncated file?"
+            )
         self._data = np.memmap(self.path, dtype=np_dtype, mode="r")
         self.num_tokens = int(self._data.shape[0])
         self.name = name or self.path.stem
@@ -54,18 +55,19 @@ class RawTokenSource:
         h = hashlib.sha256()
         raw = self._data.view(np.uint8)
         h.update(bytes(raw[: 1 << 16]))
-        h.update(bytes(raw[-(1 << 16):]))
+        h.update(bytes(raw[-(1 << 16) :]))
         return h.hexdigest()[:16]
 
     def read(self, start: int, count: int) -> np.ndarray:
-        return np.asarray(self._data[start:start + count])
+        return np.asarray(self._data[start : start + count])
 
 
 class ShardTokenSource:
     """cpt token shards through the shard reader (``cpt.data.shards``)."""
 
-    def __init__(self, manifest: str | Path, name: str = "",
-                 expected_tokenizer_hash: Optional[str] = None) -> None:
+    def __init__(
+        self, manifest: str | Path, name: str = "", expected_tokenizer_hash: str | None = None
+    ) -> None:
         from cpt.data.shards import TokenDataset  # lazy: the reader is its own module
 
         self.path = Path(manifest)
@@ -84,8 +86,9 @@ class ShardTokenSource:
         return np.asarray(self._ds.read(start, count))
 
 
-def open_source(path: str, fmt: str, dtype: str, name: str,
-                expected_tokenizer_hash: Optional[str] = None) -> TokenSource:
+def open_source(
+    path: str, fmt: str, dtype: str, name: str, expected_tokenizer_hash: str | None = None
+) -> TokenSource:
     if fmt == "raw":
         return RawTokenSource(path, dtype=dtype, name=name)
     if fmt == "cpt":

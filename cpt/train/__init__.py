@@ -1,4 +1,4 @@
-"""The continued-pretraining trainer: ``python -m cpt.train --config configs/X.yaml [key=value ...]``.
+"""The continued-pretraining trainer: ``python -m cpt.train --config X.yaml [key=value ...]``.
 
 Heavy imports (torch, transformers) happen only when the loop is used, so ``--help`` and config
 validation stay fast.
@@ -11,8 +11,16 @@ from typing import Any
 from cpt.train.config import TrainConfig, load_config
 from cpt.train.hooks import Action, EvaluationHook, TrainingView
 
-__all__ = ["Action", "EvaluationHook", "TrainConfig", "TrainResult", "Trainer", "TrainingView",
-           "load_config", "train"]
+__all__ = [
+    "Action",
+    "EvaluationHook",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainingView",
+    "load_config",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:

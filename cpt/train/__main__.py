@@ -1,4 +1,4 @@
-"""``python -m cpt.train --config configs/X.yaml [key.sub=value ...]`` (multi-GPU: accelerate launch)."""
+"""``python -m cpt.train --config X.yaml [key.sub=value ...]``; multi-GPU: ``accelerate launch``."""
 
 from __future__ import annotations
 
@@ -14,13 +14,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cpt.train",
         description="Continued pretraining of a causal LM with exact replay mixing. "
-                    "Multi-GPU / multi-node: accelerate launch -m cpt.train --config ...",
-        epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "Multi-GPU / multi-node: accelerate launch -m cpt.train --config ...",
+        epilog=help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", required=True, help="YAML recipe (see configs/)")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the validated configuration and exit")
-    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
-                        help="override any key; the value is parsed as YAML")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the validated configuration and exit"
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key.sub=value",
+        help="override any key; the value is parsed as YAML",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
@@ -35,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except CurateError as exc:  # ConfigError / InputError: a user mistake, not a crash
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"done: {result.steps} steps, {result.tokens_seen} tokens; final model in "
-          f"{result.final_dir}")
+    print(
+        f"done: {result.steps} steps, {result.tokens_seen} tokens; final model in "
+        f"{result.final_dir}"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,9 @@ from cpt import ConfigError
 def _f(default: Any, help: str, **meta: Any) -> Any:
     """A dataclass field with a default and its help text (and optional min/max/choices)."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **meta})
+        return field(
+            default_factory=lambda: type(default)(default), metadata={"help": help, **meta}
+        )
     return field(default=default, metadata={"help": help, **meta})
 
 
@@ -30,24 +33,38 @@ def _f(default: Any, help: str, **meta: Any) -> Any:
 class SourceSpec:
     """One token source of the domain or general side."""
 
-    path: str = _f("", "token data: a cpt manifest.json (format cpt) or a raw .bin file (format raw)")
-    format: str = _f("raw", "cpt = cpt token shards; raw = nanoGPT-style flat token file",
-                     choices=("cpt", "raw"))
-    weight: float = _f(1.0, "share of this source within its side (relative to the others)",
-                       min=0.0, min_exclusive=True)
-    dtype: str = _f("uint16", "token dtype of a raw file (little-endian)", choices=("uint16", "uint32"))
+    path: str = _f(
+        "", "token data: a cpt manifest.json (format cpt) or a raw .bin file (format raw)"
+    )
+    format: str = _f(
+        "raw", "cpt = cpt token shards; raw = nanoGPT-style flat token file", choices=("cpt", "raw")
+    )
+    weight: float = _f(
+        1.0,
+        "share of this source within its side (relative to the others)",
+        min=0.0,
+        min_exclusive=True,
+    )
+    dtype: str = _f(
+        "uint16", "token dtype of a raw file (little-endian)", choices=("uint16", "uint32")
+    )
     name: str = _f("", "a short name for logs (default: the file name)")
 
 
 @dataclass
 class ModelConfig:
-    path: Optional[str] = _f(None, "HF causal-LM directory to start from (the base model)")
-    init: Dict[str, Any] = _f({}, "build a fresh model instead: {arch: llama, hidden_size, layers, "
-                                  "heads, kv_heads, intermediate_size, vocab_size, max_position}")
-    tokenizer: Optional[str] = _f(None, "tokenizer.json file or tokenizer directory "
-                                        "(default: the model directory's own)")
-    attn_implementation: str = _f("sdpa", "attention kernel", choices=("sdpa", "eager",
-                                                                        "flash_attention_2"))
+    path: str | None = _f(None, "HF causal-LM directory to start from (the base model)")
+    init: Dict[str, Any] = _f(
+        {},
+        "build a fresh model instead: {arch: llama, hidden_size, layers, "
+        "heads, kv_heads, intermediate_size, vocab_size, max_position}",
+    )
+    tokenizer: str | None = _f(
+        None, "tokenizer.json file or tokenizer directory (default: the model directory's own)"
+    )
+    attn_implementation: str = _f(
+        "sdpa", "attention kernel", choices=("sdpa", "eager", "flash_attention_2")
+    )
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
     compile: bool = _f(False, "wrap the model in torch.compile")
 
@@ -55,52 +72,78 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     domain: List[SourceSpec] = _f([], "domain sources: list of {path, format, weight, dtype, name}")
-    general: List[SourceSpec] = _f([], "general (replay) sources, same form; may be empty if alpha=1")
-    alpha: float = _f(0.7, "domain share of training sequences (exact in every global batch)",
-                      min=0.0, max=1.0)
+    general: List[SourceSpec] = _f(
+        [], "general (replay) sources, same form; may be empty if alpha=1"
+    )
+    alpha: float = _f(
+        0.7, "domain share of training sequences (exact in every global batch)", min=0.0, max=1.0
+    )
     seq_len: int = _f(1024, "tokens per packed training sequence", min=8)
     micro_batch_size: int = _f(8, "sequences per device per forward pass", min=1)
-    eos_id: Optional[int] = _f(None, "document separator id (default: the tokenizer's EOS)", min=0)
-    mask_documents: bool = _f(False, "block attention across documents inside a packed sequence "
-                                     "(4D block-diagonal mask on sdpa/eager, varlen on flash-attn)")
-    reshard_on_resume: bool = _f(False, "allow resuming with another data-parallel size or other "
-                                        "sources (cursors are kept per source name)")
+    eos_id: int | None = _f(None, "document separator id (default: the tokenizer's EOS)", min=0)
+    mask_documents: bool = _f(
+        False,
+        "block attention across documents inside a packed sequence "
+        "(4D block-diagonal mask on sdpa/eager, varlen on flash-attn)",
+    )
+    reshard_on_resume: bool = _f(
+        False,
+        "allow resuming with another data-parallel size or other "
+        "sources (cursors are kept per source name)",
+    )
 
 
 @dataclass
 class OptimConfig:
     base_lr: float = _f(3e-4, "the base model's pretraining peak LR", min=0.0, min_exclusive=True)
-    beta: float = _f(0.1, "peak LR = beta x base_lr (continued pretraining: 0.01-0.1)",
-                     min=0.0, max=1.0, min_exclusive=True)
+    beta: float = _f(
+        0.1,
+        "peak LR = beta x base_lr (continued pretraining: 0.01-0.1)",
+        min=0.0,
+        max=1.0,
+        min_exclusive=True,
+    )
     weight_decay: float = _f(0.1, "AdamW weight decay (not on norms, biases, embeddings)", min=0.0)
     adam_beta1: float = _f(0.9, "AdamW beta1", min=0.0, max=1.0)
     adam_beta2: float = _f(0.95, "AdamW beta2", min=0.0, max=1.0)
     eps: float = _f(1e-8, "AdamW epsilon", min=0.0, min_exclusive=True)
     grad_clip: float = _f(1.0, "max global gradient norm; 0 = no clipping", min=0.0)
     grad_accum: int = _f(1, "micro-batches per optimizer step", min=1)
-    mixed_precision: str = _f("auto", "auto = bf16 where the device has it, else no",
-                              choices=("auto", "no", "bf16", "fp16"))
+    mixed_precision: str = _f(
+        "auto",
+        "auto = bf16 where the device has it, else no",
+        choices=("auto", "no", "bf16", "fp16"),
+    )
 
 
 @dataclass
 class ScheduleConfig:
-    kind: str = _f("cosine", "cosine: warmup then cosine to min; wsd: warmup-stable-decay; "
-                             "constant: warmup then flat", choices=("cosine", "wsd", "constant"))
-    max_steps: Optional[int] = _f(None, "optimizer steps (or give total_tokens)", min=1)
-    total_tokens: Optional[int] = _f(None, "training tokens; steps = ceil(tokens / tokens per step)",
-                                     min=1)
-    warmup_frac: float = _f(0.01, "linear re-warmup over this fraction of the steps", min=0.0,
-                            max=1.0)
+    kind: str = _f(
+        "cosine",
+        "cosine: warmup then cosine to min; wsd: warmup-stable-decay; constant: warmup then flat",
+        choices=("cosine", "wsd", "constant"),
+    )
+    max_steps: int | None = _f(None, "optimizer steps (or give total_tokens)", min=1)
+    total_tokens: int | None = _f(
+        None, "training tokens; steps = ceil(tokens / tokens per step)", min=1
+    )
+    warmup_frac: float = _f(
+        0.01, "linear re-warmup over this fraction of the steps", min=0.0, max=1.0
+    )
     min_lr_ratio: float = _f(0.1, "final LR = min_lr_ratio x peak", min=0.0, max=1.0)
     decay_frac: float = _f(0.2, "wsd only: fraction of steps in the final decay", min=0.0, max=1.0)
 
 
 @dataclass
 class CheckpointConfig:
-    every: int = _f(1000, "write a checkpoint every N optimizer steps (and always at the end); "
-                          "0 = only at the end", min=0)
-    keep_last: int = _f(3, "keep the last N checkpoints (plus the ones the eval hook protects)",
-                        min=1)
+    every: int = _f(
+        1000,
+        "write a checkpoint every N optimizer steps (and always at the end); 0 = only at the end",
+        min=0,
+    )
+    keep_last: int = _f(
+        3, "keep the last N checkpoints (plus the ones the eval hook protects)", min=1
+    )
     resume: str = _f("auto", "auto = the latest checkpoint in run_dir if any; none; or a path")
 
 
@@ -117,9 +160,12 @@ class RunConfig:
     dir: str = _f("runs/cpt", "run directory: checkpoints, logs, plots, final model")
     seed: int = _f(1234, "seed for model init and torch RNGs", min=0)
     deterministic: bool = _f(False, "torch.use_deterministic_algorithms (bit-exact reruns)")
-    threads: Optional[int] = _f(None, "torch CPU threads (default: torch's choice)", min=1)
-    hook: Optional[str] = _f(None, "custom evaluation hook factory 'module:function' called as "
-                                   "f(cfg, accelerator, run_dir) -> EvaluationHook (instead of eval)")
+    threads: int | None = _f(None, "torch CPU threads (default: torch's choice)", min=1)
+    hook: str | None = _f(
+        None,
+        "custom evaluation hook factory 'module:function' called as "
+        "f(cfg, accelerator, run_dir) -> EvaluationHook (instead of eval)",
+    )
 
 
 @dataclass
@@ -131,8 +177,12 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    eval: Dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "evaluation hook settings (schema owned by cpt.evaluate); empty = no evaluation"})
+    eval: Dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "evaluation hook settings (schema owned by cpt.evaluate); empty = no evaluation"
+        },
+    )
 
     @property
     def run_dir(self) -> Path:
@@ -154,7 +204,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     """Check/convert one value against a field type; raise ConfigError naming the key."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union or origin is types.UnionType:  # X | None
         if value is None:
             return None
         inner = [a for a in args if a is not type(None)][0]
@@ -216,8 +266,9 @@ def _check_range(value: Any, meta: dict[str, Any], key: str) -> None:
             parts.append(f"{'>' if meta.get('min_exclusive') else '>='} {lo}")
         if hi is not None:
             parts.append(f"<= {hi}")
-        raise ConfigError(f"config key '{key}': {value!r} is out of range "
-                          f"(must be {' and '.join(parts)})")
+        raise ConfigError(
+            f"config key '{key}': {value!r} is out of range (must be {' and '.join(parts)})"
+        )
 
 
 def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
@@ -254,14 +305,16 @@ def _check_whole(cfg: TrainConfig) -> None:
     if not cfg.data.general and cfg.data.alpha < 1:
         raise ConfigError(
             f"config key 'data.general': no general sources but alpha={cfg.data.alpha} < 1 "
-            "(set data.alpha=1.0 for domain-only training)")
+            "(set data.alpha=1.0 for domain-only training)"
+        )
     for side in ("domain", "general"):
         for i, spec in enumerate(getattr(cfg.data, side)):
             if not spec.path:
                 raise ConfigError(f"config key 'data.{side}.{i}.path': missing")
     if (cfg.schedule.max_steps is None) == (cfg.schedule.total_tokens is None):
-        raise ConfigError("config: give exactly one of 'schedule.max_steps' and "
-                          "'schedule.total_tokens'")
+        raise ConfigError(
+            "config: give exactly one of 'schedule.max_steps' and 'schedule.total_tokens'"
+        )
 
 
 def set_override(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -272,8 +325,10 @@ def set_override(tree: dict[str, Any], dotted: str, value: Any) -> None:
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"override '{dotted}': '{part}' is not an index of the list "
-                                  f"'{'.'.join(parts[:i])}' (length {len(node)})")
+                raise ConfigError(
+                    f"override '{dotted}': '{part}' is not an index of the list "
+                    f"'{'.'.join(parts[:i])}' (length {len(node)})"
+                )
             idx = int(part)
             if last:
                 node[idx] = value
@@ -304,8 +359,11 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                data: dict[str, Any] | None = None) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> TrainConfig:
     """Read YAML (or take ``data``), apply ``key.sub=value`` overrides and validate."""
     tree: dict[str, Any] = {}
     if path is not None:
@@ -331,7 +389,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = dict(a)
     for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+        )
     return out
 
 

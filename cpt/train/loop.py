@@ -63,8 +63,8 @@ class TrainResult:
     run_dir: Path
     steps: int
     tokens_seen: int
-    final_dir: Optional[Path]
-    last_checkpoint: Optional[Path]
+    final_dir: Path | None
+    last_checkpoint: Path | None
     stopped_early: bool
     actions: list[dict[str, Any]]
 
@@ -81,26 +81,39 @@ def resolve_mixed_precision(choice: str) -> str:
     return "no"
 
 
-def _load_hook(cfg: TrainConfig, accelerator: Any, tokenizer: Any,
-               tok_hash: str) -> Optional[EvaluationHook]:
+def _load_hook(
+    cfg: TrainConfig, accelerator: Any, tokenizer: Any, tok_hash: str
+) -> EvaluationHook | None:
     if cfg.run.hook:
         module_name, _, func_name = cfg.run.hook.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), func_name or "build_hook")
         except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"config key 'run.hook': cannot load {cfg.run.hook!r}: {exc}") from None
+            raise ConfigError(
+                f"config key 'run.hook': cannot load {cfg.run.hook!r}: {exc}"
+            ) from None
         return factory(cfg, accelerator, cfg.run_dir)
     if cfg.eval:
         from cpt.evaluate import build_hook  # owned by the evaluation package
 
-        return build_hook(cfg.eval, tokenizer=tokenizer, tokenizer_hash=tok_hash,
-                          accelerator=accelerator, run_dir=cfg.run_dir)
+        return build_hook(
+            cfg.eval,
+            tokenizer=tokenizer,
+            tokenizer_hash=tok_hash,
+            accelerator=accelerator,
+            run_dir=cfg.run_dir,
+        )
     return None
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, *, hook: Optional[EvaluationHook] = None,
-                 on_step: Optional[StepCallback] = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        hook: EvaluationHook | None = None,
+        on_step: StepCallback | None = None,
+    ) -> None:
         self.cfg = cfg
         self.on_step = on_step
         self._hook_override = hook
@@ -129,15 +142,22 @@ class Trainer:
         if eos_id is None and self.tokenizer is not None:
             eos_id = self.tokenizer.eos_token_id
         if eos_id is None:
-            raise ConfigError("config key 'data.eos_id': not set and the tokenizer has no EOS "
-                              "token; give data.eos_id or model.tokenizer")
+            raise ConfigError(
+                "config key 'data.eos_id': not set and the tokenizer has no EOS "
+                "token; give data.eos_id or model.tokenizer"
+            )
 
         # Open the data before building the model: a wrong path fails in seconds.
         def sources(side: str) -> list[tuple[Any, float]]:
             out = []
             for spec in getattr(cfg.data, side):
-                src = open_source(spec.path, spec.format, spec.dtype, spec.name,
-                                  expected_tokenizer_hash=self.tok_hash or None)
+                src = open_source(
+                    spec.path,
+                    spec.format,
+                    spec.dtype,
+                    spec.name,
+                    expected_tokenizer_hash=self.tok_hash or None,
+                )
                 out.append((src, spec.weight))
             return out
 
@@ -147,21 +167,34 @@ class Trainer:
         vocab = int(model.get_input_embeddings().weight.shape[0])
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False})
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
             model.config.use_cache = False
         model.train()
         optimizer = torch.optim.AdamW(
-            optimizer_groups(model, cfg.optim.weight_decay), lr=0.0,
-            betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2), eps=cfg.optim.eps)
+            optimizer_groups(model, cfg.optim.weight_decay),
+            lr=0.0,
+            betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
+            eps=cfg.optim.eps,
+        )
         if cfg.model.compile:
             model = torch.compile(model)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
 
         self.loader = MixedLoader(
-            domain, general, alpha=cfg.data.alpha, seq_len=cfg.data.seq_len,
-            micro_batch_size=cfg.data.micro_batch_size, grad_accum=cfg.optim.grad_accum,
-            eos_id=int(eos_id), rank=self.acc.process_index, world_size=self.acc.num_processes,
-            mask_documents=cfg.data.mask_documents, vocab_size=vocab, on_wrap=self._on_wrap)
+            domain,
+            general,
+            alpha=cfg.data.alpha,
+            seq_len=cfg.data.seq_len,
+            micro_batch_size=cfg.data.micro_batch_size,
+            grad_accum=cfg.optim.grad_accum,
+            eos_id=int(eos_id),
+            rank=self.acc.process_index,
+            world_size=self.acc.num_processes,
+            mask_documents=cfg.data.mask_documents,
+            vocab_size=vocab,
+            on_wrap=self._on_wrap,
+        )
 
         tps = self.loader.tokens_per_step
         if cfg.schedule.max_steps is not None:
@@ -170,21 +203,37 @@ class Trainer:
             assert cfg.schedule.total_tokens is not None
             self.total_steps = math.ceil(cfg.schedule.total_tokens / tps)
         self.schedule = LRSchedule.build(
-            base_lr=cfg.optim.base_lr, beta=cfg.optim.beta, total_steps=self.total_steps,
-            warmup_frac=cfg.schedule.warmup_frac, min_lr_ratio=cfg.schedule.min_lr_ratio,
-            kind=cfg.schedule.kind, decay_frac=cfg.schedule.decay_frac)
-        self.ckpt = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last,
-                                      self.acc)
+            base_lr=cfg.optim.base_lr,
+            beta=cfg.optim.beta,
+            total_steps=self.total_steps,
+            warmup_frac=cfg.schedule.warmup_frac,
+            min_lr_ratio=cfg.schedule.min_lr_ratio,
+            kind=cfg.schedule.kind,
+            decay_frac=cfg.schedule.decay_frac,
+        )
+        self.ckpt = CheckpointManager(
+            self.run_dir / "checkpoints", cfg.checkpoint.keep_last, self.acc
+        )
         self.hook = self._hook_override or _load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
         self.state = RunState(alpha=cfg.data.alpha)
         self._resume()
-        self.metrics = MetricsLogger(cfg.logging, self.run_dir, self.total_steps, self.state.step,
-                                     enabled=self.acc.is_main_process)
+        self.metrics = MetricsLogger(
+            cfg.logging,
+            self.run_dir,
+            self.total_steps,
+            self.state.step,
+            enabled=self.acc.is_main_process,
+        )
         if self.acc.is_main_process:
-            self.metrics.event("start", steps=self.total_steps, tokens_per_step=tps,
-                               world_size=self.acc.num_processes, resumed_at=self.state.step,
-                               mixed_precision=self.acc.mixed_precision,
-                               peak_lr=self.schedule.peak_lr)
+            self.metrics.event(
+                "start",
+                steps=self.total_steps,
+                tokens_per_step=tps,
+                world_size=self.acc.num_processes,
+                resumed_at=self.state.step,
+                mixed_precision=self.acc.mixed_precision,
+                peak_lr=self.schedule.peak_lr,
+            )
 
     def _resume(self) -> None:
         choice = self.cfg.checkpoint.resume
@@ -197,11 +246,11 @@ class Trainer:
         else:
             path = Path(choice)
             if not path.is_dir():
-                raise ConfigError(f"config key 'checkpoint.resume': {path} is not a checkpoint "
-                                  "directory")
+                raise ConfigError(
+                    f"config key 'checkpoint.resume': {path} is not a checkpoint directory"
+                )
         state, hook_state = self.ckpt.load(path)
-        self.loader.load_state_dict(state["loader"],
-                                    allow_reshard=self.cfg.data.reshard_on_resume)
+        self.loader.load_state_dict(state["loader"], allow_reshard=self.cfg.data.reshard_on_resume)
         self.state = RunState(**state["run"])
         self.loader.set_alpha(self.state.alpha)
         if self.hook is not None and hook_state is not None:
@@ -215,9 +264,13 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------
 
     def view(self) -> View:
-        return View(step=self.state.step, tokens_seen=self.state.tokens_seen,
-                    alpha=self.state.alpha, lr_multiplier=self.state.lr_multiplier,
-                    run_dir=self.run_dir)
+        return View(
+            step=self.state.step,
+            tokens_seen=self.state.tokens_seen,
+            alpha=self.state.alpha,
+            lr_multiplier=self.state.lr_multiplier,
+            run_dir=self.run_dir,
+        )
 
     def _evaluate(self) -> None:
         assert self.hook is not None
@@ -250,7 +303,9 @@ class Trainer:
         n_micro = len(batch.micro_batches)
         loss_sum = torch.zeros((), device=device)
         for i, micro in enumerate(batch.micro_batches):
-            inputs = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in micro.items()}
+            inputs = {
+                k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in micro.items()
+            }
             sync = self.acc.no_sync(self.model) if i < n_micro - 1 else nullcontext()
             with sync:
                 # use_cache=False: no KV cache in training, and HF only infers document
@@ -285,7 +340,7 @@ class Trainer:
         every_eval = self.hook.every if self.hook is not None else 0
         if every_eval > 0 and self.state.step == 0 and self.state.last_eval_step < 0:
             self._evaluate()  # the base model: the reference for forgetting
-        last_ckpt: Optional[Path] = None
+        last_ckpt: Path | None = None
         window_losses: list[torch.Tensor] = []
         window_start = time.perf_counter()
         window_tokens = 0
@@ -306,15 +361,21 @@ class Trainer:
                 mean_loss = torch.stack(window_losses).mean()
                 mean_loss = float(self.acc.reduce(mean_loss, reduction="mean").item())
                 elapsed = max(time.perf_counter() - window_start, 1e-9)
-                self.metrics.log(step, {
-                    "loss": mean_loss, "lr": lr, "tokens_per_s": window_tokens / elapsed,
-                    "alpha": batch.alpha, "alpha_target": self.state.alpha,
-                    "alpha_cumulative": self.loader.state.domain_sequences
-                    / max(1, self.loader.state.total_sequences),
-                    "tokens_seen": self.state.tokens_seen,
-                    "tokens_by_source": dict(self.loader.state.consumed),
-                    "lr_multiplier": self.state.lr_multiplier,
-                })
+                self.metrics.log(
+                    step,
+                    {
+                        "loss": mean_loss,
+                        "lr": lr,
+                        "tokens_per_s": window_tokens / elapsed,
+                        "alpha": batch.alpha,
+                        "alpha_target": self.state.alpha,
+                        "alpha_cumulative": self.loader.state.domain_sequences
+                        / max(1, self.loader.state.total_sequences),
+                        "tokens_seen": self.state.tokens_seen,
+                        "tokens_by_source": dict(self.loader.state.consumed),
+                        "lr_multiplier": self.state.lr_multiplier,
+                    },
+                )
                 window_losses, window_tokens = [], 0
                 window_start = time.perf_counter()
             if every_eval > 0 and (step % every_eval == 0 or is_last):
@@ -328,8 +389,15 @@ class Trainer:
             final_dir = self._finish()
         else:
             final_dir = None
-        return TrainResult(self.run_dir, self.state.step, self.state.tokens_seen, final_dir,
-                           last_ckpt, self.state.stopped, list(self.state.actions))
+        return TrainResult(
+            self.run_dir,
+            self.state.step,
+            self.state.tokens_seen,
+            final_dir,
+            last_ckpt,
+            self.state.stopped,
+            list(self.state.actions),
+        )
 
     def _finish(self) -> Path:
         final = self.run_dir / "final"
@@ -350,13 +418,15 @@ class Trainer:
                 self.hook.finalize(unwrapped, self.view())
             if self.cfg.logging.plots:
                 write_plots(self.run_dir)
-            self.metrics.event("done", step=self.state.step, tokens=self.state.tokens_seen,
-                               final=str(final))
+            self.metrics.event(
+                "done", step=self.state.step, tokens=self.state.tokens_seen, final=str(final)
+            )
             self.metrics.close()
         self.acc.wait_for_everyone()
         return final
 
 
-def train(cfg: TrainConfig, *, hook: Optional[EvaluationHook] = None,
-          on_step: Optional[StepCallback] = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, hook: EvaluationHook | None = None, on_step: StepCallback | None = None
+) -> TrainResult:
     return Trainer(cfg, hook=hook, on_step=on_step).run()

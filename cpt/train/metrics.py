@@ -12,8 +12,9 @@ from cpt.train.config import LoggingConfig
 
 
 class MetricsLogger:
-    def __init__(self, cfg: LoggingConfig, run_dir: Path, total_steps: int, start_step: int,
-                 enabled: bool) -> None:
+    def __init__(
+        self, cfg: LoggingConfig, run_dir: Path, total_steps: int, start_step: int, enabled: bool
+    ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.enabled = enabled
@@ -58,14 +59,18 @@ class MetricsLogger:
                     for sub, v in value.items():
                         self._tb.add_scalar(f"{key}/{sub}", v, step)
         if self._bar is not None:
-            self._bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}",
-                                  alpha=f"{record['alpha']:.3f}",
-                                  tok_s=f"{record['tokens_per_s']:.0f}")
+            self._bar.set_postfix(
+                loss=f"{record['loss']:.4f}",
+                lr=f"{record['lr']:.2e}",
+                alpha=f"{record['alpha']:.3f}",
+                tok_s=f"{record['tokens_per_s']:.0f}",
+            )
         if self._bar is None or force_line:
             self._print(
                 f"step {step} loss {record['loss']:.4f} lr {record['lr']:.3e} "
                 f"alpha {record['alpha']:.3f} tok/s {record['tokens_per_s']:.0f} "
-                f"tokens {record['tokens_seen']}")
+                f"tokens {record['tokens_seen']}"
+            )
 
     def advance(self, n: int = 1) -> None:
         if self._bar is not None:
@@ -100,7 +105,7 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [by_step[k] for k in sorted(by_step)]
 
 
-def write_plots(run_dir: Path, records: Optional[list[dict[str, Any]]] = None) -> list[Path]:
+def write_plots(run_dir: Path, records: list[dict[str, Any]] | None = None) -> list[Path]:
     """loss.png, lr.png, alpha.png from log.jsonl (matplotlib, Agg backend)."""
     import matplotlib
 
@@ -112,14 +117,22 @@ def write_plots(run_dir: Path, records: Optional[list[dict[str, Any]]] = None) -
         return []
     steps = [r["step"] for r in records]
     out = []
-    panels = [("loss", "training loss", "loss"), ("lr", "learning rate", "lr"),
-              ("alpha", "domain share (realised)", "alpha")]
+    panels = [
+        ("loss", "training loss", "loss"),
+        ("lr", "learning rate", "lr"),
+        ("alpha", "domain share (realised)", "alpha"),
+    ]
     for key, title, fname in panels:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(steps, [r[key] for r in records], lw=1.2)
         if key == "alpha":
-            ax.plot(steps, [r.get("alpha_target", r[key]) for r in records], lw=1, ls="--",
-                    label="target")
+            ax.plot(
+                steps,
+                [r.get("alpha_target", r[key]) for r in records],
+                lw=1,
+                ls="--",
+                label="target",
+            )
             ax.set_ylim(-0.02, 1.02)
             ax.legend()
         ax.set_xlabel("optimizer step")

@@ -1,4 +1,4 @@
-"""The model and tokenizer: a base HF causal LM from a directory, or a fresh tiny one from a config."""
+"""Model and tokenizer: a base HF causal LM from a directory, or a fresh tiny one from a config."""
 
 from __future__ import annotations
 
@@ -32,10 +32,13 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.path is not None:
         path = Path(cfg.path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"config key 'model.path': {path} is not a Hugging Face model "
-                              "directory (no config.json)")
+            raise ConfigError(
+                f"config key 'model.path': {path} is not a Hugging Face model "
+                "directory (no config.json)"
+            )
         return AutoModelForCausalLM.from_pretrained(
-            path, attn_implementation=cfg.attn_implementation, dtype=torch.float32)
+            path, attn_implementation=cfg.attn_implementation, dtype=torch.float32
+        )
     init = dict(cfg.init)
     arch = init.pop("arch", "llama")
     kwargs = {_INIT_ALIASES.get(k, k): v for k, v in init.items()}
@@ -50,7 +53,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     return AutoModelForCausalLM.from_config(hf_cfg, attn_implementation=cfg.attn_implementation)
 
 
-def load_tokenizer(cfg: ModelConfig) -> Optional[Any]:
+def load_tokenizer(cfg: ModelConfig) -> Any | None:
     """The tokenizer from ``model.tokenizer`` (file or dir) or the model dir; None if neither."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -68,7 +71,8 @@ def load_tokenizer(cfg: ModelConfig) -> Optional[Any]:
         return tok
     if path.is_dir():
         if cfg.tokenizer is None and not any(
-                (path / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json")):
+            (path / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json")
+        ):
             return None
         return AutoTokenizer.from_pretrained(path)
     raise ConfigError(f"config key 'model.tokenizer': {path} not found")
@@ -96,12 +100,18 @@ def tokenizer_hash(cfg: ModelConfig) -> str:
 
 def optimizer_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups: decay on matrices only; never on norms, biases or embeddings."""
-    embed_ids = {id(p) for m in model.modules() if isinstance(m, nn.Embedding)
-                 for p in m.parameters(recurse=False)}
+    embed_ids = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, nn.Embedding)
+        for p in m.parameters(recurse=False)
+    }
     decay, no_decay = [], []
     for _name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 or id(p) in embed_ids else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
