@@ -14,7 +14,7 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 
@@ -38,7 +38,8 @@ def iter_texts(path: Path, limit: int | None = None) -> Iterator[str]:
         try:
             text = json.loads(line)["text"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{lineno}: not a JSON object with a 'text' field ({exc})") from None
+            msg = f"{path}:{lineno}: not a JSON object with a 'text' field ({exc})"
+            raise InputError(msg) from None
         yield text
         count += 1
         if limit is not None and count >= limit:
