@@ -1,10 +1,11 @@
 """Learning-rate schedules for continued pretraining.
 
-The peak LR is ``beta x base_lr``: a continued run starts from a trained model and must not shake it
-as hard as pretraining did. The LR re-warms up linearly (``peak / warmup_steps`` at step 0), then
-decays on a cosine to ``min_lr_ratio x peak`` or, for WSD (warmup-stable-decay), stays flat and decays linearly over the
-last ``decay_frac`` of the steps. The schedule is a pure function of the step, so resuming needs
-only the step; the trainer multiplies it by an ``lr_multiplier`` that actions can lower.
+The peak LR is ``beta x base_lr``: a continued run starts from a trained model and must not shake
+it as hard as pretraining did. The LR re-warms up linearly (``peak / warmup_steps`` at step 0),
+then decays on a cosine to ``min_lr_ratio x peak``, or, for WSD (warmup-stable-decay), stays flat
+and decays linearly over the last ``decay_frac`` of the steps. The schedule is a pure function of
+the step, so resuming needs only the step; the trainer multiplies it by an ``lr_multiplier`` that
+actions can lower.
 """
 
 from __future__ import annotations
