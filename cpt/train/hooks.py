@@ -1,0 +1,53 @@
+"""The one extension point of the training loop: evaluation, forgetting actions, checkpoint choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+ActionKind = Literal["raise_replay", "lower_lr", "stop"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A decision of the forgetting monitor that the loop carries out.
+
+    raise_replay: set the domain share alpha to ``value`` (a lower alpha = more replay).
+    lower_lr: multiply the learning rate from now on by ``value`` (cumulative).
+    stop: end training after this step (a final checkpoint is still written).
+    """
+
+    kind: ActionKind
+    value: float
+    reason: str
+
+
+class TrainingView(Protocol):
+    """What a hook may read of the running trainer."""
+
+    step: int
+    tokens_seen: int
+    alpha: float
+    lr_multiplier: float
+    run_dir: Path
+
+
+class EvaluationHook(Protocol):
+    every: int  # evaluate at step 0 (the base model) and every `every` optimizer steps; 0 = never
+
+    def evaluate(self, model: Any, view: TrainingView) -> list[Action]:
+        """Score the (unwrapped) model; return the actions to take. Must leave the model in train mode."""
+
+    def on_checkpoint(self, step: int, path: Path) -> None:
+        """A checkpoint for ``step`` was written at ``path``."""
+
+    def protected_checkpoints(self) -> set[Path]:
+        """Checkpoints that rotation of the last-N must not delete (the best-K)."""
+
+    def finalize(self, model: Any, view: TrainingView) -> None:
+        """At the end: export the best checkpoint, write the report and plots."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
