@@ -15,7 +15,7 @@ log = logging.getLogger("cpt.monitor")
 
 @dataclass
 class RaiseReplayConfig:
-    """On an alert, lower the domain share alpha by ``step`` (more replay), never below ``min_alpha``."""
+    """On an alert, lower alpha (the domain share) by ``step``: more replay; floor ``min_alpha``."""
 
     enabled: bool = False
     step: float = 0.1
@@ -28,7 +28,7 @@ class RaiseReplayConfig:
 
 @dataclass
 class LowerLRConfig:
-    """On an alert, multiply the LR by ``factor``; not once the multiplier would fall below the floor."""
+    """On an alert, multiply the LR by ``factor``, unless that takes it below ``min_multiplier``."""
 
     enabled: bool = False
     factor: float = 0.5
@@ -66,7 +66,7 @@ class MonitorConfig:
     """
 
     threshold: float = 0.03
-    metrics: Optional[list[str]] = None
+    metrics: Optional[list[str]] = None  # noqa: UP045 (py39 + get_type_hints)
     cooldown_evals: int = 2
     actions: ActionsConfig = field(default_factory=ActionsConfig)
 
@@ -145,7 +145,8 @@ class ForgettingMonitor:
         ]
         for a in alerts:
             log.warning(
-                "forgetting alert at step %d: %s = %.4g vs. baseline %.4g (%.1f %% worse, limit %.1f %%)",
+                "forgetting alert at step %d: %s = %.4g vs. %.4g at step 0 "
+                "(%.1f %% worse; limit %.1f %%)",
                 a.step, a.metric, a.value, a.baseline, 100 * a.regression,
                 100 * self.config.threshold,
             )  # fmt: skip

@@ -1,4 +1,4 @@
-"""End-of-run report: ``report.json``, ``report.md`` and PNG plots of the domain/general trade-off."""
+"""End-of-run report: report.json, report.md and PNG plots of the domain/general trade-off."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def read_train_log(run_dir: Path) -> list[dict[str, Any]]:
-    """The trainer's ``log.jsonl`` lines (``step``, ``tokens``, ``lr``, ``alpha``, ``loss``); bad lines skipped."""
+    """Step lines of the trainer's ``log.jsonl`` (``step``, ``tokens``/``tokens_seen``, ``lr``,
+    ``alpha``, ``loss``), in step order; a resumed run's re-logged step replaces the older line."""
     path = run_dir / "log.jsonl"
-    rows: list[dict[str, Any]] = []
+    by_step: dict[int, dict[str, Any]] = {}
     if not path.is_file():
-        return rows
+        return []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -31,9 +32,12 @@ def read_train_log(run_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             log.warning("%s:%d: not JSON, left out of the plots", path, n)
             continue
-        if isinstance(row, dict) and "tokens" in row:
-            rows.append(row)
-    return rows
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            continue
+        tokens = row.get("tokens", row.get("tokens_seen"))
+        if isinstance(tokens, (int, float)):
+            by_step[row["step"]] = {**row, "tokens": tokens}
+    return [by_step[k] for k in sorted(by_step)]
 
 
 def _fmt(value: Any) -> str:
@@ -60,13 +64,16 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"exported to `{best.get('exported_to', '-')}`."
         )
     else:
-        lines.append("No checkpoint was eligible as best (none evaluated, or all over the regression limit).")
+        lines.append(
+            "No checkpoint was eligible as best (none evaluated, or all over the regression limit)."
+        )
     lines += ["", f"Alerts: {len(report['alerts'])}; actions: {len(report['actions'])}.", ""]
     header = ["step", "tokens", "alpha", "lr x"] + names + ["score", "alerts", "actions"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for e in evals:
-        cells = [str(e["step"]), str(e["tokens"]), _fmt(e.get("alpha")), _fmt(e.get("lr_multiplier"))]
+        cells = [str(e["step"]), str(e["tokens"])]
+        cells += [_fmt(e.get("alpha")), _fmt(e.get("lr_multiplier"))]
         for n in names:
             v = e["metrics"].get(n)
             d = e.get("deltas", {}).get(n)

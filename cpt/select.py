@@ -30,7 +30,7 @@ class SelectConfig:
     general_weight: float = 1.0
     regression_limit: float = 0.05
     keep_best: int = 2
-    domain_metric: Optional[str] = None
+    domain_metric: Optional[str] = None  # noqa: UP045 (py39 + get_type_hints)
 
     def validate(self, where: str) -> None:
         require(self.domain_weight >= 0, f"{where}.domain_weight", "must be >= 0")
@@ -75,7 +75,7 @@ class CheckpointSelector:
         self.checkpoints[step] = str(path)
 
     def ranking(self, *, extra_steps: set[int] = frozenset()) -> list[Candidate]:  # type: ignore[assignment]
-        """Eligible candidates that have a checkpoint on disk (or are in ``extra_steps``), best first.
+        """Eligible candidates with a checkpoint on disk (or in ``extra_steps``), best first.
 
         Step 0 (the untouched base model) is never a candidate. Ties go to the earlier step.
         """
@@ -141,12 +141,17 @@ def load_into(model: Any, state: dict[str, Any], source: Path) -> None:
     """Load ``state`` into ``model``; keys missing only because they are tied weights are fine."""
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
-        raise ValueError(f"{source}: weights do not fit the model: unexpected {result.unexpected_keys[:5]}")
+        bad = result.unexpected_keys[:5]
+        raise ValueError(f"{source}: weights do not fit the model: unexpected {bad}")
     if result.missing_keys:
         model.tie_weights()
         params = dict(model.named_parameters(remove_duplicate=False))
         loaded_ptrs = {params[k].data_ptr() for k in state if k in params}
-        untied = [k for k in result.missing_keys if k not in params or params[k].data_ptr() not in loaded_ptrs]
+        untied = [
+            k
+            for k in result.missing_keys
+            if k not in params or params[k].data_ptr() not in loaded_ptrs
+        ]
         if untied:
             raise ValueError(f"{source}: weights do not fit the model: missing {untied[:5]}")
 

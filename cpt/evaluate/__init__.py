@@ -9,7 +9,12 @@ from typing import Any
 
 
 def build_hook(
-    eval_cfg: dict[str, Any], *, tokenizer: Any, tokenizer_hash: str | None, accelerator: Any, run_dir: Any
+    eval_cfg: dict[str, Any],
+    *,
+    tokenizer: Any,
+    tokenizer_hash: str | None,
+    accelerator: Any,
+    run_dir: Any,
 ) -> Any:
     """Validate ``eval_cfg`` (see ``cpt.evaluate.hook.EvalConfig``) and return the hook, or None."""
     from cpt.evaluate.hook import build_hook as _build

@@ -1,4 +1,4 @@
-"""Strict mapping -> dataclass parsing for the ``eval:`` config section (clear errors, no guessing)."""
+"""Strict mapping -> dataclass parsing for the ``eval:`` config section (clear errors)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class EvalConfigError(ValueError):
 
 
 def parse(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise with the key path."""
+    """Build dataclass ``cls`` from ``data``; unknown keys and bad types raise with the key path."""
     if data is None:
         data = {}
     if dataclasses.is_dataclass(data) and isinstance(data, cls):

@@ -1,4 +1,4 @@
-"""The evaluation hook of the trainer: perplexity + lm-eval, forgetting monitor, selector, report."""
+"""The trainer's evaluation hook: perplexity + lm-eval, forgetting monitor, selector, report."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ class LMEvalConfig:
 
     tasks: list[str] = field(default_factory=list)
     include_path: list[str] = field(default_factory=list)
-    limit: Optional[float] = None
+    limit: Optional[float] = None  # noqa: UP045 (py39 + get_type_hints)
     batch_size: int = 8
-    max_length: Optional[int] = None
+    max_length: Optional[int] = None  # noqa: UP045 (py39 + get_type_hints)
     domain_tasks: list[str] = field(default_factory=lambda: list(SHIPPED_DOMAIN_TASKS))
 
     def validate(self, where: str) -> None:
@@ -62,7 +62,7 @@ class LMEvalConfig:
 class EvalConfig:
     """The trainer config's ``eval:`` section.
 
-    every: evaluate at step 0 and every ``every`` optimizer steps (0 = only at step 0 and the end).
+    every: evaluate at step 0, every ``every`` optimizer steps and at the end (0 = never).
     heldout: held-out token datasets for perplexity (``domain``, ``general`` manifest lists).
     ppl_tokens: tokens scored per held-out dataset (windows evenly strided over the whole set).
     seq_len: perplexity window length in tokens.

@@ -61,8 +61,8 @@ def _absolute_data_files(value: Any, base: Path) -> Any:
 def resolve_task_dir(src: Path, dest: Path) -> list[str]:
     """Copy the task YAMLs of ``src`` into ``dest`` with ``data_files`` made absolute.
 
-    Task files are written relative to their own directory so they can ship inside the wheel; lm-eval
-    would resolve them against the working directory instead. Returns the task names found.
+    Task files name data relative to their own directory so they can ship inside the wheel;
+    lm-eval would resolve them against the working directory instead. Returns the task names found.
     """
     names = []
     dest.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,9 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
-def mc_items(docs: list[dict[str, Any]], per_doc: int, prefix: str, rng: random.Random) -> list[dict]:
+def mc_items(
+    docs: list[dict[str, Any]], per_doc: int, prefix: str, rng: random.Random
+) -> list[dict]:
     """Passage-continuation items: the true next words vs. three spans from other documents."""
     spans: list[tuple[int, list[str], list[str]]] = []  # (doc index, context, continuation)
     for d, doc in enumerate(docs):
