@@ -155,7 +155,7 @@ class LMEvaluator:
             from lm_eval.tasks import TaskManager
 
             paths = [str(self.resolved_dir)] + [str(p) for p in self.include_paths]
-            self._task_manager = TaskManager(verbosity="ERROR", include_path=paths)
+            self._task_manager = TaskManager(include_path=paths)
             known = set(self._task_manager.all_tasks)
             missing = [t for t in self.tasks if t not in known]
             if missing:
@@ -190,7 +190,6 @@ class LMEvaluator:
                 task_manager=manager,
                 log_samples=False,
                 bootstrap_iters=0,
-                verbosity="ERROR",
             )
         finally:
             model.train(was_training)

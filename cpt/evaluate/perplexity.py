@@ -77,9 +77,9 @@ def perplexity(
                 loss = F.cross_entropy(
                     logits[:, :-1].reshape(-1, logits.shape[-1]),
                     ids[:, 1:].reshape(-1),
-                    reduction="sum",
+                    reduction="none",
                 )
-                nll += float(loss)
+                nll += float(loss.double().sum())  # float64 sum: no drift over many tokens
                 count += ids.shape[0] * (ids.shape[1] - 1)
     finally:
         model.train(was_training)
