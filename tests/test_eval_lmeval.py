@@ -1,4 +1,4 @@
-"""The lm-eval path, offline on a tiny model, against a direct computation of the log-likelihoods."""
+"""The lm-eval path, offline on a tiny model, against a direct computation of log-likelihoods."""
 
 from __future__ import annotations
 
