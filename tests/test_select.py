@@ -1,4 +1,4 @@
-"""Checkpoint selector: composite score, hard regression limit, best-K, export from Accelerate state."""
+"""Checkpoint selector: composite score, regression limit, best-K, export from Accelerate state."""
 
 from __future__ import annotations
 
