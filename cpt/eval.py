@@ -13,7 +13,7 @@ from typing import Any
 
 from cpt.evaluate.config import EvalConfigError
 from cpt.evaluate.lmeval import LMEvalError, LMEvaluator
-from cpt.evaluate.perplexity import combine, open_manifest, perplexity
+from cpt.evaluate.perplexity import combine, open_heldout, perplexity
 
 
 def _list(value: str | None) -> list[str]:
@@ -23,17 +23,46 @@ def _list(value: str | None) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m cpt.eval", description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, required=True, help="HF model directory (save_pretrained)")
-    p.add_argument("--tasks", default="", help="comma-separated lm-eval tasks (shipped: "
-                   "cpt_sotu_text, cpt_license_text, cpt_sotu_continuation, "
-                   "cpt_license_continuation)")
+    p.add_argument(
+        "--tasks",
+        default="",
+        help="comma-separated lm-eval tasks (shipped: "
+        "cpt_sotu_text, cpt_license_text, cpt_sotu_continuation, "
+        "cpt_license_continuation)",
+    )
     p.add_argument("--include-path", action="append", default=[], help="extra task YAML directory")
-    p.add_argument("--heldout-domain", action="append", default=[], help="domain token manifest")
-    p.add_argument("--heldout-general", action="append", default=[], help="general token manifest")
-    p.add_argument("--tokenizer-hash", default=None,
-                   help="expected tokenizer hash of the manifests (default: not checked)")
+    p.add_argument(
+        "--heldout-domain",
+        action="append",
+        default=[],
+        help="domain token data: manifest.json or raw .bin",
+    )
+    p.add_argument(
+        "--heldout-general",
+        action="append",
+        default=[],
+        help="general token data: manifest.json or raw .bin",
+    )
+    p.add_argument(
+        "--raw-dtype",
+        default="uint16",
+        choices=["uint16", "uint32"],
+        help="token id type of raw .bin held-out files",
+    )
+    p.add_argument(
+        "--tokenizer-hash",
+        default=None,
+        help="expected tokenizer hash of the manifests (default: not checked)",
+    )
     p.add_argument("--limit", type=float, default=None, help="documents per lm-eval task")
     p.add_argument("--ppl-tokens", type=int, default=32768, help="tokens scored per held-out set")
-    p.add_argument("--seq-len", type=int, default=512, help="ppl window, lm-eval max len")
+    p.add_argument("--seq-len", type=int, default=512, help="perplexity window (tokens)")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="lm-eval context length (default: the model's maximum)",
+    )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, default=None, help="also write the scores to this file")
@@ -53,8 +82,11 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
         if manifests:
             parts = [
                 perplexity(
-                    model, open_manifest(Path(m), args.tokenizer_hash), seq_len=args.seq_len,
-                    max_tokens=args.ppl_tokens, batch_size=args.batch_size,
+                    model,
+                    open_heldout(Path(m), args.tokenizer_hash, args.raw_dtype),
+                    seq_len=args.seq_len,
+                    max_tokens=args.ppl_tokens,
+                    batch_size=args.batch_size,
                 )  # fmt: skip
                 for m in manifests
             ]
@@ -66,7 +98,7 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
             limit = int(limit)
         lm = LMEvaluator(
             tasks, include_paths=[Path(p) for p in args.include_path], limit=limit,
-            batch_size=args.batch_size, max_length=args.seq_len,
+            batch_size=args.batch_size, max_length=args.max_length,
         )  # fmt: skip
         metrics.update(lm.evaluate(model, tokenizer).metrics)
     return {"model": str(args.model), "metrics": metrics}

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from cpt.evaluate.config import EvalConfigError, parse, require
 from cpt.evaluate.lmeval import LMEvaluator
-from cpt.evaluate.perplexity import TokenSource, combine, open_manifest, perplexity
+from cpt.evaluate.perplexity import TokenSource, combine, open_heldout, perplexity
 from cpt.monitor import ForgettingMonitor, MonitorConfig, regression
 from cpt.report import write_report
 from cpt.select import CheckpointSelector, SelectConfig, export_checkpoint, export_model
@@ -24,10 +24,19 @@ SHIPPED_DOMAIN_TASKS = ["cpt_license_text", "cpt_license_continuation"]
 
 @dataclass
 class HeldoutConfig:
-    """``eval.heldout``: token-dataset manifests (``manifest.json`` paths) of held-out text."""
+    """``eval.heldout``: held-out token data for perplexity.
+
+    domain, general: lists of cpt token datasets (``manifest.json`` paths; their tokenizer hash must
+        match the model's) or raw ``.bin`` token files (nanoGPT style).
+    raw_dtype: token id type of the ``.bin`` files (``uint16`` or ``uint32``).
+    """
 
     domain: list[str] = field(default_factory=list)
     general: list[str] = field(default_factory=list)
+    raw_dtype: str = "uint16"
+
+    def validate(self, where: str) -> None:
+        require(self.raw_dtype in ("uint16", "uint32"), f"{where}.raw_dtype", "uint16 or uint32")
 
 
 @dataclass
@@ -39,7 +48,7 @@ class LMEvalConfig:
     include_path: extra directories of user task YAMLs.
     limit: documents per task (None = all); a float in (0, 1) is a fraction.
     batch_size: lm-eval batch size.
-    max_length: context length lm-eval uses (default: ``eval.seq_len``).
+    max_length: context length lm-eval uses (default: the model's ``max_position_embeddings``).
     domain_tasks: tasks that measure the domain (default: the shipped license tasks); every other
         task's metrics are general and watched by the forgetting monitor.
     """
@@ -283,6 +292,13 @@ class CPTEvaluationHook:
         self.selector.load_state_dict(state["selector"])
 
 
+def _open(path: Path, tokenizer_hash: str | None, dtype: str, where: str) -> TokenSource:
+    try:
+        return open_heldout(path, tokenizer_hash, dtype)
+    except (OSError, ValueError) as err:
+        raise EvalConfigError(f"{where}: {err}") from err
+
+
 def build_hook(
     eval_cfg: dict[str, Any],
     *,
@@ -296,7 +312,10 @@ def build_hook(
         return None
     config = parse(EvalConfig, eval_cfg, "eval")
     sources = {
-        group: [open_manifest(Path(m), tokenizer_hash) for m in getattr(config.heldout, group)]
+        group: [
+            _open(Path(m), tokenizer_hash, config.heldout.raw_dtype, f"eval.heldout.{group}")
+            for m in getattr(config.heldout, group)
+        ]
         for group in ("domain", "general")
     }
     lm = None
@@ -306,7 +325,7 @@ def build_hook(
             include_paths=[Path(p) for p in config.lm_eval.include_path],
             limit=config.lm_eval.limit,
             batch_size=config.lm_eval.batch_size,
-            max_length=config.lm_eval.max_length or config.seq_len,
+            max_length=config.lm_eval.max_length,
         )
     return CPTEvaluationHook(
         config, Evaluator(config, sources, lm), tokenizer=tokenizer, run_dir=run_dir,

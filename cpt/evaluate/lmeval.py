@@ -191,6 +191,11 @@ class LMEvaluator:
                 log_samples=False,
                 bootstrap_iters=0,
             )
+        except AssertionError as err:  # lm-eval checks its inputs with bare asserts
+            raise LMEvalError(
+                f"lm-eval rejected a request of tasks {self.tasks} ({err or 'assertion failed'}); "
+                f"is a document longer than max_length={self.max_length}?"
+            ) from err
         finally:
             model.train(was_training)
         if results is None:  # only on non-zero ranks of a distributed lm-eval run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -113,8 +114,31 @@ class ArraySource:
         return self.tokens[start : start + count]
 
 
-def open_manifest(path: Any, expected_tokenizer_hash: str | None) -> TokenSource:
-    """A held-out token dataset from its ``manifest.json`` (via ``cpt.data.shards``)."""
-    from cpt.data.shards import TokenDataset  # lazy: the shard reader is optional here
+class RawSource:
+    """A nanoGPT-style raw token file (flat little-endian ids), memory-mapped."""
+
+    def __init__(self, path: Path, dtype: str) -> None:
+        item = np.dtype(dtype).newbyteorder("<")
+        size = path.stat().st_size
+        if size == 0 or size % item.itemsize:
+            raise ValueError(f"{path}: {size} bytes is not a whole number of {dtype} token ids")
+        self.tokens = np.memmap(path, dtype=item, mode="r")
+        self.num_tokens = int(self.tokens.shape[0])
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return np.asarray(self.tokens[start : start + count])
+
+
+def open_heldout(
+    path: Any, expected_tokenizer_hash: str | None, raw_dtype: str = "uint16"
+) -> TokenSource:
+    """A held-out token dataset: a ``.bin`` raw token file, else a cpt token dataset (its
+    ``manifest.json`` or directory, read by ``cpt.data.shards`` with the tokenizer check)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"held-out token data {path}: not found")
+    if path.suffix == ".bin":
+        return RawSource(path, raw_dtype)
+    from cpt.data.shards import TokenDataset  # lazy: the shard reader is its own module
 
     return TokenDataset(path, expected_tokenizer_hash=expected_tokenizer_hash)
