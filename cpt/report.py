@@ -44,7 +44,7 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value + 0.0:.4g}"  # + 0.0: no "-0"
     return str(value)
 
 
@@ -88,7 +88,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(run_dir: Path, evals: list[dict[str, Any]], train_log: list[dict[str, Any]]) -> list[str]:
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def plot(
+    run_dir: Path,
+    evals: list[dict[str, Any]],
+    train_log: list[dict[str, Any]],
+    threshold: float | None = None,
+) -> list[str]:
     """PNG plots in ``run_dir``: perplexities vs. tokens, and alpha/LR/loss vs. tokens."""
     import matplotlib
 
@@ -103,6 +112,9 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], train_log: list[dict[str, A
             pts = [(e["tokens"], e["metrics"][key]) for e in evals if key in e["metrics"]]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=label)
+        if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
+            level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
+            ax.axhline(level, color="grey", linestyle="--", label="general alert level")
         alert_tokens = [e["tokens"] for e in evals if e.get("alerts")]
         for i, t in enumerate(alert_tokens):
             ax.axvline(t, color="red", alpha=0.3, label="forgetting alert" if i == 0 else None)
@@ -114,11 +126,19 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], train_log: list[dict[str, A
         plt.close(fig)
     if train_log:
         fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
-        for ax, key in zip(axes, ("alpha", "lr", "loss")):
-            pts = [(r["tokens"], r[key]) for r in train_log if isinstance(r.get(key), (int, float))]
-            if pts:
-                ax.plot(*zip(*pts))
-            ax.set_ylabel(key)
+        panels = [
+            ("alpha", [("alpha_target", "target"), ("alpha", "realized")]),
+            ("lr", [("lr", None)]),
+            ("loss", [("loss", None)]),
+        ]
+        for ax, (ylabel, keys) in zip(axes, panels):
+            for key, label in keys:
+                pts = [(r["tokens"], r[key]) for r in train_log if _is_num(r.get(key))]
+                if pts:
+                    ax.plot(*zip(*pts), label=label)
+            if any(label for _, label in keys):
+                ax.legend()
+            ax.set_ylabel(ylabel)
         axes[-1].set_xlabel("training tokens")
         axes[0].set_title("replay share (alpha = domain fraction), learning rate, loss")
         written.append(_save(fig, run_dir / "training.png"))
@@ -139,7 +159,9 @@ def write_report(run_dir: Path, report: dict[str, Any], *, plots: bool = True) -
     run_dir.mkdir(parents=True, exist_ok=True)
     report = dict(report)
     if plots:
-        report["plots"] = plot(run_dir, report["evaluations"], read_train_log(run_dir))
+        report["plots"] = plot(
+            run_dir, report["evaluations"], read_train_log(run_dir), report.get("threshold")
+        )
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
     out = {"json": run_dir / "report.json", "markdown": run_dir / "report.md"}
