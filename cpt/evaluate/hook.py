@@ -1,0 +1,333 @@
+"""The trainer's evaluation hook: perplexity + lm-eval, forgetting monitor, selector, report."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from cpt.evaluate.config import EvalConfigError, parse, require
+from cpt.evaluate.lmeval import LMEvaluator
+from cpt.evaluate.perplexity import TokenSource, combine, open_heldout, perplexity
+from cpt.monitor import ForgettingMonitor, MonitorConfig, regression
+from cpt.report import write_report
+from cpt.select import CheckpointSelector, SelectConfig, export_checkpoint, export_model
+from cpt.train.hooks import Action, TrainingView
+
+log = logging.getLogger("cpt.evaluate")
+
+# the shipped tasks that measure the domain, not general ability (not watched for forgetting)
+SHIPPED_DOMAIN_TASKS = ["cpt_license_text", "cpt_license_continuation"]
+
+
+@dataclass
+class HeldoutConfig:
+    """``eval.heldout``: held-out token data for perplexity.
+
+    domain, general: lists of cpt token datasets (``manifest.json`` paths; their tokenizer hash must
+        match the model's) or raw ``.bin`` token files (nanoGPT style).
+    raw_dtype: token id type of the ``.bin`` files (``uint16`` or ``uint32``).
+    """
+
+    domain: list[str] = field(default_factory=list)
+    general: list[str] = field(default_factory=list)
+    raw_dtype: str = "uint16"
+
+    def validate(self, where: str) -> None:
+        require(self.raw_dtype in ("uint16", "uint32"), f"{where}.raw_dtype", "uint16 or uint32")
+
+
+@dataclass
+class LMEvalConfig:
+    """``eval.lm_eval``.
+
+    tasks: task names: shipped (``cpt_sotu_text``, ``cpt_license_text``, ``cpt_sotu_continuation``,
+        ``cpt_license_continuation``), from ``include_path`` or lm-eval built-ins available offline.
+    include_path: extra directories of user task YAMLs.
+    limit: documents per task (None = all); a float in (0, 1) is a fraction.
+    batch_size: lm-eval batch size.
+    max_length: context length lm-eval uses (default: the model's ``max_position_embeddings``).
+    domain_tasks: tasks that measure the domain (default: the shipped license tasks); every other
+        task's metrics are general and watched by the forgetting monitor.
+    """
+
+    tasks: list[str] = field(default_factory=list)
+    include_path: list[str] = field(default_factory=list)
+    limit: Optional[float] = None  # noqa: UP045 (py39 + get_type_hints)
+    batch_size: int = 8
+    max_length: Optional[int] = None  # noqa: UP045 (py39 + get_type_hints)
+    domain_tasks: list[str] = field(default_factory=lambda: list(SHIPPED_DOMAIN_TASKS))
+
+    def validate(self, where: str) -> None:
+        require(self.batch_size > 0, f"{where}.batch_size", "must be > 0")
+        require(self.limit is None or self.limit > 0, f"{where}.limit", "must be > 0")
+        if self.limit is not None and self.limit >= 1:
+            self.limit = int(self.limit)  # lm-eval reads an int as a count, a float as a fraction
+
+
+@dataclass
+class EvalConfig:
+    """The trainer config's ``eval:`` section.
+
+    every: evaluate at step 0, every ``every`` optimizer steps and at the end (0 = never).
+    heldout: held-out token datasets for perplexity (``domain``, ``general`` manifest lists).
+    ppl_tokens: tokens scored per held-out dataset (windows evenly strided over the whole set).
+    seq_len: perplexity window length in tokens.
+    batch_size: windows per forward pass.
+    lm_eval: lm-eval tasks (see ``LMEvalConfig``).
+    monitor: forgetting monitor (see ``cpt.monitor.MonitorConfig``).
+    select: checkpoint selector (see ``cpt.select.SelectConfig``).
+    report: write report.json/.md and PNG plots at the end (and report.json after every eval).
+    """
+
+    every: int = 200
+    heldout: HeldoutConfig = field(default_factory=HeldoutConfig)
+    ppl_tokens: int = 32768
+    seq_len: int = 512
+    batch_size: int = 4
+    lm_eval: LMEvalConfig = field(default_factory=LMEvalConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    report: bool = True
+
+    def validate(self, where: str) -> None:
+        require(self.every >= 0, f"{where}.every", "must be >= 0")
+        require(self.ppl_tokens > 0, f"{where}.ppl_tokens", "must be > 0")
+        require(self.seq_len >= 2, f"{where}.seq_len", "must be >= 2")
+        require(self.batch_size > 0, f"{where}.batch_size", "must be > 0")
+        if not (self.heldout.domain or self.heldout.general or self.lm_eval.tasks):
+            raise EvalConfigError(
+                f"{where}: nothing to evaluate: set heldout.domain/heldout.general or lm_eval.tasks"
+            )
+
+
+class Evaluator:
+    """Scores a model: perplexity per held-out group and lm-eval metrics, as one flat dict."""
+
+    def __init__(
+        self,
+        config: EvalConfig,
+        sources: dict[str, list[TokenSource]],
+        lm: LMEvaluator | None,
+    ) -> None:
+        self.config = config
+        self.sources = sources  # {"domain": [...], "general": [...]}
+        self.lm = lm
+
+    def __call__(self, model: Any, tokenizer: Any) -> tuple[dict[str, float], dict[str, bool]]:
+        metrics: dict[str, float] = {}
+        hib: dict[str, bool] = {}
+        for group, sources in self.sources.items():
+            if not sources:
+                continue
+            parts = [
+                perplexity(
+                    model,
+                    s,
+                    seq_len=self.config.seq_len,
+                    max_tokens=self.config.ppl_tokens,
+                    batch_size=self.config.batch_size,
+                )
+                for s in sources
+            ]
+            metrics[f"ppl/{group}"] = combine(parts).perplexity
+            hib[f"ppl/{group}"] = False
+        if self.lm is not None:
+            res = self.lm.evaluate(model, tokenizer)
+            metrics.update(res.metrics)
+            hib.update(res.higher_is_better)
+        return metrics, hib
+
+
+class CPTEvaluationHook:
+    """Implements ``cpt.train.hooks.EvaluationHook``."""
+
+    def __init__(
+        self,
+        config: EvalConfig,
+        evaluator: Callable[[Any, Any], tuple[dict[str, float], dict[str, bool]]],
+        *,
+        tokenizer: Any,
+        run_dir: Path,
+        accelerator: Any = None,
+    ) -> None:
+        self.config = config
+        self.every = config.every
+        self.evaluator = evaluator
+        self.tokenizer = tokenizer
+        self.run_dir = Path(run_dir)
+        self.accelerator = accelerator
+        self.monitor = ForgettingMonitor(config.monitor, self._default_general_metrics())
+        self.selector = CheckpointSelector(config.select)
+        self.records: list[dict[str, Any]] = []
+        self.higher_is_better: dict[str, bool] = {}
+
+    def _default_general_metrics(self) -> list[str]:
+        names = ["ppl/general"] if self.config.heldout.general else []
+        domain = set(self.config.lm_eval.domain_tasks)
+        return names + [f"lm/{t}/*" for t in self.config.lm_eval.tasks if t not in domain]
+
+    def _is_main(self) -> bool:
+        return self.accelerator is None or bool(getattr(self.accelerator, "is_main_process", True))
+
+    def _watched(self, metrics: dict[str, float]) -> list[str]:
+        out = []
+        for pattern in self.monitor.metrics:
+            if pattern.endswith("/*"):
+                out += sorted(k for k in metrics if k.startswith(pattern[:-1]))
+            else:
+                out.append(pattern)
+        return out
+
+    def evaluate(self, model: Any, view: TrainingView) -> list[Action]:
+        step = int(view.step)
+        if self.records and self.records[-1]["step"] == step:
+            model.train()
+            return []  # already evaluated at this step (e.g. the end coincides with `every`)
+        try:
+            metrics, hib = self.evaluator(model, self.tokenizer)
+        finally:
+            model.train()
+        self.higher_is_better.update(hib)
+        if self.monitor.baseline is None:
+            self.monitor.metrics = self._watched(metrics)
+        alerts, actions = self.monitor.observe(
+            step, metrics, hib, alpha=float(view.alpha), lr_multiplier=float(view.lr_multiplier)
+        )
+        base = self.monitor.baseline or {}
+        deltas = {k: regression(v, base[k], False) for k, v in metrics.items() if k in base}
+        regs = self.monitor.regressions(metrics, hib)
+        general_reg = max(regs.values()) if regs else 0.0
+        domain_key = self.config.select.domain_metric or "ppl/domain"
+        gain = 0.0
+        if domain_key in metrics and domain_key in base:
+            gain = -regression(metrics[domain_key], base[domain_key], hib.get(domain_key, False))
+        cand = self.selector.record(step, gain, general_reg)
+        record = {
+            "step": step,
+            "tokens": int(view.tokens_seen),
+            "alpha": float(view.alpha),
+            "lr_multiplier": float(view.lr_multiplier),
+            "metrics": metrics,
+            "deltas": deltas,
+            "domain_gain": gain,
+            "general_regression": general_reg,
+            "score": cand.score,
+            "eligible": cand.eligible,
+            "alerts": [asdict(a) for a in alerts],
+            "actions": [{"kind": a.kind, "value": a.value, "reason": a.reason} for a in actions],
+        }
+        self.records.append(record)
+        self._log(record, regs)
+        if self._is_main() and self.config.report:
+            write_report(self.run_dir, self.report(), plots=False)
+        return actions
+
+    def _log(self, record: dict[str, Any], regs: dict[str, float]) -> None:
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(record["metrics"].items()))
+        log.info("eval at step %d (%d tokens): %s", record["step"], record["tokens"], summary)
+        if self.accelerator is None or not hasattr(self.accelerator, "log"):
+            return
+        values: dict[str, float] = {f"eval/{k}": v for k, v in record["metrics"].items()}
+        values.update({f"forgetting/{k}": v for k, v in regs.items() if math.isfinite(v)})
+        values["forgetting/alert"] = float(bool(record["alerts"]))
+        values["select/score"] = record["score"]
+        self.accelerator.log(values, step=record["step"])
+
+    def on_checkpoint(self, step: int, path: Path) -> None:
+        self.selector.on_checkpoint(int(step), Path(path))
+
+    def protected_checkpoints(self) -> set[Path]:
+        return self.selector.protected()
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "evaluations": self.records,
+            "higher_is_better": self.higher_is_better,
+            "watched_metrics": self.monitor.metrics,
+            "threshold": self.config.monitor.threshold,
+            "alerts": [asdict(a) for a in self.monitor.alerts],
+            "actions": self.monitor.actions,
+            "candidates": [vars(c) for c in self.selector.ranking()],
+            "best": None,
+        }
+
+    def finalize(self, model: Any, view: TrainingView) -> None:
+        if not self._is_main():
+            return
+        report = self.report()
+        final_step = int(view.step)
+        evaluated_final = bool(self.records) and self.records[-1]["step"] == final_step
+        best = self.selector.best(final_step if evaluated_final else None)
+        if best is not None:
+            out = self.run_dir / "best"
+            ckpt = self.selector.checkpoints.get(best.step)
+            if ckpt is not None and Path(ckpt).exists():
+                export_checkpoint(model, self.tokenizer, Path(ckpt), out)
+                source = ckpt
+            else:  # the best is the model as it is now (the final, evaluated step)
+                export_model(model, self.tokenizer, out)
+                source = "final in-memory model"
+            report["best"] = {**vars(best), "exported_to": str(out), "source": source}
+            log.info("best checkpoint: step %d (score %.4f) -> %s", best.step, best.score, out)
+        else:
+            log.warning("no eligible checkpoint: run_dir/best not written")
+        if self.config.report:
+            write_report(self.run_dir, report, plots=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "higher_is_better": self.higher_is_better,
+            "monitor": self.monitor.state_dict(),
+            "selector": self.selector.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.records = [dict(r) for r in state["records"]]
+        self.higher_is_better = dict(state["higher_is_better"])
+        self.monitor.load_state_dict(state["monitor"])
+        self.selector.load_state_dict(state["selector"])
+
+
+def _open(path: Path, tokenizer_hash: str | None, dtype: str, where: str) -> TokenSource:
+    try:
+        return open_heldout(path, tokenizer_hash, dtype)
+    except (OSError, ValueError) as err:
+        raise EvalConfigError(f"{where}: {err}") from err
+
+
+def build_hook(
+    eval_cfg: dict[str, Any],
+    *,
+    tokenizer: Any,
+    tokenizer_hash: str | None,
+    accelerator: Any,
+    run_dir: Path,
+) -> CPTEvaluationHook | None:
+    """The trainer's factory: validate ``eval_cfg`` and compose the hook (None if it is empty)."""
+    if not eval_cfg:
+        return None
+    config = parse(EvalConfig, eval_cfg, "eval")
+    sources = {
+        group: [
+            _open(Path(m), tokenizer_hash, config.heldout.raw_dtype, f"eval.heldout.{group}")
+            for m in getattr(config.heldout, group)
+        ]
+        for group in ("domain", "general")
+    }
+    lm = None
+    if config.lm_eval.tasks:
+        lm = LMEvaluator(
+            config.lm_eval.tasks,
+            include_paths=[Path(p) for p in config.lm_eval.include_path],
+            limit=config.lm_eval.limit,
+            batch_size=config.lm_eval.batch_size,
+            max_length=config.lm_eval.max_length,
+        )
+    return CPTEvaluationHook(
+        config, Evaluator(config, sources, lm), tokenizer=tokenizer, run_dir=run_dir,
+        accelerator=accelerator,
+    )  # fmt: skip

@@ -1,0 +1,144 @@
+"""Token-level perplexity of a causal LM on held-out token datasets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+
+class TokenSource(Protocol):
+    """What perplexity needs of a token dataset (``cpt.data.shards.TokenDataset`` fits)."""
+
+    num_tokens: int
+
+    def read(self, start: int, count: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PerplexityResult:
+    nll_sum: float  # summed negative log-likelihood (nats) over predicted tokens
+    predicted: int  # number of predicted tokens (window length - 1 per window)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nll_sum / self.predicted) if self.predicted else float("nan")
+
+
+def window_starts(num_tokens: int, seq_len: int, max_tokens: int) -> list[tuple[int, int]]:
+    """(start, length) of the windows scored: deterministic, evenly strided over the whole set.
+
+    ``max_tokens // seq_len`` windows (at least one) of ``seq_len`` tokens, spread from the first to
+    the last token so the estimate covers the whole held-out set; they never overlap. A set shorter
+    than one window is scored as a single window of all its tokens.
+    """
+    if num_tokens < 2:
+        raise ValueError(f"a held-out set needs at least 2 tokens, it has {num_tokens}")
+    if num_tokens <= seq_len:
+        return [(0, num_tokens)]
+    n = max(1, min(max_tokens // seq_len, num_tokens // seq_len))
+    if n == 1:
+        return [(0, seq_len)]
+    span = num_tokens - seq_len
+    return [(i * span // (n - 1), seq_len) for i in range(n)]
+
+
+def perplexity(
+    model: Any,
+    source: TokenSource,
+    *,
+    seq_len: int,
+    max_tokens: int,
+    batch_size: int,
+    device: Any = None,
+) -> PerplexityResult:
+    """exp(mean NLL) of ``model`` over fixed windows of ``source``; restores the model's mode."""
+    import torch
+    import torch.nn.functional as F
+
+    if device is None:
+        device = next(model.parameters()).device
+    windows = window_starts(int(source.num_tokens), seq_len, max_tokens)
+    was_training = model.training
+    model.eval()
+    nll = 0.0
+    count = 0
+    try:
+        with torch.no_grad():
+            for group in _batches(windows, batch_size):
+                rows = [np.asarray(source.read(s, n), dtype=np.int64) for s, n in group]
+                for (s, n), row in zip(group, rows):
+                    if row.shape != (n,):
+                        raise ValueError(f"token source returned {row.shape} for read({s}, {n})")
+                ids = torch.from_numpy(np.stack(rows)).to(device)
+                logits = model(input_ids=ids).logits.float()
+                loss = F.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]),
+                    ids[:, 1:].reshape(-1),
+                    reduction="none",
+                )
+                nll += float(loss.double().sum())  # float64 sum: no drift over many tokens
+                count += ids.shape[0] * (ids.shape[1] - 1)
+    finally:
+        model.train(was_training)
+    return PerplexityResult(nll, count)
+
+
+def _batches(windows: Sequence[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
+    # windows of different length (only a set shorter than seq_len) are never stacked together
+    out: list[list[tuple[int, int]]] = []
+    for w in windows:
+        if out and len(out[-1]) < size and out[-1][0][1] == w[1]:
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
+
+
+def combine(results: Sequence[PerplexityResult]) -> PerplexityResult:
+    """One perplexity over several sets: token-weighted, as if they were one set."""
+    return PerplexityResult(sum(r.nll_sum for r in results), sum(r.predicted for r in results))
+
+
+class ArraySource:
+    """A token source over an in-memory array (tests, and the CLI on plain token files)."""
+
+    def __init__(self, tokens: Any) -> None:
+        self.tokens = np.asarray(tokens)
+        self.num_tokens = int(self.tokens.shape[0])
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return self.tokens[start : start + count]
+
+
+class RawSource:
+    """A nanoGPT-style raw token file (flat little-endian ids), memory-mapped."""
+
+    def __init__(self, path: Path, dtype: str) -> None:
+        item = np.dtype(dtype).newbyteorder("<")
+        size = path.stat().st_size
+        if size == 0 or size % item.itemsize:
+            raise ValueError(f"{path}: {size} bytes is not a whole number of {dtype} token ids")
+        self.tokens = np.memmap(path, dtype=item, mode="r")
+        self.num_tokens = int(self.tokens.shape[0])
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return np.asarray(self.tokens[start : start + count])
+
+
+def open_heldout(
+    path: Any, expected_tokenizer_hash: str | None, raw_dtype: str = "uint16"
+) -> TokenSource:
+    """A held-out token dataset: a ``.bin`` raw token file, else a cpt token dataset (its
+    ``manifest.json`` or directory, read by ``cpt.data.shards`` with the tokenizer check)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"held-out token data {path}: not found")
+    if path.suffix == ".bin":
+        return RawSource(path, raw_dtype)
+    from cpt.data.shards import TokenDataset  # lazy: the shard reader is its own module
+
+    return TokenDataset(path, expected_tokenizer_hash=expected_tokenizer_hash)

@@ -1,0 +1,170 @@
+"""End-of-run report: report.json, report.md and PNG plots of the domain/general trade-off."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("cpt.report")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_train_log(run_dir: Path) -> list[dict[str, Any]]:
+    """Step lines of the trainer's ``log.jsonl`` (``step``, ``tokens``/``tokens_seen``, ``lr``,
+    ``alpha``, ``loss``), in step order; a resumed run's re-logged step replaces the older line."""
+    path = run_dir / "log.jsonl"
+    by_step: dict[int, dict[str, Any]] = {}
+    if not path.is_file():
+        return []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            log.warning("%s:%d: not JSON, left out of the plots", path, n)
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            continue
+        tokens = row.get("tokens", row.get("tokens_seen"))
+        if isinstance(tokens, (int, float)):
+            by_step[row["step"]] = {**row, "tokens": tokens}
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value + 0.0:.4g}"  # + 0.0: no "-0"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f} %"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    evals = report["evaluations"]
+    names = sorted({k for e in evals for k in e["metrics"]})
+    lines = ["# Continued-pretraining run report", ""]
+    best = report.get("best")
+    if best:
+        lines.append(
+            f"Best checkpoint: step {best['step']} (score {best['score']:.4f}, domain gain "
+            f"{_pct(best['domain_gain'])}, general regression {_pct(best['general_regression'])}), "
+            f"exported to `{best.get('exported_to', '-')}`."
+        )
+    else:
+        lines.append(
+            "No checkpoint was eligible as best (none evaluated, or all over the regression limit)."
+        )
+    lines += ["", f"Alerts: {len(report['alerts'])}; actions: {len(report['actions'])}.", ""]
+    header = ["step", "tokens", "alpha", "lr x"] + names + ["score", "alerts", "actions"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for e in evals:
+        cells = [str(e["step"]), str(e["tokens"])]
+        cells += [_fmt(e.get("alpha")), _fmt(e.get("lr_multiplier"))]
+        for n in names:
+            v = e["metrics"].get(n)
+            d = e.get("deltas", {}).get(n)
+            cells.append(_fmt(v) + ("" if d is None else f" ({_pct(d)})"))
+        cells.append(_fmt(e.get("score")))
+        cells.append(", ".join(a["metric"] for a in e.get("alerts", [])) or "-")
+        cells.append(", ".join(f"{a['kind']}={a['value']:g}" for a in e.get("actions", [])) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Deltas are relative changes against step 0 (the base model).", ""]
+    for plot in report.get("plots", []):
+        lines.append(f"![{plot}]({plot})")
+    return "\n".join(lines) + "\n"
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def plot(
+    run_dir: Path,
+    evals: list[dict[str, Any]],
+    train_log: list[dict[str, Any]],
+    threshold: float | None = None,
+) -> list[str]:
+    """PNG plots in ``run_dir``: perplexities vs. tokens, and alpha/LR/loss vs. tokens."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    series = [("ppl/domain", "domain ppl"), ("ppl/general", "general ppl")]
+    if any(k in e["metrics"] for e in evals for k, _ in series):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key, label in series:
+            pts = [(e["tokens"], e["metrics"][key]) for e in evals if key in e["metrics"]]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=label)
+        if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
+            level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
+            ax.axhline(level, color="grey", linestyle="--", label="general alert level")
+        alert_tokens = [e["tokens"] for e in evals if e.get("alerts")]
+        for i, t in enumerate(alert_tokens):
+            ax.axvline(t, color="red", alpha=0.3, label="forgetting alert" if i == 0 else None)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel("perplexity")
+        ax.set_title("domain vs. general perplexity")
+        ax.legend()
+        written.append(_save(fig, run_dir / "perplexity.png"))
+        plt.close(fig)
+    if train_log:
+        fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
+        panels = [
+            ("alpha", [("alpha_target", "target"), ("alpha", "realized")]),
+            ("lr", [("lr", None)]),
+            ("loss", [("loss", None)]),
+        ]
+        for ax, (ylabel, keys) in zip(axes, panels):
+            for key, label in keys:
+                pts = [(r["tokens"], r[key]) for r in train_log if _is_num(r.get(key))]
+                if pts:
+                    ax.plot(*zip(*pts), label=label)
+            if any(label for _, label in keys):
+                ax.legend()
+            ax.set_ylabel(ylabel)
+        axes[-1].set_xlabel("training tokens")
+        axes[0].set_title("replay share (alpha = domain fraction), learning rate, loss")
+        written.append(_save(fig, run_dir / "training.png"))
+        plt.close(fig)
+    return written
+
+
+def _save(fig: Any, path: Path) -> str:
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    tmp.replace(path)
+    return path.name
+
+
+def write_report(run_dir: Path, report: dict[str, Any], *, plots: bool = True) -> dict[str, Path]:
+    """Write ``report.json`` and ``report.md`` (and the plots) into ``run_dir``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report = dict(report)
+    if plots:
+        report["plots"] = plot(
+            run_dir, report["evaluations"], read_train_log(run_dir), report.get("threshold")
+        )
+    atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(run_dir / "report.md", render_markdown(report))
+    out = {"json": run_dir / "report.json", "markdown": run_dir / "report.md"}
+    for name in report.get("plots", []):
+        out[name] = run_dir / name
+    return out

@@ -1,0 +1,131 @@
+"""The hook end to end with a scripted evaluator: report files, plots, best export, resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_eval_common import tiny_model, tokenizer, torch
+
+from cpt.evaluate import build_hook
+from cpt.evaluate.config import EvalConfigError, parse
+from cpt.evaluate.hook import CPTEvaluationHook, EvalConfig
+
+# step -> (domain ppl, general ppl)
+SCRIPT = {0: (40.0, 20.0), 10: (30.0, 20.2), 20: (25.0, 21.0), 30: (22.0, 20.4), 40: (21.0, 20.3)}
+
+
+@dataclass
+class View:
+    step: int
+    tokens_seen: int
+    alpha: float
+    lr_multiplier: float
+    run_dir: Path
+
+
+class Scripted:
+    def __init__(self) -> None:
+        self.step = 0
+
+    def __call__(self, model, tok):
+        d, g = SCRIPT[self.step]
+        return {"ppl/domain": d, "ppl/general": g}, {"ppl/domain": False, "ppl/general": False}
+
+
+def make_hook(run_dir: Path, **extra) -> tuple[CPTEvaluationHook, Scripted]:
+    cfg = parse(
+        EvalConfig,
+        {
+            "every": 10,
+            "heldout": {"domain": ["d.json"], "general": ["g.json"]},
+            "monitor": {"threshold": 0.03, "actions": {"raise_replay": {"enabled": True}}},
+            "select": {"regression_limit": 0.04, "keep_best": 1},
+            **extra,
+        },
+        "eval",
+    )
+    ev = Scripted()
+    return CPTEvaluationHook(cfg, ev, tokenizer=tokenizer(), run_dir=run_dir), ev
+
+
+def drive(hook, ev, model, run_dir, steps, alpha=0.7):
+    for step in steps:
+        ev.step = step
+        view = View(step, step * 1000, alpha, 1.0, run_dir)
+        for a in hook.evaluate(model, view):
+            if a.kind == "raise_replay":
+                alpha = a.value
+        assert model.training
+        if step:
+            ckpt = run_dir / "checkpoints" / f"step-{step}"
+            ckpt.mkdir(parents=True)
+            from safetensors.torch import save_file
+
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.001)
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                      str(ckpt / "model.safetensors"))  # fmt: skip
+            hook.on_checkpoint(step, ckpt)
+    return alpha
+
+
+def test_hook_report_plots_and_best_export(tmp_path):
+    model = tiny_model(seed=7, max_positions=64)
+    model.train()
+    with (tmp_path / "log.jsonl").open("w") as f:
+        for s in range(1, 41):
+            f.write(json.dumps({"step": s, "tokens_seen": s * 1000, "lr": 1e-3, "alpha": 0.7,
+                                "loss": 5 - s / 20}) + "\n")  # fmt: skip
+    hook, ev = make_hook(tmp_path)
+    alpha = drive(hook, ev, model, tmp_path, [0, 10, 20, 30, 40])
+    assert alpha == pytest.approx(0.6)  # the 5 % general regression at step 20 raised replay
+    # scores: 10 -> 0.25 - 0.01; 20 ineligible (5 % > 4 %); 30 -> 0.45 - 0.02; 40 -> 0.475 - 0.015
+    assert hook.protected_checkpoints() == {tmp_path / "checkpoints" / "step-40"}
+    hook.finalize(model, View(40, 40000, alpha, 1.0, tmp_path))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["best"]["step"] == 40
+    assert [e["step"] for e in report["evaluations"]] == [0, 10, 20, 30, 40]
+    assert report["evaluations"][2]["alerts"][0]["metric"] == "ppl/general"
+    assert report["actions"][0]["kind"] == "raise_replay"
+    md = (tmp_path / "report.md").read_text()
+    assert "| 20 | 20000 |" in md and "raise_replay=0.6" in md
+    for png in ("perplexity.png", "training.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from safetensors.torch import load_file
+
+    exported = load_file(str(tmp_path / "best" / "model.safetensors"))
+    ckpt = load_file(str(tmp_path / "checkpoints" / "step-40" / "model.safetensors"))
+    assert all(torch.equal(exported[k], ckpt[k]) for k in ckpt)
+
+
+def test_hook_state_round_trip_gives_same_decisions(tmp_path):
+    model = tiny_model(seed=7, max_positions=64)
+    full, ev = make_hook(tmp_path / "a")
+    alpha_full = drive(full, ev, model, tmp_path / "a", [0, 10, 20, 30, 40])
+    first, ev1 = make_hook(tmp_path / "b")
+    alpha = drive(first, ev1, model, tmp_path / "b", [0, 10])
+    state = json.loads(json.dumps(first.state_dict()))
+    resumed, ev2 = make_hook(tmp_path / "b")
+    resumed.load_state_dict(state)
+    alpha = drive(resumed, ev2, model, tmp_path / "b", [20, 30, 40], alpha=alpha)
+    assert alpha == alpha_full
+    strip = [{k: v for k, v in r.items()} for r in resumed.records]
+    assert [r["actions"] for r in strip] == [r["actions"] for r in full.records]
+    assert [r["score"] for r in strip] == [r["score"] for r in full.records]
+
+
+def test_build_hook_validates_config(tmp_path):
+    kw = {"tokenizer": tokenizer(), "tokenizer_hash": "x", "accelerator": None, "run_dir": tmp_path}
+    assert build_hook({}, **kw) is None
+    with pytest.raises(EvalConfigError, match=r"eval.select: unknown key\(s\) \['keep'\]"):
+        build_hook({"lm_eval": {"tasks": ["cpt_sotu_text"]}, "select": {"keep": 1}}, **kw)
+    with pytest.raises(EvalConfigError, match="eval.every: must be >= 0"):
+        build_hook({"every": -1, "lm_eval": {"tasks": ["cpt_sotu_text"]}}, **kw)
+    with pytest.raises(EvalConfigError, match="nothing to evaluate"):
+        build_hook({"every": 5}, **kw)
+    hook = build_hook({"every": 5, "lm_eval": {"tasks": ["cpt_sotu_text"], "limit": 2}}, **kw)
+    assert hook.every == 5 and hook.monitor.metrics == ["lm/cpt_sotu_text/*"]
