@@ -95,6 +95,12 @@ def test_hook_report_plots_and_best_export(tmp_path):
     assert "| 20 | 20000 |" in md and "raise_replay=0.6" in md
     for png in ("perplexity.png", "training.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    alerts = [(e.step, e.value) for e in events.Scalars("forgetting/alert")]
+    assert alerts == [(0, 0.0), (10, 0.0), (20, 1.0), (30, 0.0), (40, 0.0)]
     from safetensors.torch import load_file
 
     exported = load_file(str(tmp_path / "best" / "model.safetensors"))
