@@ -135,3 +135,17 @@ def test_build_hook_validates_config(tmp_path):
         build_hook({"every": 5}, **kw)
     hook = build_hook({"every": 5, "lm_eval": {"tasks": ["cpt_sotu_text"], "limit": 2}}, **kw)
     assert hook.every == 5 and hook.monitor.metrics == ["lm/cpt_sotu_text/*"]
+
+
+def test_documented_example_config_parses():
+    import textwrap
+
+    import yaml
+
+    import cpt.evaluate
+
+    doc = cpt.evaluate.__doc__
+    block = doc.split("::\n", 1)[1].split("\n\nEvery key", 1)[0]
+    cfg = yaml.safe_load(textwrap.dedent(block))["eval"]
+    parsed = parse(EvalConfig, cfg, "eval")
+    assert parsed.monitor.actions.raise_replay.enabled and parsed.select.keep_best == 2
