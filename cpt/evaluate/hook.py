@@ -280,14 +280,21 @@ class CPTEvaluationHook:
         if best is not None:
             out = self.run_dir / "best"
             ckpt = self.selector.checkpoints.get(best.step)
-            if ckpt is not None and Path(ckpt).exists():
-                export_checkpoint(model, self.tokenizer, Path(ckpt), out)
-                source = ckpt
-            else:  # the best is the model as it is now (the final, evaluated step)
-                export_model(model, self.tokenizer, out)
-                source = "final in-memory model"
-            report["best"] = {**vars(best), "exported_to": str(out), "source": source}
-            log.info("best checkpoint: step %d (score %.4f) -> %s", best.step, best.score, out)
+            report["best"] = {**vars(best), "exported_to": None}
+            try:
+                if ckpt is not None and Path(ckpt).exists():
+                    export_checkpoint(model, self.tokenizer, Path(ckpt), out)
+                    source = ckpt
+                else:  # the best is the model as it is now (the final, evaluated step)
+                    export_model(model, self.tokenizer, out)
+                    source = "final in-memory model"
+            except (OSError, ValueError) as err:
+                # the run itself succeeded (final/ is written): report, do not crash at the end
+                log.error("could not export the best checkpoint (step %d): %s", best.step, err)
+                report["best"]["export_error"] = str(err)
+            else:
+                report["best"].update(exported_to=str(out), source=source)
+                log.info("best checkpoint: step %d (score %.4f) -> %s", best.step, best.score, out)
         else:
             log.warning("no eligible checkpoint: run_dir/best not written")
         if self.config.report:
@@ -327,6 +334,8 @@ def build_hook(
     if not eval_cfg:
         return None
     config = parse(EvalConfig, eval_cfg, "eval")
+    if config.lm_eval.tasks and tokenizer is None:
+        raise EvalConfigError("eval.lm_eval.tasks: lm-eval needs a tokenizer (model.tokenizer)")
     sources = {
         group: [
             _open(Path(m), tokenizer_hash, config.heldout.raw_dtype, f"eval.heldout.{group}")
