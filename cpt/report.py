@@ -61,7 +61,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"Best checkpoint: step {best['step']} (score {best['score']:.4f}, domain gain "
             f"{_pct(best['domain_gain'])}, general regression {_pct(best['general_regression'])}), "
-            f"exported to `{best.get('exported_to', '-')}`."
+            + (
+                f"exported to `{best['exported_to']}`."
+                if best.get("exported_to")
+                else f"NOT exported: {best.get('export_error', 'unknown error')}."
+            )
         )
     else:
         lines.append(

@@ -25,6 +25,7 @@ class Recorder:
     """Stands in for the accelerator's tracker API (``log``) and rank query."""
 
     is_main_process = True
+    trackers = ["tensorboard"]
 
     def __init__(self) -> None:
         self.logged: list[tuple[int, dict]] = []

@@ -94,6 +94,12 @@ def test_unknown_task_is_a_clear_error(model):
         ev.evaluate(model, tokenizer())
 
 
+def test_hub_task_fails_clearly_offline(model):
+    ev = LMEvaluator(["arc_easy"], limit=1)  # a built-in task whose data is on the hub
+    with pytest.raises(LMEvalError, match="not available offline"):
+        ev.evaluate(model, tokenizer())
+
+
 def test_shipped_tasks_resolve_to_existing_local_files(tmp_path):
     from cpt.evaluate.lmeval import SHIPPED_TASKS, resolve_task_dir
 

@@ -95,6 +95,12 @@ def test_hook_report_plots_and_best_export(tmp_path):
     assert "| 20 | 20000 |" in md and "raise_replay=0.6" in md
     for png in ("perplexity.png", "training.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    alerts = [(e.step, e.value) for e in events.Scalars("forgetting/alert")]
+    assert alerts == [(0, 0.0), (10, 0.0), (20, 1.0), (30, 0.0), (40, 0.0)]
     from safetensors.torch import load_file
 
     exported = load_file(str(tmp_path / "best" / "model.safetensors"))
@@ -125,7 +131,38 @@ def test_build_hook_validates_config(tmp_path):
         build_hook({"lm_eval": {"tasks": ["cpt_sotu_text"]}, "select": {"keep": 1}}, **kw)
     with pytest.raises(EvalConfigError, match="eval.every: must be >= 0"):
         build_hook({"every": -1, "lm_eval": {"tasks": ["cpt_sotu_text"]}}, **kw)
+    with pytest.raises(EvalConfigError, match="needs a tokenizer"):
+        build_hook({"lm_eval": {"tasks": ["cpt_sotu_text"]}}, **{**kw, "tokenizer": None})
+    with pytest.raises(EvalConfigError, match="eval.heldout.domain: .*nope.bin: not found"):
+        build_hook({"heldout": {"domain": [str(tmp_path / "nope.bin")]}}, **kw)
     with pytest.raises(EvalConfigError, match="nothing to evaluate"):
         build_hook({"every": 5}, **kw)
     hook = build_hook({"every": 5, "lm_eval": {"tasks": ["cpt_sotu_text"], "limit": 2}}, **kw)
     assert hook.every == 5 and hook.monitor.metrics == ["lm/cpt_sotu_text/*"]
+
+
+def test_documented_example_config_parses():
+    import textwrap
+
+    import yaml
+
+    import cpt.evaluate
+
+    doc = cpt.evaluate.__doc__
+    block = doc.split("::\n", 1)[1].split("\n\nEvery key", 1)[0]
+    cfg = yaml.safe_load(textwrap.dedent(block))["eval"]
+    parsed = parse(EvalConfig, cfg, "eval")
+    assert parsed.monitor.actions.raise_replay.enabled and parsed.select.keep_best == 2
+
+
+def test_failed_export_is_reported_not_raised(tmp_path):
+    model = tiny_model(seed=7, max_positions=64)
+    hook, ev = make_hook(tmp_path)
+    drive(hook, ev, model, tmp_path, [0, 10])
+    (tmp_path / "checkpoints" / "step-10" / "model.safetensors").unlink()  # e.g. an FSDP layout
+    hook.finalize(model, View(10, 10000, 0.7, 1.0, tmp_path))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["best"]["step"] == 10 and report["best"]["exported_to"] is None
+    assert "no model weights" in report["best"]["export_error"]
+    assert "NOT exported" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "best").exists()

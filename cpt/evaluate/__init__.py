@@ -1,6 +1,30 @@
 """Evaluation during continued pretraining: perplexity, lm-eval tasks, and the trainer's hook.
 
-``build_hook`` is the factory the trainer calls with its ``eval:`` config section.
+``build_hook`` is the factory the trainer calls with its ``eval:`` config section, e.g.::
+
+    eval:
+      every: 200                  # steps between evaluations (and at step 0 and the end)
+      heldout:                    # perplexity sets: cpt manifest.json or raw .bin token files
+        domain: [data/licenses-heldout/manifest.json]
+        general: [data/sotu-heldout/manifest.json]
+      ppl_tokens: 32768           # tokens scored per set (evenly strided windows)
+      seq_len: 512
+      batch_size: 4
+      lm_eval:
+        tasks: [cpt_sotu_text, cpt_sotu_continuation, cpt_license_continuation]
+        limit: 50                 # documents per task
+        domain_tasks: [cpt_license_text, cpt_license_continuation]
+      monitor:
+        threshold: 0.03           # alert when a general metric is 3 % worse than at step 0
+        cooldown_evals: 2
+        actions:
+          raise_replay: {enabled: true, step: 0.1, min_alpha: 0.3}
+          lower_lr: {enabled: false, factor: 0.5, min_multiplier: 0.05}
+          stop: {enabled: false}
+      select: {domain_weight: 1.0, general_weight: 1.0, regression_limit: 0.05, keep_best: 2}
+
+Every key is documented on its dataclass: ``cpt.evaluate.hook.EvalConfig`` (and ``HeldoutConfig``,
+``LMEvalConfig``), ``cpt.monitor.MonitorConfig``, ``cpt.select.SelectConfig``.
 """
 
 from __future__ import annotations

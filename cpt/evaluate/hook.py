@@ -80,6 +80,8 @@ class EvalConfig:
     monitor: forgetting monitor (see ``cpt.monitor.MonitorConfig``).
     select: checkpoint selector (see ``cpt.select.SelectConfig``).
     report: write report.json/.md and PNG plots at the end (and report.json after every eval).
+    tensorboard: log eval/forgetting scalars to TensorBoard: through the accelerator's trackers when
+        it has any, else to ``run_dir/tb`` (beside the trainer's events).
     """
 
     every: int = 200
@@ -91,6 +93,7 @@ class EvalConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     report: bool = True
+    tensorboard: bool = True
 
     def validate(self, where: str) -> None:
         require(self.every >= 0, f"{where}.every", "must be >= 0")
@@ -163,6 +166,7 @@ class CPTEvaluationHook:
         self.selector = CheckpointSelector(config.select)
         self.records: list[dict[str, Any]] = []
         self.higher_is_better: dict[str, bool] = {}
+        self.writer: Any = None  # a TensorBoard SummaryWriter; made on first use unless set
 
     def _default_general_metrics(self) -> list[str]:
         names = ["ppl/general"] if self.config.heldout.general else []
@@ -228,13 +232,22 @@ class CPTEvaluationHook:
     def _log(self, record: dict[str, Any], regs: dict[str, float]) -> None:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(record["metrics"].items()))
         log.info("eval at step %d (%d tokens): %s", record["step"], record["tokens"], summary)
-        if self.accelerator is None or not hasattr(self.accelerator, "log"):
-            return
         values: dict[str, float] = {f"eval/{k}": v for k, v in record["metrics"].items()}
         values.update({f"forgetting/{k}": v for k, v in regs.items() if math.isfinite(v)})
         values["forgetting/alert"] = float(bool(record["alerts"]))
         values["select/score"] = record["score"]
-        self.accelerator.log(values, step=record["step"])
+        if getattr(self.accelerator, "trackers", None):
+            self.accelerator.log(values, step=record["step"])
+        elif self.config.tensorboard and self._is_main():
+            if self.writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(
+                    log_dir=str(self.run_dir / "tb"), filename_suffix=".eval"
+                )
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, global_step=record["step"])
+            self.writer.flush()
 
     def on_checkpoint(self, step: int, path: Path) -> None:
         self.selector.on_checkpoint(int(step), Path(path))
@@ -255,6 +268,9 @@ class CPTEvaluationHook:
         }
 
     def finalize(self, model: Any, view: TrainingView) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
         if not self._is_main():
             return
         report = self.report()
@@ -264,14 +280,21 @@ class CPTEvaluationHook:
         if best is not None:
             out = self.run_dir / "best"
             ckpt = self.selector.checkpoints.get(best.step)
-            if ckpt is not None and Path(ckpt).exists():
-                export_checkpoint(model, self.tokenizer, Path(ckpt), out)
-                source = ckpt
-            else:  # the best is the model as it is now (the final, evaluated step)
-                export_model(model, self.tokenizer, out)
-                source = "final in-memory model"
-            report["best"] = {**vars(best), "exported_to": str(out), "source": source}
-            log.info("best checkpoint: step %d (score %.4f) -> %s", best.step, best.score, out)
+            report["best"] = {**vars(best), "exported_to": None}
+            try:
+                if ckpt is not None and Path(ckpt).exists():
+                    export_checkpoint(model, self.tokenizer, Path(ckpt), out)
+                    source = ckpt
+                else:  # the best is the model as it is now (the final, evaluated step)
+                    export_model(model, self.tokenizer, out)
+                    source = "final in-memory model"
+            except (OSError, ValueError) as err:
+                # the run itself succeeded (final/ is written): report, do not crash at the end
+                log.error("could not export the best checkpoint (step %d): %s", best.step, err)
+                report["best"]["export_error"] = str(err)
+            else:
+                report["best"].update(exported_to=str(out), source=source)
+                log.info("best checkpoint: step %d (score %.4f) -> %s", best.step, best.score, out)
         else:
             log.warning("no eligible checkpoint: run_dir/best not written")
         if self.config.report:
@@ -311,6 +334,8 @@ def build_hook(
     if not eval_cfg:
         return None
     config = parse(EvalConfig, eval_cfg, "eval")
+    if config.lm_eval.tasks and tokenizer is None:
+        raise EvalConfigError("eval.lm_eval.tasks: lm-eval needs a tokenizer (model.tokenizer)")
     sources = {
         group: [
             _open(Path(m), tokenizer_hash, config.heldout.raw_dtype, f"eval.heldout.{group}")

@@ -191,6 +191,11 @@ class LMEvaluator:
                 log_samples=False,
                 bootstrap_iters=0,
             )
+        except ConnectionError as err:  # e.g. a built-in task whose dataset lives on the hub
+            raise LMEvalError(
+                f"lm-eval tasks {self.tasks}: data not available offline ({err}); use task YAMLs "
+                "that read local files (dataset_path: json, dataset_kwargs.data_files)"
+            ) from err
         except AssertionError as err:  # lm-eval checks its inputs with bare asserts
             raise LMEvalError(
                 f"lm-eval rejected a request of tasks {self.tasks} ({err or 'assertion failed'}); "
