@@ -166,9 +166,11 @@ class Trainer:
         model = build_model(cfg.model)
         vocab = int(model.get_input_embeddings().weight.shape[0])
         if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # the transformers 5 name
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
             model.config.use_cache = False
         model.train()
         optimizer = torch.optim.AdamW(

@@ -83,6 +83,7 @@ class MetricsLogger:
             print(text, flush=True)
 
     def close(self) -> None:
+        self.enabled = False
         if self._bar is not None:
             self._bar.close()
         if self._tb is not None:
