@@ -7,9 +7,14 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Weights of the false-positive and false-negative areas when choosing bands x rows.
+/// Weights of the false-positive and false-negative areas when choosing bands x rows
+/// for plain LSH (candidates are the answer).
 pub const FP_WEIGHT: f64 = 0.5;
 pub const FN_WEIGHT: f64 = 0.5;
+/// Weights when every candidate is checked afterwards (signature estimate or exact
+/// Jaccard): a false positive only costs a check, a false negative is lost for good.
+pub const CHECKED_FP_WEIGHT: f64 = 0.05;
+pub const CHECKED_FN_WEIGHT: f64 = 0.95;
 
 /// Probability that two documents of Jaccard `s` share at least one band.
 pub fn p_candidate(s: f64, bands: usize, rows: usize) -> f64 {
@@ -43,14 +48,20 @@ pub fn false_negative_area(t: f64, bands: usize, rows: usize) -> f64 {
     integrate(|s| 1.0 - p_candidate(s, bands, rows), t, 1.0)
 }
 
-/// The (bands, rows) with bands x rows <= num_perm minimising the weighted error areas.
+/// The (bands, rows) with bands x rows <= num_perm minimising the equally weighted error areas.
 pub fn optimal_params(threshold: f64, num_perm: usize) -> (usize, usize) {
+    optimal_params_weighted(threshold, num_perm, FP_WEIGHT, FN_WEIGHT)
+}
+
+/// The (bands, rows) with bands x rows <= num_perm minimising
+/// `fp_weight * FP area + fn_weight * FN area`.
+pub fn optimal_params_weighted(threshold: f64, num_perm: usize, fp_weight: f64, fn_weight: f64) -> (usize, usize) {
     let mut best = (1, num_perm.max(1));
     let mut best_err = f64::INFINITY;
     for b in 1..=num_perm {
         for r in 1..=num_perm / b {
-            let err = FP_WEIGHT * false_positive_area(threshold, b, r)
-                + FN_WEIGHT * false_negative_area(threshold, b, r);
+            let err = fp_weight * false_positive_area(threshold, b, r)
+                + fn_weight * false_negative_area(threshold, b, r);
             // Strict `<` keeps the first (fewest bands) of equal choices: deterministic.
             if err < best_err {
                 best_err = err;
@@ -75,6 +86,11 @@ pub struct LshPlan {
     /// The weighted areas that the choice of bands x rows minimises.
     pub false_positive_area: f64,
     pub false_negative_area: f64,
+    /// The weights the choice used (recall-heavy when candidates are checked).
+    pub fp_weight: f64,
+    pub fn_weight: f64,
+    /// How candidates are confirmed: "none", "signature" (estimated Jaccard) or "exact".
+    pub check: String,
     pub n_docs: u64,
     /// Band-table bytes per document (12 per band: u64 band hash + u32 doc).
     pub index_bytes_per_doc: u64,
@@ -99,6 +115,9 @@ impl LshPlan {
             p_at_plus: p_candidate(hi, bands, rows),
             false_positive_area: false_positive_area(threshold, bands, rows),
             false_negative_area: false_negative_area(threshold, bands, rows),
+            fp_weight: FP_WEIGHT,
+            fn_weight: FN_WEIGHT,
+            check: "none".into(),
             n_docs,
             index_bytes_per_doc,
             memory_estimate: n_docs * (index_bytes_per_doc + 8),
@@ -123,8 +142,8 @@ impl fmt::Display for LshPlan {
         )?;
         writeln!(
             f,
-            "  error areas: false positive {:.4}, false negative {:.4}",
-            self.false_positive_area, self.false_negative_area
+            "  error areas: false positive {:.4}, false negative {:.4} (weights {} / {}); candidates checked: {}",
+            self.false_positive_area, self.false_negative_area, self.fp_weight, self.fn_weight, self.check
         )?;
         write!(
             f,
@@ -252,3 +271,4 @@ mod tests {
         assert_eq!(v, vec![(3, 5), (3, 9), (5, 9)]);
     }
 }
+

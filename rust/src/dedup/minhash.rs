@@ -97,6 +97,10 @@ pub struct MinHashConfig {
     pub rows: Option<usize>,
     /// Check every candidate pair by the exact Jaccard of its shingle-hash sets.
     pub verify: bool,
+    /// Without `verify`: keep a candidate pair only if its signature-estimated Jaccard
+    /// reaches `threshold` (sketches then carry 2 bytes per permutation). Either check
+    /// lets the bands be chosen for recall, which lifts both precision and recall.
+    pub signature_check: bool,
     /// Largest cluster expected; bigger merges are reported (and refused if `refuse_oversize`).
     pub max_cluster_size: Option<usize>,
     /// Refuse (skip) a merge that would make a cluster larger than `max_cluster_size`.
@@ -119,6 +123,7 @@ impl Default for MinHashConfig {
             bands: None,
             rows: None,
             verify: false,
+            signature_check: true,
             max_cluster_size: None,
             refuse_oversize: false,
             mem_limit: None,

@@ -1,6 +1,7 @@
 //! Deduplication: exact (xxh3-128 of normalized text) and near (MinHash LSH).
 
 pub mod bandtable;
+pub mod batch;
 pub mod exact;
 pub mod lsh;
 pub mod minhash;

@@ -10,13 +10,37 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::bandtable::{BandTables, ENTRY_BYTES};
-use super::lsh::{optimal_params, LshPlan};
+use super::lsh::{optimal_params_weighted, LshPlan, CHECKED_FN_WEIGHT, CHECKED_FP_WEIGHT, FN_WEIGHT, FP_WEIGHT};
 use super::minhash::{band_hashes, MinHashConfig, MinHasher, Signature};
 use crate::{Error, Result};
 
 const SKETCH_MAGIC: u8 = 0xB1;
 const FLAG_NONEMPTY: u8 = 1;
 const FLAG_VERIFY: u8 = 2;
+const FLAG_SIGNATURE: u8 = 4;
+/// Chance that two different 16-bit truncated minima collide (b-bit MinHash correction).
+const SIG16_COLLISION: f64 = 1.0 / 65536.0;
+
+/// How LSH candidates are confirmed before they are merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Every candidate is a near-duplicate.
+    None,
+    /// Estimated Jaccard of the (16-bit truncated) signatures >= threshold.
+    Signature,
+    /// Exact Jaccard of the shingle-hash sets >= threshold.
+    Exact,
+}
+
+impl Check {
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::None => "none",
+            Check::Signature => "signature",
+            Check::Exact => "exact",
+        }
+    }
+}
 const HEADER: usize = 4;
 
 /// Near-duplicate detection configured once, used by the scan (`sketch`) and the decide step (`cluster`).
@@ -26,6 +50,7 @@ pub struct NearDup {
     hasher: MinHasher,
     bands: usize,
     rows: usize,
+    check: Check,
 }
 
 /// One removed document: its ordinal, its cluster, and the ordinal of the kept document.
@@ -45,11 +70,13 @@ pub struct NearDupStats {
     pub empty_docs: u64,
     pub bands: usize,
     pub rows: usize,
-    /// Distinct (doc, doc) pairs sharing a bucket, as linked (star + chain per bucket with verify).
+    /// How candidates were confirmed: "none", "signature" or "exact".
+    pub check: &'static str,
+    /// Distinct (doc, doc) pairs sharing a bucket, as linked (star, plus chain when checked).
     pub candidate_pairs: u64,
-    /// Candidate pairs whose exact shingle Jaccard reached the threshold (with `verify`).
+    /// Candidate pairs whose checked Jaccard reached the threshold (when checked).
     pub verified_pairs: Option<u64>,
-    /// 1 - verified / candidate pairs (with `verify`).
+    /// 1 - verified / candidate pairs: the share of LSH candidates the check rejected.
     pub estimated_fp_rate: Option<f64>,
     /// Clusters of two or more documents.
     pub clusters: u64,
@@ -81,11 +108,31 @@ thread_local! {
 impl NearDup {
     pub fn new(cfg: &MinHashConfig) -> Result<Self> {
         cfg.validate()?;
+        let check = if cfg.verify {
+            Check::Exact
+        } else if cfg.signature_check {
+            Check::Signature
+        } else {
+            Check::None
+        };
+        let (fp_w, fn_w) = Self::weights(check);
         let (bands, rows) = match (cfg.bands, cfg.rows) {
             (Some(b), Some(r)) => (b, r),
-            _ => optimal_params(cfg.threshold, cfg.num_perm),
+            _ => optimal_params_weighted(cfg.threshold, cfg.num_perm, fp_w, fn_w),
         };
-        Ok(NearDup { cfg: cfg.clone(), hasher: MinHasher::from_config(cfg), bands, rows })
+        Ok(NearDup { cfg: cfg.clone(), hasher: MinHasher::from_config(cfg), bands, rows, check })
+    }
+
+    fn weights(check: Check) -> (f64, f64) {
+        if check == Check::None {
+            (FP_WEIGHT, FN_WEIGHT)
+        } else {
+            (CHECKED_FP_WEIGHT, CHECKED_FN_WEIGHT)
+        }
+    }
+
+    pub fn check(&self) -> Check {
+        self.check
     }
 
     pub fn config(&self) -> &MinHashConfig {
@@ -107,6 +154,11 @@ impl NearDup {
     /// What clustering `n_docs` documents will do and cost.
     pub fn plan(&self, n_docs: u64) -> LshPlan {
         let mut plan = LshPlan::new(self.cfg.threshold, self.cfg.num_perm, self.bands, self.rows, n_docs);
+        (plan.fp_weight, plan.fn_weight) = Self::weights(self.check);
+        plan.check = self.check.name().into();
+        if self.check == Check::Signature {
+            plan.memory_estimate += n_docs * 2 * self.cfg.num_perm as u64;
+        }
         if self.cfg.verify {
             // Shingle-hash sets: about 4 bytes per word of a typical document; count 2 KiB.
             plan.memory_estimate += n_docs * 2048;
@@ -136,11 +188,16 @@ impl NearDup {
     }
 
     fn sketch_of_hashes(&self, hashes: &mut Vec<u64>) -> Vec<u8> {
-        let verify = self.cfg.verify;
-        let mut out = Vec::with_capacity(HEADER + 8 * self.bands + if verify { 4 + 4 * hashes.len() } else { 0 });
+        let verify = self.check == Check::Exact;
+        let with_sig = self.check == Check::Signature;
+        let extra = if verify { 4 + 4 * hashes.len() } else { 0 } + if with_sig { 2 * self.cfg.num_perm } else { 0 };
+        let mut out = Vec::with_capacity(HEADER + 8 * self.bands + extra);
         let mut flags = if hashes.is_empty() { 0 } else { FLAG_NONEMPTY };
         if verify {
             flags |= FLAG_VERIFY;
+        }
+        if with_sig {
+            flags |= FLAG_SIGNATURE;
         }
         out.push(SKETCH_MAGIC);
         out.push(flags);
@@ -155,6 +212,14 @@ impl NearDup {
         let sig = self.hasher.signature_of_hashes(hashes);
         for h in self.band_hashes(&sig) {
             out.extend_from_slice(&h.to_le_bytes());
+        }
+        if with_sig {
+            // b-bit MinHash: the low 16 bits of each minimum are enough to estimate Jaccard.
+            #[allow(clippy::cast_possible_truncation)]
+            match &sig {
+                Signature::U32(v) => v.iter().for_each(|&x| out.extend_from_slice(&(x as u16).to_le_bytes())),
+                Signature::U64(v) => v.iter().for_each(|&x| out.extend_from_slice(&(x as u16).to_le_bytes())),
+            }
         }
         if verify {
             let mut set: Vec<u32> = hashes.iter().map(|&h| shingle_key(h)).collect();
@@ -182,6 +247,8 @@ impl NearDup {
         let mut tables = BandTables::new(self.bands, self.cfg.mem_limit.map(|m| m.0), spill_parent);
         let mut ordinals: Vec<u64> = Vec::new();
         let mut sets: Vec<Box<[u32]>> = Vec::new();
+        let k = self.cfg.num_perm;
+        let mut sigs: Vec<u16> = Vec::new();
         let mut empty_docs = 0u64;
         for (ordinal, blob) in sketches {
             let blob = blob.as_ref();
@@ -201,8 +268,13 @@ impl NearDup {
             } else {
                 empty_docs += 1;
             }
-            if self.cfg.verify {
-                sets.push(parsed.set.chunks_exact(4).map(read_u32).collect());
+            match self.check {
+                Check::Exact => sets.push(parsed.set.chunks_exact(4).map(read_u32).collect()),
+                Check::Signature => match parsed.sig {
+                    Some(sig) => sigs.extend(sig.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]))),
+                    None => sigs.resize(sigs.len() + k, 0),
+                },
+                Check::None => {}
             }
             ordinals.push(ordinal);
         }
@@ -210,14 +282,23 @@ impl NearDup {
         let spilled = tables.spilled();
         let spill_runs = tables.spill_runs() as u64;
         let peak = tables.peak_bytes();
-        let links = tables.links(self.cfg.verify)?;
+        let checked = self.check != Check::None;
+        let links = tables.links(checked)?;
         let candidate_pairs = links.len() as u64;
 
-        let accepted: Vec<bool> = if self.cfg.verify {
-            let t = self.cfg.threshold;
-            links.par_iter().map(|&(a, b)| exact_jaccard(&sets[a as usize], &sets[b as usize]) >= t).collect()
-        } else {
-            vec![true; links.len()]
+        let t = self.cfg.threshold;
+        let accepted: Vec<bool> = match self.check {
+            Check::Exact => {
+                links.par_iter().map(|&(a, b)| exact_jaccard(&sets[a as usize], &sets[b as usize]) >= t).collect()
+            }
+            Check::Signature => links
+                .par_iter()
+                .map(|&(a, b)| {
+                    let (a, b) = (a as usize * k, b as usize * k);
+                    signature_jaccard(&sigs[a..a + k], &sigs[b..b + k]) >= t
+                })
+                .collect(),
+            Check::None => vec![true; links.len()],
         };
         let verified = accepted.iter().filter(|&&x| x).count() as u64;
 
@@ -273,9 +354,10 @@ impl NearDup {
             empty_docs,
             bands: self.bands,
             rows: self.rows,
+            check: self.check.name(),
             candidate_pairs,
-            verified_pairs: self.cfg.verify.then_some(verified),
-            estimated_fp_rate: (self.cfg.verify && candidate_pairs > 0)
+            verified_pairs: checked.then_some(verified),
+            estimated_fp_rate: (checked && candidate_pairs > 0)
                 .then(|| 1.0 - verified as f64 / candidate_pairs as f64),
             clusters: next_cluster,
             duplicates: duplicates.len() as u64,
@@ -309,7 +391,18 @@ impl NearDup {
         } else {
             None
         };
-        let set = if self.cfg.verify {
+        let sig = if flags & FLAG_SIGNATURE != 0 && band_bytes.is_some() {
+            let end = pos + 2 * self.cfg.num_perm;
+            let slice = blob.get(pos..end).ok_or_else(|| bad("truncated signature"))?;
+            pos = end;
+            Some(slice)
+        } else {
+            None
+        };
+        if self.check == Check::Signature && band_bytes.is_some() && sig.is_none() {
+            return Err(bad("signature_check is on but the sketch has no signature"));
+        }
+        let set = if self.check == Check::Exact {
             if flags & FLAG_VERIFY == 0 {
                 return Err(bad("verify is on but the sketch has no shingle set (sketched without verify)"));
             }
@@ -319,7 +412,7 @@ impl NearDup {
         } else {
             &[][..]
         };
-        Ok(ParsedSketch { bands: band_bytes, set })
+        Ok(ParsedSketch { bands: band_bytes, sig, set })
     }
 }
 
@@ -328,6 +421,7 @@ pub const INDEX_ENTRY_BYTES: usize = ENTRY_BYTES;
 
 struct ParsedSketch<'a> {
     bands: Option<&'a [u8]>,
+    sig: Option<&'a [u8]>,
     set: &'a [u8],
 }
 
@@ -347,6 +441,13 @@ fn read_u32(b: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[..4]);
     u32::from_le_bytes(a)
+}
+
+/// Jaccard estimated from 16-bit truncated signatures, corrected for chance collisions.
+fn signature_jaccard(a: &[u16], b: &[u16]) -> f64 {
+    let eq = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    let raw = eq as f64 / a.len().max(1) as f64;
+    (raw - SIG16_COLLISION) / (1.0 - SIG16_COLLISION)
 }
 
 /// |A ∩ B| / |A ∪ B| of two sorted sets without repeats.
