@@ -132,7 +132,7 @@ class LSHIndex:
     def plan(self) -> dict[str, Any]:
         """Bands, rows and the S-curve at the threshold (as printed before a run)."""
         cfg = {"threshold": self.threshold, "num_perm": self.num_perm, "bands": self.bands,
-               "rows": self.rows, "signature_check": False}
+               "rows": self.rows, "sample_check": False}
         info, _ = _engine.minhash_plan(json.dumps(cfg), len(self))
         return json.loads(info)
 
@@ -165,7 +165,7 @@ def _config(
     seed: int,
     hash_bits: int,
     verify: bool,
-    signature_check: bool,
+    sample_check: bool,
     bands: int | None,
     rows: int | None,
     max_cluster_size: int | None,
@@ -175,7 +175,7 @@ def _config(
     cfg: dict[str, Any] = {
         "threshold": threshold, "num_perm": num_perm, "ngram": ngram, "shingle": shingle,
         "seed": seed, "hash_bits": hash_bits, "verify": verify,
-        "signature_check": signature_check, "refuse_oversize": refuse_oversize,
+        "sample_check": sample_check, "refuse_oversize": refuse_oversize,
     }
     for key, value in (("bands", bands), ("rows", rows), ("max_cluster_size", max_cluster_size),
                        ("mem_limit", mem_limit)):
@@ -210,7 +210,7 @@ def dedup(
     seed: int = DEFAULT_SEED,
     hash_bits: int = 32,
     verify: bool = False,
-    signature_check: bool = True,
+    sample_check: bool = True,
     bands: int | None = None,
     rows: int | None = None,
     max_cluster_size: int | None = None,
@@ -222,11 +222,11 @@ def dedup(
     """Near-duplicate removal over a list of raw texts (normalized inside).
 
     ``verify=True`` confirms every LSH candidate by the exact Jaccard of the shingle sets;
-    otherwise ``signature_check`` confirms it by the signature estimate. Band tables spill to
+    otherwise ``sample_check`` confirms it by the signature estimate. Band tables spill to
     ``spill_dir`` above ``mem_limit`` (bytes or e.g. ``"2GiB"``). Deterministic for any
     ``threads``."""
     items = _texts(texts)
-    cfg = _config(threshold, num_perm, ngram, shingle, seed, hash_bits, verify, signature_check,
+    cfg = _config(threshold, num_perm, ngram, shingle, seed, hash_bits, verify, sample_check,
                   bands, rows, max_cluster_size, refuse_oversize, mem_limit)
     _, plan_text = _engine.minhash_plan(cfg, len(items))
     spill = None if spill_dir is None else os.fspath(spill_dir)
@@ -243,7 +243,7 @@ def dedup_jsonl(
     seed: int = DEFAULT_SEED,
     hash_bits: int = 32,
     verify: bool = False,
-    signature_check: bool = True,
+    sample_check: bool = True,
     bands: int | None = None,
     rows: int | None = None,
     max_cluster_size: int | None = None,
@@ -254,7 +254,7 @@ def dedup_jsonl(
 ) -> DedupResult:
     """Like :func:`dedup`, reading the ``text`` field of a JSONL file (plain, .zst or .gz)
     entirely in Rust. Indices are record numbers (non-blank lines, from 0)."""
-    cfg = _config(threshold, num_perm, ngram, shingle, seed, hash_bits, verify, signature_check,
+    cfg = _config(threshold, num_perm, ngram, shingle, seed, hash_bits, verify, sample_check,
                   bands, rows, max_cluster_size, refuse_oversize, mem_limit)
     spill = None if spill_dir is None else os.fspath(spill_dir)
     n, hits, stats = _engine.minhash_dedup_jsonl(os.fspath(path), cfg, threads, spill)

@@ -1,8 +1,8 @@
 //! MinHash signatures of normalized text: the near-dup config, shingling, and the
 //! permutation kernel. The hot path (text -> signature) allocates nothing per
 //! shingle: shingles are slices of the normalized text hashed with xxh3, and the
-//! permutations run as a branch-free min over contiguous arrays that LLVM
-//! vectorizes (with an AVX2 build chosen at run time where the CPU has it).
+//! permutations run as a branch-free min over blocks of 16 lanes kept in
+//! registers, which LLVM vectorizes (with an AVX2 build chosen at run time where the CPU has it).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
@@ -86,7 +86,7 @@ pub struct MinHashConfig {
     pub ngram: usize,
     /// `word` or `char` shingles.
     pub shingle: Shingle,
-    /// 32: multiply-shift permutations of 32-bit shingle hashes (fast);
+    /// 32: mixed affine permutations of 32-bit shingle hashes (fast, 8 per AVX2 op);
     /// 64: (a*x+b) mod (2^61-1) of 64-bit shingle hashes (fewer collisions, slower).
     pub hash_bits: u32,
     /// Jaccard similarity at and above which two documents are near-duplicates.
@@ -97,10 +97,13 @@ pub struct MinHashConfig {
     pub rows: Option<usize>,
     /// Check every candidate pair by the exact Jaccard of its shingle-hash sets.
     pub verify: bool,
-    /// Without `verify`: keep a candidate pair only if its signature-estimated Jaccard
-    /// reaches `threshold` (sketches then carry 2 bytes per permutation). Either check
-    /// lets the bands be chosen for recall, which lifts both precision and recall.
-    pub signature_check: bool,
+    /// Without `verify`: keep a candidate pair only if the Jaccard estimated from a
+    /// bottom-k sample of the shingle hashes (`sample_size` values, 4 bytes each; exact for
+    /// documents with fewer shingles) reaches `threshold`. Lower variance than the
+    /// signature's own estimate. Either check lets the bands be chosen for recall.
+    pub sample_check: bool,
+    /// k of the bottom-k sample used by `sample_check`.
+    pub sample_size: usize,
     /// Largest cluster expected; bigger merges are reported (and refused if `refuse_oversize`).
     pub max_cluster_size: Option<usize>,
     /// Refuse (skip) a merge that would make a cluster larger than `max_cluster_size`.
@@ -123,7 +126,8 @@ impl Default for MinHashConfig {
             bands: None,
             rows: None,
             verify: false,
-            signature_check: true,
+            sample_check: true,
+            sample_size: 256,
             max_cluster_size: None,
             refuse_oversize: false,
             mem_limit: None,
@@ -166,6 +170,9 @@ impl MinHashConfig {
             }
             (Some(_), None) => return bad("rows", "must be given together with bands".into()),
             (None, Some(_)) => return bad("bands", "must be given together with rows".into()),
+        }
+        if self.sample_size < 16 || self.sample_size > 65_535 {
+            return bad("sample_size", format!("must be in 16..=65535, got {}", self.sample_size));
         }
         if let Some(m) = self.max_cluster_size {
             if m < 2 {
@@ -220,8 +227,12 @@ pub struct MinHasher {
     shingle: Shingle,
     hash_bits: u32,
     seed: u64,
+    /// 64-bit path: (a, b) of (a*x+b) mod (2^61-1).
     a: Vec<u64>,
     b: Vec<u64>,
+    /// 32-bit path: (a odd, b) of `perm32`.
+    a32: Vec<u32>,
+    b32: Vec<u32>,
 }
 
 impl MinHasher {
@@ -236,12 +247,15 @@ impl MinHasher {
             if hash_bits == 64 {
                 a.push(1 + splitmix64(&mut state) % (MERSENNE61 - 1));
                 b.push(splitmix64(&mut state) % MERSENNE61);
-            } else {
-                a.push(splitmix64(&mut state) | 1);
-                b.push(splitmix64(&mut state));
             }
         }
-        MinHasher { num_perm, ngram, shingle, hash_bits, seed, a, b }
+        #[allow(clippy::cast_possible_truncation)]
+        let (a32, b32) = if hash_bits == 64 {
+            (Vec::new(), Vec::new())
+        } else {
+            (0..num_perm).map(|_| ((splitmix64(&mut state) as u32) | 1, splitmix64(&mut state) as u32)).unzip()
+        };
+        MinHasher { num_perm, ngram, shingle, hash_bits, seed, a, b, a32, b32 }
     }
 
     pub fn from_config(cfg: &MinHashConfig) -> Self {
@@ -280,7 +294,7 @@ impl MinHasher {
             Signature::U64(sig)
         } else {
             let mut sig = vec![u32::MAX; self.num_perm];
-            fold32(&mut sig, &self.a, &self.b, hashes);
+            fold32(&mut sig, &self.a32, &self.b32, hashes);
             Signature::U32(sig)
         }
     }
@@ -362,9 +376,21 @@ fn char_shingles(text: &str, n: usize, mut f: impl FnMut(&[u8])) {
     }
 }
 
-/// sig[i] = min(sig[i], ((a[i] * x + b[i]) mod 2^64) >> 32) over all x: multiply-add-shift
-/// hashing of the low 32 bits of each shingle hash, 2-universal.
-fn fold32(sig: &mut [u32], a: &[u64], b: &[u64], xs: &[u64]) {
+/// One 32-bit permutation: an affine step mod 2^32 (`a` odd) followed by a
+/// xorshift-multiply finalizer; both steps are bijections, so each is a permutation
+/// of u32, and the finalizer spreads every input bit into the high bits that decide
+/// the minimum. 32-bit lanes keep 8 permutations per AVX2 instruction.
+#[inline(always)]
+fn perm32(x: u32, a: u32, b: u32) -> u32 {
+    let mut h = x.wrapping_mul(a).wrapping_add(b);
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h
+}
+
+/// sig[i] = min(sig[i], perm32(x, a[i], b[i])) over the low 32 bits x of every shingle hash.
+fn fold32(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -378,20 +404,44 @@ fn fold32(sig: &mut [u32], a: &[u64], b: &[u64], xs: &[u64]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fold32_avx2(sig: &mut [u32], a: &[u64], b: &[u64], xs: &[u64]) {
+unsafe fn fold32_avx2(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
     fold32_kernel(sig, a, b, xs);
 }
 
+/// Lanes per block: a block of running minima stays in registers over all shingles.
+const LANES: usize = 16;
+
 #[inline(always)]
-fn fold32_kernel(sig: &mut [u32], a: &[u64], b: &[u64], xs: &[u64]) {
+fn fold32_kernel(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
     let n = sig.len().min(a.len()).min(b.len());
     let (sig, a, b) = (&mut sig[..n], &a[..n], &b[..n]);
-    for &x in xs {
-        let x = x & 0xFFFF_FFFF;
-        for ((s, &a), &b) in sig.iter_mut().zip(a).zip(b) {
+    let blocks = n / LANES * LANES;
+    for ((sc, ac), bc) in sig[..blocks]
+        .chunks_exact_mut(LANES)
+        .zip(a[..blocks].chunks_exact(LANES))
+        .zip(b[..blocks].chunks_exact(LANES))
+    {
+        let mut m = [u32::MAX; LANES];
+        let mut av = [0u32; LANES];
+        let mut bv = [0u32; LANES];
+        av.copy_from_slice(ac);
+        bv.copy_from_slice(bc);
+        for &x in xs {
             #[allow(clippy::cast_possible_truncation)]
-            let h = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
-            *s = (*s).min(h);
+            let x = x as u32;
+            for l in 0..LANES {
+                m[l] = m[l].min(perm32(x, av[l], bv[l]));
+            }
+        }
+        for (s, v) in sc.iter_mut().zip(m) {
+            *s = (*s).min(v);
+        }
+    }
+    for &x in xs {
+        #[allow(clippy::cast_possible_truncation)]
+        let x = x as u32;
+        for ((s, &a), &b) in sig[blocks..].iter_mut().zip(&a[blocks..]).zip(&b[blocks..]) {
+            *s = (*s).min(perm32(x, a, b));
         }
     }
 }

@@ -17,17 +17,15 @@ use crate::{Error, Result};
 const SKETCH_MAGIC: u8 = 0xB1;
 const FLAG_NONEMPTY: u8 = 1;
 const FLAG_VERIFY: u8 = 2;
-const FLAG_SIGNATURE: u8 = 4;
-/// Chance that two different 16-bit truncated minima collide (b-bit MinHash correction).
-const SIG16_COLLISION: f64 = 1.0 / 65536.0;
+const FLAG_SAMPLE: u8 = 4;
 
 /// How LSH candidates are confirmed before they are merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     /// Every candidate is a near-duplicate.
     None,
-    /// Estimated Jaccard of the (16-bit truncated) signatures >= threshold.
-    Signature,
+    /// Jaccard estimated from bottom-k samples of the shingle hashes >= threshold.
+    Sample,
     /// Exact Jaccard of the shingle-hash sets >= threshold.
     Exact,
 }
@@ -36,7 +34,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Check::None => "none",
-            Check::Signature => "signature",
+            Check::Sample => "sample",
             Check::Exact => "exact",
         }
     }
@@ -110,8 +108,8 @@ impl NearDup {
         cfg.validate()?;
         let check = if cfg.verify {
             Check::Exact
-        } else if cfg.signature_check {
-            Check::Signature
+        } else if cfg.sample_check {
+            Check::Sample
         } else {
             Check::None
         };
@@ -156,8 +154,8 @@ impl NearDup {
         let mut plan = LshPlan::new(self.cfg.threshold, self.cfg.num_perm, self.bands, self.rows, n_docs);
         (plan.fp_weight, plan.fn_weight) = Self::weights(self.check);
         plan.check = self.check.name().into();
-        if self.check == Check::Signature {
-            plan.memory_estimate += n_docs * 2 * self.cfg.num_perm as u64;
+        if self.check == Check::Sample {
+            plan.memory_estimate += n_docs * 4 * self.cfg.sample_size as u64;
         }
         if self.cfg.verify {
             // Shingle-hash sets: about 4 bytes per word of a typical document; count 2 KiB.
@@ -189,15 +187,15 @@ impl NearDup {
 
     fn sketch_of_hashes(&self, hashes: &mut Vec<u64>) -> Vec<u8> {
         let verify = self.check == Check::Exact;
-        let with_sig = self.check == Check::Signature;
-        let extra = if verify { 4 + 4 * hashes.len() } else { 0 } + if with_sig { 2 * self.cfg.num_perm } else { 0 };
+        let with_sample = self.check == Check::Sample;
+        let extra = if verify || with_sample { 4 + 4 * hashes.len() } else { 0 };
         let mut out = Vec::with_capacity(HEADER + 8 * self.bands + extra);
         let mut flags = if hashes.is_empty() { 0 } else { FLAG_NONEMPTY };
         if verify {
             flags |= FLAG_VERIFY;
         }
-        if with_sig {
-            flags |= FLAG_SIGNATURE;
+        if with_sample {
+            flags |= FLAG_SAMPLE;
         }
         out.push(SKETCH_MAGIC);
         out.push(flags);
@@ -213,18 +211,14 @@ impl NearDup {
         for h in self.band_hashes(&sig) {
             out.extend_from_slice(&h.to_le_bytes());
         }
-        if with_sig {
-            // b-bit MinHash: the low 16 bits of each minimum are enough to estimate Jaccard.
-            #[allow(clippy::cast_possible_truncation)]
-            match &sig {
-                Signature::U32(v) => v.iter().for_each(|&x| out.extend_from_slice(&(x as u16).to_le_bytes())),
-                Signature::U64(v) => v.iter().for_each(|&x| out.extend_from_slice(&(x as u16).to_le_bytes())),
-            }
-        }
-        if verify {
+        if verify || with_sample {
             let mut set: Vec<u32> = hashes.iter().map(|&h| shingle_key(h)).collect();
-            set.sort_unstable();
-            set.dedup();
+            if with_sample {
+                bottom_k(&mut set, self.cfg.sample_size);
+            } else {
+                set.sort_unstable();
+                set.dedup();
+            }
             #[allow(clippy::cast_possible_truncation)]
             out.extend_from_slice(&(set.len() as u32).to_le_bytes());
             for v in set {
@@ -247,8 +241,6 @@ impl NearDup {
         let mut tables = BandTables::new(self.bands, self.cfg.mem_limit.map(|m| m.0), spill_parent);
         let mut ordinals: Vec<u64> = Vec::new();
         let mut sets: Vec<Box<[u32]>> = Vec::new();
-        let k = self.cfg.num_perm;
-        let mut sigs: Vec<u16> = Vec::new();
         let mut empty_docs = 0u64;
         for (ordinal, blob) in sketches {
             let blob = blob.as_ref();
@@ -268,13 +260,8 @@ impl NearDup {
             } else {
                 empty_docs += 1;
             }
-            match self.check {
-                Check::Exact => sets.push(parsed.set.chunks_exact(4).map(read_u32).collect()),
-                Check::Signature => match parsed.sig {
-                    Some(sig) => sigs.extend(sig.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]))),
-                    None => sigs.resize(sigs.len() + k, 0),
-                },
-                Check::None => {}
+            if self.check != Check::None {
+                sets.push(parsed.set.chunks_exact(4).map(read_u32).collect());
             }
             ordinals.push(ordinal);
         }
@@ -291,13 +278,10 @@ impl NearDup {
             Check::Exact => {
                 links.par_iter().map(|&(a, b)| exact_jaccard(&sets[a as usize], &sets[b as usize]) >= t).collect()
             }
-            Check::Signature => links
-                .par_iter()
-                .map(|&(a, b)| {
-                    let (a, b) = (a as usize * k, b as usize * k);
-                    signature_jaccard(&sigs[a..a + k], &sigs[b..b + k]) >= t
-                })
-                .collect(),
+            Check::Sample => {
+                let k = self.cfg.sample_size;
+                links.par_iter().map(|&(a, b)| bottom_k_jaccard(&sets[a as usize], &sets[b as usize], k) >= t).collect()
+            }
             Check::None => vec![true; links.len()],
         };
         let verified = accepted.iter().filter(|&&x| x).count() as u64;
@@ -391,20 +375,10 @@ impl NearDup {
         } else {
             None
         };
-        let sig = if flags & FLAG_SIGNATURE != 0 && band_bytes.is_some() {
-            let end = pos + 2 * self.cfg.num_perm;
-            let slice = blob.get(pos..end).ok_or_else(|| bad("truncated signature"))?;
-            pos = end;
-            Some(slice)
-        } else {
-            None
-        };
-        if self.check == Check::Signature && band_bytes.is_some() && sig.is_none() {
-            return Err(bad("signature_check is on but the sketch has no signature"));
-        }
-        let set = if self.check == Check::Exact {
-            if flags & FLAG_VERIFY == 0 {
-                return Err(bad("verify is on but the sketch has no shingle set (sketched without verify)"));
+        let set = if self.check != Check::None {
+            let needed = if self.check == Check::Exact { FLAG_VERIFY } else { FLAG_SAMPLE };
+            if flags & needed == 0 {
+                return Err(bad("sketched with another check (verify / sample_check) than clustering uses"));
             }
             let count = blob.get(pos..pos + 4).ok_or_else(|| bad("truncated shingle set"))?;
             let count = read_u32(count) as usize;
@@ -412,7 +386,7 @@ impl NearDup {
         } else {
             &[][..]
         };
-        Ok(ParsedSketch { bands: band_bytes, sig, set })
+        Ok(ParsedSketch { bands: band_bytes, set })
     }
 }
 
@@ -421,7 +395,6 @@ pub const INDEX_ENTRY_BYTES: usize = ENTRY_BYTES;
 
 struct ParsedSketch<'a> {
     bands: Option<&'a [u8]>,
-    sig: Option<&'a [u8]>,
     set: &'a [u8],
 }
 
@@ -443,11 +416,47 @@ fn read_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes(a)
 }
 
-/// Jaccard estimated from 16-bit truncated signatures, corrected for chance collisions.
-fn signature_jaccard(a: &[u16], b: &[u16]) -> f64 {
-    let eq = a.iter().zip(b).filter(|(x, y)| x == y).count();
-    let raw = eq as f64 / a.len().max(1) as f64;
-    (raw - SIG16_COLLISION) / (1.0 - SIG16_COLLISION)
+/// Keep the k smallest distinct values of `v`, sorted ascending (a bottom-k sketch).
+fn bottom_k(v: &mut Vec<u32>, k: usize) {
+    // Partition first so only about 2k values are sorted; repeats may need the slow path.
+    if v.len() > 2 * k + 1 {
+        let mut head = v.clone();
+        head.select_nth_unstable(2 * k);
+        head.truncate(2 * k + 1);
+        head.sort_unstable();
+        head.dedup();
+        if head.len() >= k {
+            head.truncate(k);
+            *v = head;
+            return;
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v.truncate(k);
+}
+
+/// Jaccard estimated from two bottom-k sketches: among the k smallest values of their
+/// union, the share present in both (exact when both sets have fewer than k values).
+fn bottom_k_jaccard(a: &[u32], b: &[u32], k: usize) -> f64 {
+    let (mut i, mut j, mut union, mut both) = (0, 0, 0usize, 0usize);
+    while union < k && (i < a.len() || j < b.len()) {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => i += 1,
+            (Some(_), None) => i += 1,
+            _ => j += 1,
+        }
+        union += 1;
+    }
+    if union == 0 {
+        return 1.0;
+    }
+    both as f64 / union as f64
 }
 
 /// |A ∩ B| / |A ∪ B| of two sorted sets without repeats.
@@ -507,6 +516,20 @@ mod tests {
         assert!((exact_jaccard(&[1, 2, 3], &[2, 3, 4]) - 0.5).abs() < 1e-12);
         assert!((exact_jaccard(&[1], &[1]) - 1.0).abs() < 1e-12);
         assert!(exact_jaccard(&[1], &[2]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bottom_k_sketches() {
+        let mut v = vec![9, 3, 3, 7, 1, 8, 2, 2, 6];
+        bottom_k(&mut v, 3);
+        assert_eq!(v, vec![1, 2, 3]);
+        let mut big: Vec<u32> = (0..1000).rev().chain(0..1000).collect();
+        bottom_k(&mut big, 10);
+        assert_eq!(big, (0..10).collect::<Vec<_>>());
+        // Small sets: exact Jaccard.
+        assert!((bottom_k_jaccard(&[1, 2, 3], &[2, 3, 4], 16) - 0.5).abs() < 1e-12);
+        // k = 2 of the union {1,2,...}: {1,2}, of which only 2 is in both.
+        assert!((bottom_k_jaccard(&[1, 2, 3], &[2, 3, 4], 2) - 0.5).abs() < 1e-12);
     }
 
     #[test]
