@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use cpt_engine::dedup::minhash::{jaccard_estimate, Signature};
 use cpt_engine::dedup::nearfile::read_all;
+use cpt_engine::dedup::textprep::normalize_into;
 use cpt_engine::dedup::{ByteSize, MinHashConfig, MinHasher, NearDup, NearDupOutcome, Shingle};
 use cpt_engine::normalize::normalize;
 
@@ -27,11 +28,16 @@ fn load() -> Option<Corpus> {
         return None;
     };
     let docs = read_all(&dir.join("neardup/docs.jsonl.zst")).unwrap();
-    let (mut ids, mut normalized) = (Vec::new(), Vec::new());
+    let (mut ids, mut normalized, mut fast) = (Vec::new(), Vec::new(), String::new());
     for line in docs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let v: serde_json::Value = serde_json::from_slice(line).unwrap();
         ids.push(v["id"].as_str().unwrap().to_string());
-        normalized.push(normalize(v["text"].as_str().unwrap()));
+        let raw = v["text"].as_str().unwrap();
+        let n = normalize(raw);
+        // The sketching fast path must give exactly the engine's normalization.
+        normalize_into(raw, &mut fast);
+        assert_eq!(fast, n, "fast normalization differs for {}", v["id"]);
+        normalized.push(n);
     }
     let pairs_text = std::fs::read_to_string(dir.join("neardup/pairs.jsonl")).unwrap();
     let pairs = pairs_text
