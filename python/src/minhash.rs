@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use cpt_engine::dedup::batch::{dedup_texts, in_pool, signatures_le};
-use cpt_engine::dedup::lsh::{optimal_params_weighted, CHECKED_FN_WEIGHT, CHECKED_FP_WEIGHT, FN_WEIGHT, FP_WEIGHT};
+use cpt_engine::dedup::lsh::{
+    optimal_params_weighted, CHECKED_FN_WEIGHT, CHECKED_FP_WEIGHT, FN_WEIGHT, FP_WEIGHT,
+};
 use cpt_engine::dedup::minhash::{band_hashes, Signature};
 use cpt_engine::dedup::nearfile::dedup_jsonl;
 use cpt_engine::dedup::{LshIndex, MinHashConfig, MinHasher, NearDup, NearDupOutcome, Shingle};
@@ -17,8 +19,8 @@ use crate::errors::{to_py, ConfigError};
 type Hit = (u64, u64, u64);
 
 fn parse_config(config_json: &str) -> PyResult<MinHashConfig> {
-    let cfg: MinHashConfig =
-        serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(format!("config: minhash: {e}")))?;
+    let cfg: MinHashConfig = serde_json::from_str(config_json)
+        .map_err(|e| ConfigError::new_err(format!("config: minhash: {e}")))?;
     cfg.validate().map_err(to_py)?;
     Ok(cfg)
 }
@@ -27,13 +29,20 @@ fn parse_shingle(shingle: &str) -> PyResult<Shingle> {
     match shingle {
         "word" => Ok(Shingle::Word),
         "char" => Ok(Shingle::Char),
-        other => Err(ConfigError::new_err(format!("config: minhash.shingle: expected \"word\" or \"char\", got {other:?}"))),
+        other => Err(ConfigError::new_err(format!(
+            "config: minhash.shingle: expected \"word\" or \"char\", got {other:?}"
+        ))),
     }
 }
 
 fn outcome_tuple(out: NearDupOutcome) -> PyResult<(Vec<Hit>, String)> {
-    let hits = out.duplicates.iter().map(|h| (h.ordinal, h.cluster, h.kept)).collect();
-    let stats = serde_json::to_string(&out.stats).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let hits = out
+        .duplicates
+        .iter()
+        .map(|h| (h.ordinal, h.cluster, h.kept))
+        .collect();
+    let stats =
+        serde_json::to_string(&out.stats).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok((hits, stats))
 }
 
@@ -51,19 +60,36 @@ fn minhash_signatures(
     hash_bits: u32,
     threads: usize,
 ) -> PyResult<Py<PyBytes>> {
-    let cfg = MinHashConfig { num_perm, ngram, shingle: parse_shingle(shingle)?, hash_bits, seed, ..Default::default() };
+    let cfg = MinHashConfig {
+        num_perm,
+        ngram,
+        shingle: parse_shingle(shingle)?,
+        hash_bits,
+        seed,
+        ..Default::default()
+    };
     cfg.validate().map_err(to_py)?;
     let hasher = MinHasher::from_config(&cfg);
-    let bytes = py.detach(|| in_pool(threads, || signatures_le(&hasher, &texts))).map_err(to_py)?;
+    let bytes = py
+        .detach(|| in_pool(threads, || signatures_le(&hasher, &texts)))
+        .map_err(to_py)?;
     Ok(PyBytes::new(py, &bytes).unbind())
 }
 
 /// (bands, rows) minimising the weighted S-curve error areas; `checked` = candidates are verified later.
 #[pyfunction]
 fn minhash_lsh_params(threshold: f64, num_perm: usize, checked: bool) -> PyResult<(usize, usize)> {
-    let cfg = MinHashConfig { threshold, num_perm, ..Default::default() };
+    let cfg = MinHashConfig {
+        threshold,
+        num_perm,
+        ..Default::default()
+    };
     cfg.validate().map_err(to_py)?;
-    let (fp, fnw) = if checked { (CHECKED_FP_WEIGHT, CHECKED_FN_WEIGHT) } else { (FP_WEIGHT, FN_WEIGHT) };
+    let (fp, fnw) = if checked {
+        (CHECKED_FP_WEIGHT, CHECKED_FN_WEIGHT)
+    } else {
+        (FP_WEIGHT, FN_WEIGHT)
+    };
     Ok(optimal_params_weighted(threshold, num_perm, fp, fnw))
 }
 
@@ -134,7 +160,11 @@ impl PyLshIndex {
             )));
         }
         let sig = if width == 4 {
-            Signature::U32(sig.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            Signature::U32(
+                sig.chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
         } else {
             Signature::U64(
                 sig.chunks_exact(8)
@@ -152,9 +182,19 @@ impl PyLshIndex {
 impl PyLshIndex {
     #[new]
     fn new(num_perm: usize, bands: usize, rows: usize, hash_bits: u32) -> PyResult<Self> {
-        let cfg = MinHashConfig { num_perm, bands: Some(bands), rows: Some(rows), hash_bits, ..Default::default() };
+        let cfg = MinHashConfig {
+            num_perm,
+            bands: Some(bands),
+            rows: Some(rows),
+            hash_bits,
+            ..Default::default()
+        };
         cfg.validate().map_err(to_py)?;
-        Ok(PyLshIndex { inner: LshIndex::new(bands, rows), num_perm, hash_bits })
+        Ok(PyLshIndex {
+            inner: LshIndex::new(bands, rows),
+            num_perm,
+            hash_bits,
+        })
     }
 
     /// Add a signature; returns its slot number.

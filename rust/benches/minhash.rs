@@ -10,14 +10,37 @@ use cpt_engine::dedup::{MinHashConfig, MinHasher, NearDup, Shingle};
 /// A deterministic English-like text of about `words` words.
 fn text(words: usize, seed: u64) -> String {
     const VOCAB: [&str; 24] = [
-        "the", "License", "shall", "be", "granted", "to", "any", "person", "obtaining", "a", "copy", "of",
-        "this", "software", "and", "associated", "documentation", "files,", "Nation", "Congress", "people",
-        "United", "States.", "government",
+        "the",
+        "License",
+        "shall",
+        "be",
+        "granted",
+        "to",
+        "any",
+        "person",
+        "obtaining",
+        "a",
+        "copy",
+        "of",
+        "this",
+        "software",
+        "and",
+        "associated",
+        "documentation",
+        "files,",
+        "Nation",
+        "Congress",
+        "people",
+        "United",
+        "States.",
+        "government",
     ];
     let mut state = seed;
     let mut out = String::new();
     for _ in 0..words {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         out.push_str(VOCAB[(state >> 59) as usize % VOCAB.len()]);
         out.push(' ');
     }
@@ -30,11 +53,15 @@ fn bench_doc(c: &mut Criterion) {
     normalize_into(&raw, &mut norm);
     let mut g = c.benchmark_group("minhash_doc");
     g.throughput(Throughput::Bytes(raw.len() as u64));
-    g.bench_function("normalize", |b| b.iter(|| normalize_into(black_box(&raw), &mut norm)));
+    g.bench_function("normalize", |b| {
+        b.iter(|| normalize_into(black_box(&raw), &mut norm))
+    });
     normalize_into(&raw, &mut norm);
     for bits in [32u32, 64] {
         let h = MinHasher::new(128, 5, Shingle::Word, bits, 42);
-        g.bench_with_input(BenchmarkId::new("signature", bits), &norm, |b, t| b.iter(|| h.signature(black_box(t))));
+        g.bench_with_input(BenchmarkId::new("signature", bits), &norm, |b, t| {
+            b.iter(|| h.signature(black_box(t)))
+        });
     }
     let nd = NearDup::new(&MinHashConfig::default()).unwrap();
     g.bench_function("sketch", |b| b.iter(|| nd.sketch(black_box(&norm))));
@@ -43,12 +70,20 @@ fn bench_doc(c: &mut Criterion) {
 
 fn bench_cluster(c: &mut Criterion) {
     let nd = NearDup::new(&MinHashConfig::default()).unwrap();
-    let sketches: Vec<Vec<u8>> = (0..20_000u64).map(|i| nd.sketch(&text(60, i % 15_000))).collect();
+    let sketches: Vec<Vec<u8>> = (0..20_000u64)
+        .map(|i| nd.sketch(&text(60, i % 15_000)))
+        .collect();
     let mut g = c.benchmark_group("minhash_cluster");
     g.sample_size(10);
     g.throughput(Throughput::Elements(sketches.len() as u64));
     g.bench_function("cluster_20k", |b| {
-        b.iter(|| nd.cluster(sketches.iter().enumerate().map(|(i, s)| (i as u64, s)), None).unwrap())
+        b.iter(|| {
+            nd.cluster(
+                sketches.iter().enumerate().map(|(i, s)| (i as u64, s)),
+                None,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }

@@ -29,7 +29,11 @@ const _: () = assert!(ENTRY_BYTES == 12);
 impl Entry {
     #[allow(clippy::cast_possible_truncation)]
     fn new(hash: u64, doc: u32) -> Self {
-        Entry { hash_hi: (hash >> 32) as u32, hash_lo: hash as u32, doc }
+        Entry {
+            hash_hi: (hash >> 32) as u32,
+            hash_lo: hash as u32,
+            doc,
+        }
     }
 
     fn hash(self) -> u64 {
@@ -122,7 +126,11 @@ impl BandTables {
                 .map_err(|e| Error::io(&self.spill_parent, e))?;
             self.spill = Some(dir);
         }
-        let dir = self.spill.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+        let dir = self
+            .spill
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
         let run_no = self.runs.first().map_or(0, Vec::len);
         let written: Vec<Result<PathBuf>> = self
             .buffers
@@ -134,7 +142,8 @@ impl BandTables {
                 let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
                 let mut w = BufWriter::with_capacity(1 << 16, file);
                 for e in buf.iter() {
-                    w.write_all(&e.to_bytes()).map_err(|e| Error::io(&path, e))?;
+                    w.write_all(&e.to_bytes())
+                        .map_err(|e| Error::io(&path, e))?;
                 }
                 w.flush().map_err(|e| Error::io(&path, e))?;
                 buf.clear();
@@ -152,7 +161,9 @@ impl BandTables {
     /// All candidate links (earlier doc, later doc), sorted and without repeats.
     /// `chain` adds predecessor links inside buckets (see `bucket_links`).
     pub fn links(mut self, chain: bool) -> Result<Vec<(u32, u32)>> {
-        self.buffers.par_iter_mut().for_each(|buf| buf.sort_unstable_by_key(|e| e.key()));
+        self.buffers
+            .par_iter_mut()
+            .for_each(|buf| buf.sort_unstable_by_key(|e| e.key()));
         let per_band: Vec<Result<Vec<(u32, u32)>>> = self
             .buffers
             .par_iter()
@@ -297,7 +308,9 @@ mod tests {
             .map(|_| {
                 let mut h = [0u64; 3];
                 for x in &mut h {
-                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
                     *x = (state >> 33) % 5_000;
                 }
                 h

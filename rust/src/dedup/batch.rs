@@ -26,26 +26,29 @@ pub fn signatures_le<S: AsRef<str> + Sync>(hasher: &MinHasher, texts: &[S]) -> V
     if width == 0 {
         return out;
     }
-    out.par_chunks_mut(width).zip(texts.par_iter()).with_min_len(16).for_each_init(
-        || (String::new(), Vec::new()),
-        |(norm, hashes), (row, text)| {
-            normalize_into(text.as_ref(), norm);
-            hashes.clear();
-            hasher.shingle_hashes(norm, hashes);
-            match hasher.signature_of_hashes(hashes) {
-                Signature::U32(v) => {
-                    for (dst, x) in row.chunks_exact_mut(4).zip(v) {
-                        dst.copy_from_slice(&x.to_le_bytes());
+    out.par_chunks_mut(width)
+        .zip(texts.par_iter())
+        .with_min_len(16)
+        .for_each_init(
+            || (String::new(), Vec::new()),
+            |(norm, hashes), (row, text)| {
+                normalize_into(text.as_ref(), norm);
+                hashes.clear();
+                hasher.shingle_hashes(norm, hashes);
+                match hasher.signature_of_hashes(hashes) {
+                    Signature::U32(v) => {
+                        for (dst, x) in row.chunks_exact_mut(4).zip(v) {
+                            dst.copy_from_slice(&x.to_le_bytes());
+                        }
+                    }
+                    Signature::U64(v) => {
+                        for (dst, x) in row.chunks_exact_mut(8).zip(v) {
+                            dst.copy_from_slice(&x.to_le_bytes());
+                        }
                     }
                 }
-                Signature::U64(v) => {
-                    for (dst, x) in row.chunks_exact_mut(8).zip(v) {
-                        dst.copy_from_slice(&x.to_le_bytes());
-                    }
-                }
-            }
-        },
-    );
+            },
+        );
     out
 }
 
@@ -63,7 +66,10 @@ pub fn dedup_texts<S: AsRef<str> + Sync>(
             nd.sketch(norm)
         })
         .collect();
-    nd.cluster(sketches.iter().enumerate().map(|(i, s)| (i as u64, s)), spill_dir)
+    nd.cluster(
+        sketches.iter().enumerate().map(|(i, s)| (i as u64, s)),
+        spill_dir,
+    )
 }
 
 #[cfg(test)]
@@ -74,11 +80,18 @@ mod tests {
     #[test]
     fn signatures_match_single_calls_for_any_pool() {
         let h = MinHasher::new(16, 3, Shingle::Word, 32, 1);
-        let texts = ["Alpha beta, gamma delta!", "", "one two", "Ünïcode tëxt here now"];
+        let texts = [
+            "Alpha beta, gamma delta!",
+            "",
+            "one two",
+            "Ünïcode tëxt here now",
+        ];
         let one = in_pool(1, || signatures_le(&h, &texts)).unwrap();
         let two = in_pool(2, || signatures_le(&h, &texts)).unwrap();
         assert_eq!(one, two);
-        let direct = h.signature(&crate::normalize::normalize(texts[3])).as_bytes_le();
+        let direct = h
+            .signature(&crate::normalize::normalize(texts[3]))
+            .as_bytes_le();
         assert_eq!(&one[3 * 64..], direct.as_slice());
     }
 }

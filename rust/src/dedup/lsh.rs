@@ -55,7 +55,12 @@ pub fn optimal_params(threshold: f64, num_perm: usize) -> (usize, usize) {
 
 /// The (bands, rows) with bands x rows <= num_perm minimising
 /// `fp_weight * FP area + fn_weight * FN area`.
-pub fn optimal_params_weighted(threshold: f64, num_perm: usize, fp_weight: f64, fn_weight: f64) -> (usize, usize) {
+pub fn optimal_params_weighted(
+    threshold: f64,
+    num_perm: usize,
+    fp_weight: f64,
+    fn_weight: f64,
+) -> (usize, usize) {
     let mut best = (1, num_perm.max(1));
     let mut best_err = f64::INFINITY;
     for b in 1..=num_perm {
@@ -151,7 +156,11 @@ impl fmt::Display for LshPlan {
             self.n_docs,
             self.index_bytes_per_doc,
             self.memory_estimate as f64 / (1024.0 * 1024.0),
-            if self.will_spill { " (over mem_limit: band tables spill to disk)" } else { "" }
+            if self.will_spill {
+                " (over mem_limit: band tables spill to disk)"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -185,7 +194,12 @@ pub struct LshIndex {
 
 impl LshIndex {
     pub fn new(bands: usize, rows: usize) -> Self {
-        LshIndex { bands, rows, tables: vec![HashMap::new(); bands], len: 0 }
+        LshIndex {
+            bands,
+            rows,
+            tables: vec![HashMap::new(); bands],
+            len: 0,
+        }
     }
 
     pub fn bands(&self) -> usize {
@@ -248,9 +262,15 @@ mod tests {
     fn optimal_params_fit_and_beat_neighbours() {
         let (b, r) = optimal_params(0.8, 128);
         assert!(b * r <= 128);
-        let err = |b, r| 0.5 * false_positive_area(0.8, b, r) + 0.5 * false_negative_area(0.8, b, r);
+        let err =
+            |b, r| 0.5 * false_positive_area(0.8, b, r) + 0.5 * false_negative_area(0.8, b, r);
         let best = err(b, r);
-        for (b2, r2) in [(b + 1, r), (b, r + 1), (b.saturating_sub(1).max(1), r), (b, r - 1)] {
+        for (b2, r2) in [
+            (b + 1, r),
+            (b, r + 1),
+            (b.saturating_sub(1).max(1), r),
+            (b, r - 1),
+        ] {
             if b2 * r2 <= 128 && r2 >= 1 {
                 assert!(best <= err(b2, r2) + 1e-12);
             }
@@ -271,4 +291,3 @@ mod tests {
         assert_eq!(v, vec![(3, 5), (3, 9), (5, 9)]);
     }
 }
-

@@ -29,7 +29,9 @@ impl ByteSize {
     /// Parse `"2GiB"`, `"512 MB"`, `"100k"`, `"12345"`; binary and decimal units.
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         let t = s.trim();
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let value: f64 = num.parse().map_err(|_| format!("not a byte size: {s:?}"))?;
         let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -141,22 +143,34 @@ impl MinHashConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, msg: String| Err(Error::Config(format!("minhash.{key}: {msg}")));
         if self.num_perm == 0 || self.num_perm > 4096 {
-            return bad("num_perm", format!("must be in 1..=4096, got {}", self.num_perm));
+            return bad(
+                "num_perm",
+                format!("must be in 1..=4096, got {}", self.num_perm),
+            );
         }
         if self.ngram == 0 || self.ngram > 64 {
             return bad("ngram", format!("must be in 1..=64, got {}", self.ngram));
         }
         if self.hash_bits != 32 && self.hash_bits != 64 {
-            return bad("hash_bits", format!("must be 32 or 64, got {}", self.hash_bits));
+            return bad(
+                "hash_bits",
+                format!("must be 32 or 64, got {}", self.hash_bits),
+            );
         }
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
-            return bad("threshold", format!("must be in (0, 1), got {}", self.threshold));
+            return bad(
+                "threshold",
+                format!("must be in (0, 1), got {}", self.threshold),
+            );
         }
         match (self.bands, self.rows) {
             (None, None) => {}
             (Some(b), Some(r)) => {
                 if b == 0 || r == 0 {
-                    return bad("bands", format!("bands and rows must be >= 1, got {b} x {r}"));
+                    return bad(
+                        "bands",
+                        format!("bands and rows must be >= 1, got {b} x {r}"),
+                    );
                 }
                 if b > u16::MAX as usize {
                     return bad("bands", format!("at most {} bands, got {b}", u16::MAX));
@@ -164,7 +178,11 @@ impl MinHashConfig {
                 if b * r > self.num_perm {
                     return bad(
                         "bands",
-                        format!("bands x rows = {b} x {r} = {} exceeds num_perm {}", b * r, self.num_perm),
+                        format!(
+                            "bands x rows = {b} x {r} = {} exceeds num_perm {}",
+                            b * r,
+                            self.num_perm
+                        ),
                     );
                 }
             }
@@ -172,7 +190,10 @@ impl MinHashConfig {
             (None, Some(_)) => return bad("bands", "must be given together with rows".into()),
         }
         if self.sample_size < 16 || self.sample_size > 65_535 {
-            return bad("sample_size", format!("must be in 16..=65535, got {}", self.sample_size));
+            return bad(
+                "sample_size",
+                format!("must be in 16..=65535, got {}", self.sample_size),
+            );
         }
         if let Some(m) = self.max_cluster_size {
             if m < 2 {
@@ -184,7 +205,10 @@ impl MinHashConfig {
         }
         if let Some(ByteSize(m)) = self.mem_limit {
             if m < 1 << 16 {
-                return bad("mem_limit", format!("must be at least 64KiB, got {m} bytes"));
+                return bad(
+                    "mem_limit",
+                    format!("must be at least 64KiB, got {m} bytes"),
+                );
             }
         }
         Ok(())
@@ -253,13 +277,36 @@ impl MinHasher {
         let (a32, b32) = if hash_bits == 64 {
             (Vec::new(), Vec::new())
         } else {
-            (0..num_perm).map(|_| ((splitmix64(&mut state) as u32) | 1, splitmix64(&mut state) as u32)).unzip()
+            (0..num_perm)
+                .map(|_| {
+                    (
+                        (splitmix64(&mut state) as u32) | 1,
+                        splitmix64(&mut state) as u32,
+                    )
+                })
+                .unzip()
         };
-        MinHasher { num_perm, ngram, shingle, hash_bits, seed, a, b, a32, b32 }
+        MinHasher {
+            num_perm,
+            ngram,
+            shingle,
+            hash_bits,
+            seed,
+            a,
+            b,
+            a32,
+            b32,
+        }
     }
 
     pub fn from_config(cfg: &MinHashConfig) -> Self {
-        Self::new(cfg.num_perm, cfg.ngram, cfg.shingle, cfg.hash_bits, cfg.seed)
+        Self::new(
+            cfg.num_perm,
+            cfg.ngram,
+            cfg.shingle,
+            cfg.hash_bits,
+            cfg.seed,
+        )
     }
 
     pub fn num_perm(&self) -> usize {
@@ -275,8 +322,12 @@ impl MinHasher {
     pub fn shingle_hashes(&self, text: &str, out: &mut Vec<u64>) {
         let seed = self.seed;
         match self.shingle {
-            Shingle::Word => word_shingles(text, self.ngram, |s| out.push(xxh3_64_with_seed(s, seed))),
-            Shingle::Char => char_shingles(text, self.ngram, |s| out.push(xxh3_64_with_seed(s, seed))),
+            Shingle::Word => {
+                word_shingles(text, self.ngram, |s| out.push(xxh3_64_with_seed(s, seed)))
+            }
+            Shingle::Char => {
+                char_shingles(text, self.ngram, |s| out.push(xxh3_64_with_seed(s, seed)))
+            }
         }
     }
 
@@ -502,7 +553,9 @@ mod tests {
     #[test]
     fn char_shingles_follow_chars() {
         let mut v = Vec::new();
-        char_shingles("aéb c", 3, |s| v.push(String::from_utf8(s.to_vec()).unwrap()));
+        char_shingles("aéb c", 3, |s| {
+            v.push(String::from_utf8(s.to_vec()).unwrap())
+        });
         assert_eq!(v, vec!["aéb", "éb ", "b c"]);
         v.clear();
         char_shingles("ab", 3, |s| v.push(String::from_utf8(s.to_vec()).unwrap()));
@@ -519,19 +572,37 @@ mod tests {
 
     #[test]
     fn mersenne_reduction_matches_modulo() {
-        for x in [0u128, 1, u128::from(MERSENNE61), u128::from(MERSENNE61) * 3 + 7, (1u128 << 124) + 12345] {
+        for x in [
+            0u128,
+            1,
+            u128::from(MERSENNE61),
+            u128::from(MERSENNE61) * 3 + 7,
+            (1u128 << 124) + 12345,
+        ] {
             assert_eq!(u128::from(mod_mersenne61(x)), x % u128::from(MERSENNE61));
         }
     }
 
     #[test]
     fn config_errors_name_the_key() {
-        let cfg = MinHashConfig { bands: Some(20), rows: Some(10), ..Default::default() };
+        let cfg = MinHashConfig {
+            bands: Some(20),
+            rows: Some(10),
+            ..Default::default()
+        };
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("minhash.bands"), "{err}");
-        let cfg = MinHashConfig { hash_bits: 16, ..Default::default() };
-        assert!(cfg.validate().unwrap_err().to_string().contains("minhash.hash_bits"));
-        let cfg: std::result::Result<MinHashConfig, _> = serde_yaml::from_str("mem_limit: 2GiB\nthreshold: 0.7\n");
+        let cfg = MinHashConfig {
+            hash_bits: 16,
+            ..Default::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("minhash.hash_bits"));
+        let cfg: std::result::Result<MinHashConfig, _> =
+            serde_yaml::from_str("mem_limit: 2GiB\nthreshold: 0.7\n");
         let cfg = cfg.unwrap();
         assert_eq!(cfg.mem_limit, Some(ByteSize(2 << 30)));
         let bad: std::result::Result<MinHashConfig, _> = serde_yaml::from_str("treshold: 0.7\n");

@@ -5,8 +5,8 @@ pub mod batch;
 pub mod exact;
 pub mod lsh;
 pub mod minhash;
-pub mod nearfile;
 pub mod neardup;
+pub mod nearfile;
 pub mod textprep;
 
 pub use lsh::{LshIndex, LshPlan};

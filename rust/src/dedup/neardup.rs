@@ -10,7 +10,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::bandtable::{BandTables, ENTRY_BYTES};
-use super::lsh::{optimal_params_weighted, LshPlan, CHECKED_FN_WEIGHT, CHECKED_FP_WEIGHT, FN_WEIGHT, FP_WEIGHT};
+use super::lsh::{
+    optimal_params_weighted, LshPlan, CHECKED_FN_WEIGHT, CHECKED_FP_WEIGHT, FN_WEIGHT, FP_WEIGHT,
+};
 use super::minhash::{band_hashes, MinHashConfig, MinHasher, Signature};
 use crate::{Error, Result};
 
@@ -118,7 +120,13 @@ impl NearDup {
             (Some(b), Some(r)) => (b, r),
             _ => optimal_params_weighted(cfg.threshold, cfg.num_perm, fp_w, fn_w),
         };
-        Ok(NearDup { cfg: cfg.clone(), hasher: MinHasher::from_config(cfg), bands, rows, check })
+        Ok(NearDup {
+            cfg: cfg.clone(),
+            hasher: MinHasher::from_config(cfg),
+            bands,
+            rows,
+            check,
+        })
     }
 
     fn weights(check: Check) -> (f64, f64) {
@@ -151,7 +159,13 @@ impl NearDup {
 
     /// What clustering `n_docs` documents will do and cost.
     pub fn plan(&self, n_docs: u64) -> LshPlan {
-        let mut plan = LshPlan::new(self.cfg.threshold, self.cfg.num_perm, self.bands, self.rows, n_docs);
+        let mut plan = LshPlan::new(
+            self.cfg.threshold,
+            self.cfg.num_perm,
+            self.bands,
+            self.rows,
+            n_docs,
+        );
         (plan.fp_weight, plan.fn_weight) = Self::weights(self.check);
         plan.check = self.check.name().into();
         if self.check == Check::Sample {
@@ -181,14 +195,18 @@ impl NearDup {
             let mut hashes = cell.borrow_mut();
             hashes.clear();
             self.hasher.shingle_hashes(normalized, &mut hashes);
-            self.sketch_of_hashes(&mut hashes)
+            self.sketch_of_hashes(&hashes)
         })
     }
 
-    fn sketch_of_hashes(&self, hashes: &mut Vec<u64>) -> Vec<u8> {
+    fn sketch_of_hashes(&self, hashes: &[u64]) -> Vec<u8> {
         let verify = self.check == Check::Exact;
         let with_sample = self.check == Check::Sample;
-        let extra = if verify || with_sample { 4 + 4 * hashes.len() } else { 0 };
+        let extra = if verify || with_sample {
+            4 + 4 * hashes.len()
+        } else {
+            0
+        };
         let mut out = Vec::with_capacity(HEADER + 8 * self.bands + extra);
         let mut flags = if hashes.is_empty() { 0 } else { FLAG_NONEMPTY };
         if verify {
@@ -252,7 +270,10 @@ impl NearDup {
                 }
             }
             let doc = u32::try_from(ordinals.len()).map_err(|_| {
-                Error::Config("near-dup: more than 2^32 documents in one clustering run; split by shard".into())
+                Error::Config(
+                    "near-dup: more than 2^32 documents in one clustering run; split by shard"
+                        .into(),
+                )
             })?;
             let parsed = self.parse_sketch(blob, ordinal)?;
             if let Some(bands) = parsed.bands {
@@ -275,12 +296,16 @@ impl NearDup {
 
         let t = self.cfg.threshold;
         let accepted: Vec<bool> = match self.check {
-            Check::Exact => {
-                links.par_iter().map(|&(a, b)| exact_jaccard(&sets[a as usize], &sets[b as usize]) >= t).collect()
-            }
+            Check::Exact => links
+                .par_iter()
+                .map(|&(a, b)| exact_jaccard(&sets[a as usize], &sets[b as usize]) >= t)
+                .collect(),
             Check::Sample => {
                 let k = self.cfg.sample_size;
-                links.par_iter().map(|&(a, b)| bottom_k_jaccard(&sets[a as usize], &sets[b as usize], k) >= t).collect()
+                links
+                    .par_iter()
+                    .map(|&(a, b)| bottom_k_jaccard(&sets[a as usize], &sets[b as usize], k) >= t)
+                    .collect()
             }
             Check::None => vec![true; links.len()],
         };
@@ -357,36 +382,54 @@ impl NearDup {
     }
 
     fn parse_sketch<'a>(&self, blob: &'a [u8], ordinal: u64) -> Result<ParsedSketch<'a>> {
-        let bad = |msg: &str| Error::Config(format!("near-dup: sketch of document {ordinal}: {msg}"));
+        let bad =
+            |msg: &str| Error::Config(format!("near-dup: sketch of document {ordinal}: {msg}"));
         if blob.len() < HEADER || blob[0] != SKETCH_MAGIC {
             return Err(bad("not a cpt near-dup sketch"));
         }
         let flags = blob[1];
         let bands = usize::from(u16::from_le_bytes([blob[2], blob[3]]));
         if bands != self.bands {
-            return Err(bad(&format!("made with {bands} bands, clustering uses {}", self.bands)));
+            return Err(bad(&format!(
+                "made with {bands} bands, clustering uses {}",
+                self.bands
+            )));
         }
         let mut pos = HEADER;
         let band_bytes = if flags & FLAG_NONEMPTY != 0 {
             let end = pos + 8 * bands;
-            let slice = blob.get(pos..end).ok_or_else(|| bad("truncated band hashes"))?;
+            let slice = blob
+                .get(pos..end)
+                .ok_or_else(|| bad("truncated band hashes"))?;
             pos = end;
             Some(slice)
         } else {
             None
         };
         let set = if self.check != Check::None {
-            let needed = if self.check == Check::Exact { FLAG_VERIFY } else { FLAG_SAMPLE };
+            let needed = if self.check == Check::Exact {
+                FLAG_VERIFY
+            } else {
+                FLAG_SAMPLE
+            };
             if flags & needed == 0 {
-                return Err(bad("sketched with another check (verify / sample_check) than clustering uses"));
+                return Err(bad(
+                    "sketched with another check (verify / sample_check) than clustering uses",
+                ));
             }
-            let count = blob.get(pos..pos + 4).ok_or_else(|| bad("truncated shingle set"))?;
+            let count = blob
+                .get(pos..pos + 4)
+                .ok_or_else(|| bad("truncated shingle set"))?;
             let count = read_u32(count) as usize;
-            blob.get(pos + 4..pos + 4 + 4 * count).ok_or_else(|| bad("truncated shingle set"))?
+            blob.get(pos + 4..pos + 4 + 4 * count)
+                .ok_or_else(|| bad("truncated shingle set"))?
         } else {
             &[][..]
         };
-        Ok(ParsedSketch { bands: band_bytes, set })
+        Ok(ParsedSketch {
+            bands: band_bytes,
+            set,
+        })
     }
 }
 
@@ -488,7 +531,10 @@ struct UnionFind {
 impl UnionFind {
     #[allow(clippy::cast_possible_truncation)]
     fn new(n: usize) -> Self {
-        UnionFind { parent: (0..n as u32).collect(), size: vec![1; n] }
+        UnionFind {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+        }
     }
 
     fn find(&mut self, mut x: u32) -> u32 {
@@ -547,10 +593,16 @@ mod tests {
     #[test]
     fn bad_sketches_are_errors_not_panics() {
         let nd = NearDup::new(&MinHashConfig::default()).unwrap();
-        let err = nd.cluster([(0u64, vec![1u8, 2, 3])], None).unwrap_err().to_string();
+        let err = nd
+            .cluster([(0u64, vec![1u8, 2, 3])], None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("document 0"), "{err}");
         let s = nd.sketch("some words here and there again");
-        let err = nd.cluster([(5u64, s.clone()), (5u64, s)], None).unwrap_err().to_string();
+        let err = nd
+            .cluster([(5u64, s.clone()), (5u64, s)], None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("increase"), "{err}");
     }
 
@@ -558,9 +610,21 @@ mod tests {
     fn identical_and_empty_documents() {
         let nd = NearDup::new(&MinHashConfig::default()).unwrap();
         let text = "the quick brown fox jumps over the lazy dog again and again";
-        let sketches = vec![(10u64, nd.sketch("")), (11, nd.sketch(text)), (12, nd.sketch("")), (14, nd.sketch(text))];
+        let sketches = vec![
+            (10u64, nd.sketch("")),
+            (11, nd.sketch(text)),
+            (12, nd.sketch("")),
+            (14, nd.sketch(text)),
+        ];
         let out = nd.cluster(sketches, None).unwrap();
-        assert_eq!(out.duplicates, vec![NearDupHit { ordinal: 14, cluster: 0, kept: 11 }]);
+        assert_eq!(
+            out.duplicates,
+            vec![NearDupHit {
+                ordinal: 14,
+                cluster: 0,
+                kept: 11
+            }]
+        );
         assert_eq!(out.stats.empty_docs, 2);
         assert_eq!(out.stats.cluster_sizes.get(&2), Some(&1));
     }

@@ -22,12 +22,17 @@ struct Record<'a> {
 /// The whole file, decompressed.
 pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let corrupt = |e: std::io::Error| Error::Corrupt { path: path.to_path_buf(), msg: e.to_string() };
+    let corrupt = |e: std::io::Error| Error::Corrupt {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    };
     if raw.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
         zstd::stream::decode_all(raw.as_slice()).map_err(corrupt)
     } else if raw.starts_with(&[0x1F, 0x8B]) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(corrupt)?;
+        flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(corrupt)?;
         Ok(out)
     } else {
         Ok(raw)
@@ -55,9 +60,16 @@ pub fn sketch_jsonl(nd: &NearDup, path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
         .par_iter()
         .with_min_len(64)
         .map_init(String::new, |norm, &(line_no, line)| {
-            let input_err = |msg: String| Error::Input { path: path.to_path_buf(), line: line_no, msg };
-            let rec: Record = serde_json::from_slice(line).map_err(|e| input_err(format!("bad JSON: {e}")))?;
-            let text = rec.text.ok_or_else(|| input_err("missing string field `text`".into()))?;
+            let input_err = |msg: String| Error::Input {
+                path: path.to_path_buf(),
+                line: line_no,
+                msg,
+            };
+            let rec: Record =
+                serde_json::from_slice(line).map_err(|e| input_err(format!("bad JSON: {e}")))?;
+            let text = rec
+                .text
+                .ok_or_else(|| input_err("missing string field `text`".into()))?;
             normalize_into(&text, norm);
             Ok((line_no, nd.sketch(norm)))
         })
@@ -65,9 +77,19 @@ pub fn sketch_jsonl(nd: &NearDup, path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
 }
 
 /// Near-dup clustering of a JSONL file; ordinals in the outcome are 0-based record numbers.
-pub fn dedup_jsonl(nd: &NearDup, path: &Path, spill_dir: Option<&Path>) -> Result<(u64, NearDupOutcome)> {
+pub fn dedup_jsonl(
+    nd: &NearDup,
+    path: &Path,
+    spill_dir: Option<&Path>,
+) -> Result<(u64, NearDupOutcome)> {
     let sketches = sketch_jsonl(nd, path)?;
     let n = sketches.len() as u64;
-    let outcome = nd.cluster(sketches.into_iter().enumerate().map(|(i, (_, s))| (i as u64, s)), spill_dir)?;
+    let outcome = nd.cluster(
+        sketches
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, s))| (i as u64, s)),
+        spill_dir,
+    )?;
     Ok((n, outcome))
 }
