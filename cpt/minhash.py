@@ -71,11 +71,15 @@ def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     """Estimated Jaccard similarity of two signatures: the fraction of equal positions."""
     a, b = np.asarray(sig_a), np.asarray(sig_b)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"signatures must be 1-D and of the same length, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"signatures must be 1-D and of the same length, got {a.shape} and {b.shape}"
+        )
     return float(np.count_nonzero(a == b)) / a.size
 
 
-def lsh_params(threshold: float = 0.8, num_perm: int = 128, checked: bool = False) -> tuple[int, int]:
+def lsh_params(
+    threshold: float = 0.8, num_perm: int = 128, checked: bool = False
+) -> tuple[int, int]:
     """(bands, rows) with bands*rows <= num_perm minimising the weighted false-positive and
     false-negative areas of the S-curve; ``checked`` weighs recall up because every
     candidate is confirmed afterwards."""
@@ -131,8 +135,13 @@ class LSHIndex:
     @property
     def plan(self) -> dict[str, Any]:
         """Bands, rows and the S-curve at the threshold (as printed before a run)."""
-        cfg = {"threshold": self.threshold, "num_perm": self.num_perm, "bands": self.bands,
-               "rows": self.rows, "sample_check": False}
+        cfg = {
+            "threshold": self.threshold,
+            "num_perm": self.num_perm,
+            "bands": self.bands,
+            "rows": self.rows,
+            "sample_check": False,
+        }
         info, _ = _engine.minhash_plan(json.dumps(cfg), len(self))
         return json.loads(info)
 
@@ -173,18 +182,30 @@ def _config(
     mem_limit: int | str | None,
 ) -> str:
     cfg: dict[str, Any] = {
-        "threshold": threshold, "num_perm": num_perm, "ngram": ngram, "shingle": shingle,
-        "seed": seed, "hash_bits": hash_bits, "verify": verify,
-        "sample_check": sample_check, "refuse_oversize": refuse_oversize,
+        "threshold": threshold,
+        "num_perm": num_perm,
+        "ngram": ngram,
+        "shingle": shingle,
+        "seed": seed,
+        "hash_bits": hash_bits,
+        "verify": verify,
+        "sample_check": sample_check,
+        "refuse_oversize": refuse_oversize,
     }
-    for key, value in (("bands", bands), ("rows", rows), ("max_cluster_size", max_cluster_size),
-                       ("mem_limit", mem_limit)):
+    for key, value in (
+        ("bands", bands),
+        ("rows", rows),
+        ("max_cluster_size", max_cluster_size),
+        ("mem_limit", mem_limit),
+    ):
         if value is not None:
             cfg[key] = value
     return json.dumps(cfg)
 
 
-def _result(n: int, hits: Sequence[tuple[int, int, int]], stats_json: str, plan_text: str) -> DedupResult:
+def _result(
+    n: int, hits: Sequence[tuple[int, int, int]], stats_json: str, plan_text: str
+) -> DedupResult:
     duplicate_of = np.full(n, -1, dtype=np.int64)
     cluster_ids = np.full(n, -1, dtype=np.int64)
     for ordinal, cluster, kept in hits:
@@ -226,8 +247,21 @@ def dedup(
     ``spill_dir`` above ``mem_limit`` (bytes or e.g. ``"2GiB"``). Deterministic for any
     ``threads``."""
     items = _texts(texts)
-    cfg = _config(threshold, num_perm, ngram, shingle, seed, hash_bits, verify, sample_check,
-                  bands, rows, max_cluster_size, refuse_oversize, mem_limit)
+    cfg = _config(
+        threshold,
+        num_perm,
+        ngram,
+        shingle,
+        seed,
+        hash_bits,
+        verify,
+        sample_check,
+        bands,
+        rows,
+        max_cluster_size,
+        refuse_oversize,
+        mem_limit,
+    )
     _, plan_text = _engine.minhash_plan(cfg, len(items))
     spill = None if spill_dir is None else os.fspath(spill_dir)
     hits, stats = _engine.minhash_dedup(items, cfg, threads, spill)
@@ -254,8 +288,21 @@ def dedup_jsonl(
 ) -> DedupResult:
     """Like :func:`dedup`, reading the ``text`` field of a JSONL file (plain, .zst or .gz)
     entirely in Rust. Indices are record numbers (non-blank lines, from 0)."""
-    cfg = _config(threshold, num_perm, ngram, shingle, seed, hash_bits, verify, sample_check,
-                  bands, rows, max_cluster_size, refuse_oversize, mem_limit)
+    cfg = _config(
+        threshold,
+        num_perm,
+        ngram,
+        shingle,
+        seed,
+        hash_bits,
+        verify,
+        sample_check,
+        bands,
+        rows,
+        max_cluster_size,
+        refuse_oversize,
+        mem_limit,
+    )
     spill = None if spill_dir is None else os.fspath(spill_dir)
     n, hits, stats = _engine.minhash_dedup_jsonl(os.fspath(path), cfg, threads, spill)
     _, plan_text = _engine.minhash_plan(cfg, n)

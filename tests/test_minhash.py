@@ -19,8 +19,9 @@ from cpt.minhash import LSHIndex, dedup, dedup_jsonl, jaccard_estimate, lsh_para
 def _neardup(shared_data: Path) -> tuple[list[str], set[int]]:
     """Texts in file order and the removal set of an exact-Jaccard dedup at 0.8:
     union-find over the true pairs >= 0.8, first document (file order) kept."""
-    raw = zstandard.decompress((shared_data / "neardup/docs.jsonl.zst").read_bytes(),
-                               max_output_size=1 << 31)
+    raw = zstandard.decompress(
+        (shared_data / "neardup/docs.jsonl.zst").read_bytes(), max_output_size=1 << 31
+    )
     recs = [json.loads(line) for line in raw.splitlines() if line.strip()]
     pos = {r["id"]: i for i, r in enumerate(recs)}
     parent = list(range(len(recs)))
@@ -54,7 +55,12 @@ def _precision_recall(removed: list[int], truth: set[int]) -> tuple[float, float
 
 
 def test_signatures_shape_dtype_and_thread_independence() -> None:
-    texts = ["The quick brown fox jumps over the lazy dog.", "", "short", "Ünïcode ＡＢＣ text, here!"]
+    texts = [
+        "The quick brown fox jumps over the lazy dog.",
+        "",
+        "short",
+        "Ünïcode ＡＢＣ text, here!",
+    ]
     one = signatures(texts, threads=1)
     two = signatures(texts, threads=2)
     assert one.shape == (4, 128) and one.dtype == np.uint32
@@ -76,8 +82,8 @@ def test_jaccard_estimate_within_statistical_bound(hash_bits: int) -> None:
     for t in range(60):
         common, only_a, only_b = 40 + 9 * t, 5 + 7 * t % 200, 3 + 5 * t % 150
         words = [f"w{rng.getrandbits(48):x}" for _ in range(common + only_a + only_b)]
-        a = words[:common] + words[common:common + only_a]
-        b = words[:common] + words[common + only_a:]
+        a = words[:common] + words[common : common + only_a]
+        b = words[:common] + words[common + only_a :]
         exact = common / (common + only_a + only_b)
         sigs = signatures([" ".join(a), " ".join(b)], num_perm=k, ngram=1, hash_bits=hash_bits)
         est = jaccard_estimate(sigs[0], sigs[1])
@@ -108,8 +114,9 @@ def test_neardup_quality_against_exact_jaccard(neardup: tuple[list[str], set[int
     assert 0 <= verified.stats["estimated_fp_rate"] < 1
 
 
-def test_deterministic_across_threads_and_spill(neardup: tuple[list[str], set[int]],
-                                                tmp_path: Path) -> None:
+def test_deterministic_across_threads_and_spill(
+    neardup: tuple[list[str], set[int]], tmp_path: Path
+) -> None:
     texts, _ = neardup
     one = dedup(texts, threads=1)
     two = dedup(texts, threads=2)
@@ -125,8 +132,9 @@ def test_deterministic_across_threads_and_spill(neardup: tuple[list[str], set[in
     assert one.stats["index_bytes_per_doc"] == 12 * one.stats["bands"]
 
 
-def test_dedup_jsonl_matches_dedup_of_texts(neardup: tuple[list[str], set[int]],
-                                            shared_data: Path) -> None:
+def test_dedup_jsonl_matches_dedup_of_texts(
+    neardup: tuple[list[str], set[int]], shared_data: Path
+) -> None:
     texts, _ = neardup
     from_file = dedup_jsonl(shared_data / "neardup/docs.jsonl.zst", threads=2)
     assert from_file.kept == dedup(texts, threads=2).kept

@@ -45,7 +45,7 @@ def _shingles(text: str, n: int = 5) -> list[str]:
     words = WORD.findall(text.lower())
     if len(words) < n:
         return [" ".join(words)] if words else []
-    return [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
 def _run_cpt(path: Path, threads: int) -> tuple[int, int]:
@@ -102,8 +102,18 @@ def _child(tool: str, corpus: Path, threads: int) -> int:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"tool": tool, "docs": docs, "kept": kept, "seconds": wall, "cpu_seconds": cpu,
-                      "peak_rss_mb": after.ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "tool": tool,
+                "docs": docs,
+                "kept": kept,
+                "seconds": wall,
+                "cpu_seconds": cpu,
+                "peak_rss_mb": after.ru_maxrss / 1024,
+            }
+        )
+    )
     return 0
 
 
@@ -118,8 +128,17 @@ def _available(tool: str) -> bool:
 
 
 def _measure(tool: str, corpus: Path, threads: int) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "cpt.bench.minhash", "--child", tool, "--corpus", str(corpus),
-           "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cpt.bench.minhash",
+        "--child",
+        tool,
+        "--corpus",
+        str(corpus),
+        "--threads",
+        str(threads),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -129,12 +148,23 @@ def _text_bytes(corpus: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cpt.bench minhash", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, required=True, help="JSONL with a `text` field (.zst/.gz ok)")
-    ap.add_argument("--threads", type=int, default=1, help="threads for cpt (others are single-threaded)")
-    ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of cpt,rensa,datasketch")
-    ap.add_argument("--repeat", type=int, default=1, help="run each tool this many times, report the fastest")
+    ap = argparse.ArgumentParser(
+        prog="python -m cpt.bench minhash",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--corpus", type=Path, required=True, help="JSONL with a `text` field (.zst/.gz ok)"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="threads for cpt (others are single-threaded)"
+    )
+    ap.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma-separated subset of cpt,rensa,datasketch"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="run each tool this many times, report the fastest"
+    )
     ap.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if not args.corpus.is_file():
@@ -149,8 +179,10 @@ def main(argv: list[str]) -> int:
             print(f"error: unknown tool {t!r} (choose from {', '.join(TOOLS)})", file=sys.stderr)
             return 2
     mb = _text_bytes(args.corpus) / 1e6
-    print(f"corpus {args.corpus}: {mb:.1f} MB of text; word 5-grams, 128 permutations, "
-          f"threshold 0.8; cpt threads {args.threads}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"corpus {args.corpus}: {mb:.1f} MB of text; word 5-grams, 128 permutations, "
+        f"threshold 0.8; cpt threads {args.threads}; load average {os.getloadavg()[0]:.1f}"
+    )
     results: dict[str, dict[str, Any]] = {}
     for tool in tools:
         if not _available(tool):
@@ -158,18 +190,28 @@ def main(argv: list[str]) -> int:
             continue
         runs = [_measure(tool, args.corpus, args.threads) for _ in range(max(args.repeat, 1))]
         results[tool] = min(runs, key=lambda r: r["seconds"])
-    header = f"  {'tool':<11}{'docs':>9}{'kept':>9}{'seconds':>9}{'docs/s':>10}{'MB/s':>9}{'MB/cpu-s':>10}{'peak MB':>9}"
-    print(header)
+    cols = ("tool", "docs", "kept", "seconds", "docs/s", "MB/s", "MB/cpu-s", "peak MB")
+    print("  " + f"{cols[0]:<11}" + "".join(f"{c:>10}" for c in cols[1:]))
     for tool, r in results.items():
-        print(f"  {tool:<11}{r['docs']:>9}{r['kept']:>9}{r['seconds']:>9.2f}{r['docs'] / r['seconds']:>10.0f}"
-              f"{mb / r['seconds']:>9.1f}{mb / max(r['cpu_seconds'], 1e-9):>10.1f}{r['peak_rss_mb']:>9.0f}")
+        row = (
+            r["docs"],
+            r["kept"],
+            f"{r['seconds']:.2f}",
+            f"{r['docs'] / r['seconds']:.0f}",
+            f"{mb / r['seconds']:.1f}",
+            f"{mb / max(r['cpu_seconds'], 1e-9):.1f}",
+            f"{r['peak_rss_mb']:.0f}",
+        )
+        print("  " + f"{tool:<11}" + "".join(f"{v:>10}" for v in row))
     if "cpt" in results:
         base = results["cpt"]
         for tool, r in results.items():
             if tool != "cpt":
-                print(f"  cpt vs {tool}: {r['seconds'] / base['seconds']:.1f}x faster (wall), "
-                      f"{r['cpu_seconds'] / max(base['cpu_seconds'], 1e-9):.1f}x less CPU, "
-                      f"peak memory {r['peak_rss_mb'] / base['peak_rss_mb']:.2f}x cpt's")
+                print(
+                    f"  cpt vs {tool}: {r['seconds'] / base['seconds']:.1f}x faster (wall), "
+                    f"{r['cpu_seconds'] / max(base['cpu_seconds'], 1e-9):.1f}x less CPU, "
+                    f"peak memory {r['peak_rss_mb'] / base['peak_rss_mb']:.2f}x cpt's"
+                )
     return 0
 
 
