@@ -220,7 +220,7 @@ impl NearDup {
         #[allow(clippy::cast_possible_truncation)] // validate() caps bands at u16::MAX
         out.extend_from_slice(&(self.bands as u16).to_le_bytes());
         if hashes.is_empty() {
-            if verify {
+            if verify || with_sample {
                 out.extend_from_slice(&0u32.to_le_bytes());
             }
             return out;
@@ -461,16 +461,21 @@ fn read_u32(b: &[u8]) -> u32 {
 
 /// Keep the k smallest distinct values of `v`, sorted ascending (a bottom-k sketch).
 fn bottom_k(v: &mut Vec<u32>, k: usize) {
-    // Partition first so only about 2k values are sorted; repeats may need the slow path.
+    // Partition first so only about 2k values are sorted; the partition keeps every
+    // value, so heavy repeats can still fall back to sorting all of them.
     if v.len() > 2 * k + 1 {
-        let mut head = v.clone();
-        head.select_nth_unstable(2 * k);
-        head.truncate(2 * k + 1);
+        v.select_nth_unstable(2 * k);
+        let head = &mut v[..=2 * k];
         head.sort_unstable();
-        head.dedup();
-        if head.len() >= k {
-            head.truncate(k);
-            *v = head;
+        let mut distinct = 1;
+        for i in 1..head.len() {
+            if head[i] != head[distinct - 1] {
+                head[distinct] = head[i];
+                distinct += 1;
+            }
+        }
+        if distinct >= k {
+            v.truncate(k);
             return;
         }
     }
