@@ -9,47 +9,69 @@ use crate::normalize::normalize;
 
 /// `crate::normalize::normalize(text)`, faster for mostly-ASCII text; writes into `out`.
 pub fn normalize_into(text: &str, out: &mut String) {
-    out.clear();
+    // Work on bytes and validate UTF-8 once at the end (one linear pass).
+    let mut buf = std::mem::take(out).into_bytes();
+    buf.clear();
     if text.is_ascii() {
-        push_ascii(text.as_bytes(), out);
-        return;
-    }
-    for piece in text.split(|c: char| c.is_ascii_whitespace()) {
-        if piece.is_empty() {
-            continue;
-        }
-        if piece.is_ascii() {
-            push_ascii(piece.as_bytes(), out);
-        } else {
-            let n = normalize(piece);
-            if !n.is_empty() {
-                if !out.is_empty() {
-                    out.push(' ');
+        push_ascii(text.as_bytes(), &mut buf);
+    } else {
+        for piece in text.split(|c: char| c.is_ascii_whitespace()) {
+            if piece.is_empty() {
+                continue;
+            }
+            if piece.is_ascii() {
+                push_ascii(piece.as_bytes(), &mut buf);
+            } else {
+                let n = normalize(piece);
+                if !n.is_empty() {
+                    if !buf.is_empty() {
+                        buf.push(b' ');
+                    }
+                    buf.extend_from_slice(n.as_bytes());
                 }
-                out.push_str(&n);
             }
         }
     }
+    // Only ASCII bytes and whole UTF-8 strings were appended, so this always succeeds.
+    *out = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
-/// Append the normalized words of an ASCII piece, space-separated from what `out` holds.
-fn push_ascii(bytes: &[u8], out: &mut String) {
-    let mut buf = std::mem::take(out).into_bytes();
-    buf.reserve(bytes.len() + 1);
-    let mut pending_space = true;
-    for &c in bytes {
-        if c.is_ascii_alphanumeric() {
-            if pending_space && !buf.is_empty() {
-                buf.push(b' ');
-            }
-            pending_space = false;
-            buf.push(c.to_ascii_lowercase());
-        } else {
-            pending_space = true;
+/// ASCII byte -> its lowercase form if alphanumeric, else 0 (a separator).
+static FOLD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() {
+            t[c] = b.to_ascii_lowercase();
         }
+        c += 1;
     }
-    // `buf` was valid UTF-8 and only ASCII bytes were appended.
-    *out = String::from_utf8(buf).unwrap_or_default();
+    t
+};
+
+/// Append the normalized words of an ASCII piece, space-separated from what `buf` holds.
+fn push_ascii(bytes: &[u8], buf: &mut Vec<u8>) {
+    // Write into a pre-sized buffer (at most one separator per input byte plus one).
+    let start = buf.len();
+    buf.resize(start + bytes.len() + 1, 0);
+    let mut j = start;
+    let mut pending_space = start > 0;
+    for &c in bytes {
+        let m = FOLD[usize::from(c)];
+        if m == 0 {
+            pending_space = j > 0;
+            continue;
+        }
+        if pending_space {
+            buf[j] = b' ';
+            j += 1;
+            pending_space = false;
+        }
+        buf[j] = m;
+        j += 1;
+    }
+    buf.truncate(j);
 }
 
 #[cfg(test)]
