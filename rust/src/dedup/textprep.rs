@@ -33,7 +33,8 @@ pub fn normalize_into(text: &str, out: &mut String) {
         }
     }
     // Only ASCII bytes and whole UTF-8 strings were appended, so this always succeeds.
-    *out = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    *out = String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
 /// ASCII byte -> its lowercase form if alphanumeric, else 0 (a separator).
