@@ -1,1 +1,611 @@
-//! (being built)
+//! MinHash signatures of normalized text: the near-dup config, shingling, and the
+//! permutation kernel. The hot path (text -> signature) allocates nothing per
+//! shingle: shingles are slices of the normalized text hashed with xxh3, and the
+//! permutations run as a branch-free min over blocks of 16 lanes kept in
+//! registers, which LLVM vectorizes (with an AVX2 build chosen at run time where the CPU has it).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+use crate::{Error, Result};
+
+/// How a document is cut into shingles before hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Shingle {
+    /// `ngram` consecutive words of the normalized text.
+    #[default]
+    Word,
+    /// `ngram` consecutive characters (Unicode scalar values) of the normalized text.
+    Char,
+}
+
+/// A byte count that reads from YAML/JSON as an integer or a string such as
+/// `"2GiB"`, `"512MB"`, `"1.5G"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parse `"2GiB"`, `"512 MB"`, `"100k"`, `"12345"`; binary and decimal units.
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let value: f64 = num.parse().map_err(|_| format!("not a byte size: {s:?}"))?;
+        let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kb" => 1e3,
+            "m" | "mb" => 1e6,
+            "g" | "gb" => 1e9,
+            "t" | "tb" => 1e12,
+            "ki" | "kib" => 1024.0,
+            "mi" | "mib" => 1024.0 * 1024.0,
+            "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
+            "ti" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+            other => return Err(format!("unknown byte-size unit {other:?} in {s:?}")),
+        };
+        let bytes = value * mult;
+        if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+            return Err(format!("byte size out of range: {s:?}"));
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(ByteSize(bytes as u64))
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The `minhash` section of the curation config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MinHashConfig {
+    /// Run near-duplicate removal at all.
+    pub enabled: bool,
+    /// Number of hash permutations (signature length).
+    pub num_perm: usize,
+    /// Shingle length, in words or characters.
+    pub ngram: usize,
+    /// `word` or `char` shingles.
+    pub shingle: Shingle,
+    /// 32: mixed affine permutations of 32-bit shingle hashes (fast, 8 per AVX2 op);
+    /// 64: (a*x+b) mod (2^61-1) of 64-bit shingle hashes (fewer collisions, slower).
+    pub hash_bits: u32,
+    /// Jaccard similarity at and above which two documents are near-duplicates.
+    pub threshold: f64,
+    /// Override the band count chosen from `threshold` (give `rows` too).
+    pub bands: Option<usize>,
+    /// Override the rows per band chosen from `threshold` (give `bands` too).
+    pub rows: Option<usize>,
+    /// Check every candidate pair by the exact Jaccard of its shingle-hash sets.
+    pub verify: bool,
+    /// Without `verify`: keep a candidate pair only if the Jaccard estimated from a
+    /// bottom-k sample of the shingle hashes (`sample_size` values, 4 bytes each; exact for
+    /// documents with fewer shingles) reaches `threshold`. Lower variance than the
+    /// signature's own estimate. Either check lets the bands be chosen for recall.
+    pub sample_check: bool,
+    /// k of the bottom-k sample used by `sample_check`.
+    pub sample_size: usize,
+    /// Largest cluster expected; bigger merges are reported (and refused if `refuse_oversize`).
+    pub max_cluster_size: Option<usize>,
+    /// Refuse (skip) a merge that would make a cluster larger than `max_cluster_size`.
+    pub refuse_oversize: bool,
+    /// Memory budget for the band tables; above it they are spilled to disk and merged.
+    pub mem_limit: Option<ByteSize>,
+    /// Seed of the permutations and band hashes.
+    pub seed: u64,
+}
+
+impl Default for MinHashConfig {
+    fn default() -> Self {
+        MinHashConfig {
+            enabled: true,
+            num_perm: 128,
+            ngram: 5,
+            shingle: Shingle::Word,
+            hash_bits: 32,
+            threshold: 0.8,
+            bands: None,
+            rows: None,
+            verify: false,
+            sample_check: true,
+            sample_size: 256,
+            max_cluster_size: None,
+            refuse_oversize: false,
+            mem_limit: None,
+            seed: 42,
+        }
+    }
+}
+
+impl MinHashConfig {
+    /// Check every value; errors name the offending key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, msg: String| Err(Error::Config(format!("minhash.{key}: {msg}")));
+        if self.num_perm == 0 || self.num_perm > 4096 {
+            return bad(
+                "num_perm",
+                format!("must be in 1..=4096, got {}", self.num_perm),
+            );
+        }
+        if self.ngram == 0 || self.ngram > 64 {
+            return bad("ngram", format!("must be in 1..=64, got {}", self.ngram));
+        }
+        if self.hash_bits != 32 && self.hash_bits != 64 {
+            return bad(
+                "hash_bits",
+                format!("must be 32 or 64, got {}", self.hash_bits),
+            );
+        }
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return bad(
+                "threshold",
+                format!("must be in (0, 1), got {}", self.threshold),
+            );
+        }
+        match (self.bands, self.rows) {
+            (None, None) => {}
+            (Some(b), Some(r)) => {
+                if b == 0 || r == 0 {
+                    return bad(
+                        "bands",
+                        format!("bands and rows must be >= 1, got {b} x {r}"),
+                    );
+                }
+                if b > u16::MAX as usize {
+                    return bad("bands", format!("at most {} bands, got {b}", u16::MAX));
+                }
+                if b * r > self.num_perm {
+                    return bad(
+                        "bands",
+                        format!(
+                            "bands x rows = {b} x {r} = {} exceeds num_perm {}",
+                            b * r,
+                            self.num_perm
+                        ),
+                    );
+                }
+            }
+            (Some(_), None) => return bad("rows", "must be given together with bands".into()),
+            (None, Some(_)) => return bad("bands", "must be given together with rows".into()),
+        }
+        if self.sample_size < 16 || self.sample_size > 65_535 {
+            return bad(
+                "sample_size",
+                format!("must be in 16..=65535, got {}", self.sample_size),
+            );
+        }
+        if let Some(m) = self.max_cluster_size {
+            if m < 2 {
+                return bad("max_cluster_size", format!("must be >= 2, got {m}"));
+            }
+        }
+        if self.refuse_oversize && self.max_cluster_size.is_none() {
+            return bad("refuse_oversize", "needs max_cluster_size".into());
+        }
+        if let Some(ByteSize(m)) = self.mem_limit {
+            if m < 1 << 16 {
+                return bad(
+                    "mem_limit",
+                    format!("must be at least 64KiB, got {m} bytes"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// SplitMix64: a small, well-mixed generator for the permutation parameters.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const MERSENNE61: u64 = (1 << 61) - 1;
+
+/// A MinHash signature, 32- or 64-bit values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signature {
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+impl Signature {
+    /// Little-endian bytes of the values (what band hashes are computed from).
+    pub fn as_bytes_le(&self) -> Vec<u8> {
+        match self {
+            Signature::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Signature::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// Turns normalized text into shingle hashes and MinHash signatures.
+#[derive(Debug, Clone)]
+pub struct MinHasher {
+    num_perm: usize,
+    ngram: usize,
+    shingle: Shingle,
+    hash_bits: u32,
+    seed: u64,
+    /// 64-bit path: (a, b) of (a*x+b) mod (2^61-1).
+    a: Vec<u64>,
+    b: Vec<u64>,
+    /// 32-bit path: (a odd, b) of `perm32`.
+    a32: Vec<u32>,
+    b32: Vec<u32>,
+}
+
+impl MinHasher {
+    /// Permutation parameters are drawn from `seed`; the same seed gives the same signatures.
+    pub fn new(num_perm: usize, ngram: usize, shingle: Shingle, hash_bits: u32, seed: u64) -> Self {
+        // Shingle buffers are fixed arrays of 64 starts; validate() keeps ngram in range.
+        let ngram = ngram.clamp(1, 64);
+        let mut state = seed ^ 0x6D69_6E68_6173_6821; // "minhash!"
+        let mut a = Vec::with_capacity(num_perm);
+        let mut b = Vec::with_capacity(num_perm);
+        for _ in 0..num_perm {
+            if hash_bits == 64 {
+                a.push(1 + splitmix64(&mut state) % (MERSENNE61 - 1));
+                b.push(splitmix64(&mut state) % MERSENNE61);
+            }
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let (a32, b32) = if hash_bits == 64 {
+            (Vec::new(), Vec::new())
+        } else {
+            (0..num_perm)
+                .map(|_| {
+                    (
+                        (splitmix64(&mut state) as u32) | 1,
+                        splitmix64(&mut state) as u32,
+                    )
+                })
+                .unzip()
+        };
+        MinHasher {
+            num_perm,
+            ngram,
+            shingle,
+            hash_bits,
+            seed,
+            a,
+            b,
+            a32,
+            b32,
+        }
+    }
+
+    pub fn from_config(cfg: &MinHashConfig) -> Self {
+        Self::new(
+            cfg.num_perm,
+            cfg.ngram,
+            cfg.shingle,
+            cfg.hash_bits,
+            cfg.seed,
+        )
+    }
+
+    pub fn num_perm(&self) -> usize {
+        self.num_perm
+    }
+
+    pub fn hash_bits(&self) -> u32 {
+        self.hash_bits
+    }
+
+    /// Append the 64-bit hash of every shingle of `text` (with repeats) to `out`.
+    /// Texts shorter than one shingle give one shingle (the whole text); empty text gives none.
+    pub fn shingle_hashes(&self, text: &str, out: &mut Vec<u64>) {
+        let seed = self.seed;
+        match self.shingle {
+            Shingle::Word => {
+                word_shingles(text, self.ngram, |s| out.push(xxh3_64_with_seed(s, seed)))
+            }
+            Shingle::Char => {
+                char_shingles(text, self.ngram, |s| out.push(xxh3_64_with_seed(s, seed)))
+            }
+        }
+    }
+
+    /// The signature of a set of shingle hashes; all values are MAX for an empty set.
+    pub fn signature_of_hashes(&self, hashes: &[u64]) -> Signature {
+        if self.hash_bits == 64 {
+            let mut sig = vec![u64::MAX; self.num_perm];
+            for &x in hashes {
+                let x = u128::from(x % MERSENNE61);
+                for ((s, &a), &b) in sig.iter_mut().zip(&self.a).zip(&self.b) {
+                    let h = mod_mersenne61(u128::from(a) * x + u128::from(b));
+                    *s = (*s).min(h);
+                }
+            }
+            Signature::U64(sig)
+        } else {
+            let mut sig = vec![u32::MAX; self.num_perm];
+            fold32(&mut sig, &self.a32, &self.b32, hashes);
+            Signature::U32(sig)
+        }
+    }
+
+    /// Signature of normalized text (a convenience over the two steps above).
+    pub fn signature(&self, text: &str) -> Signature {
+        let mut hashes = Vec::new();
+        self.shingle_hashes(text, &mut hashes);
+        self.signature_of_hashes(&hashes)
+    }
+}
+
+#[inline]
+fn mod_mersenne61(x: u128) -> u64 {
+    // x < 2^125 here; two folds bring it below 2^61 + small, one subtract finishes.
+    #[allow(clippy::cast_possible_truncation)]
+    let mut r = ((x & u128::from(MERSENNE61)) + (x >> 61)) as u64;
+    r = (r & MERSENNE61) + (r >> 61);
+    if r >= MERSENNE61 {
+        r - MERSENNE61
+    } else {
+        r
+    }
+}
+
+/// Call `f` with every word n-gram of normalized `text` as one byte slice
+/// (words keep their single separating spaces, so a shingle is a substring).
+fn word_shingles(text: &str, n: usize, mut f: impl FnMut(&[u8])) {
+    let bytes = text.as_bytes();
+    // Ring of the last n word starts; no allocation beyond this fixed array.
+    let mut starts = [0usize; 64];
+    let mut count = 0usize;
+    let mut i = 0usize;
+    let len = bytes.len();
+    let mut last_end = 0usize;
+    let mut first_start = None;
+    while i < len {
+        while i < len && bytes[i] == b' ' {
+            i += 1;
+        }
+        if i >= len {
+            break;
+        }
+        let start = i;
+        while i < len && bytes[i] != b' ' {
+            i += 1;
+        }
+        first_start.get_or_insert(start);
+        starts[count % n] = start;
+        count += 1;
+        last_end = i;
+        if count >= n {
+            // The oldest of the last n starts begins this shingle.
+            f(&bytes[starts[count % n]..i]);
+        }
+    }
+    if count > 0 && count < n {
+        f(&bytes[first_start.unwrap_or(0)..last_end]);
+    }
+}
+
+/// Call `f` with every character n-gram of `text` as one byte slice.
+fn char_shingles(text: &str, n: usize, mut f: impl FnMut(&[u8])) {
+    let bytes = text.as_bytes();
+    let mut starts = [0usize; 64];
+    let mut count = 0usize;
+    for (pos, _) in text.char_indices() {
+        if count >= n {
+            // starts[count % n] still holds the start of char count-n.
+            f(&bytes[starts[count % n]..pos]);
+        }
+        starts[count % n] = pos;
+        count += 1;
+    }
+    if count >= n {
+        f(&bytes[starts[count % n]..]);
+    } else if count > 0 {
+        f(bytes);
+    }
+}
+
+/// One 32-bit permutation: an affine step mod 2^32 (`a` odd) followed by a
+/// xorshift-multiply finalizer; both steps are bijections, so each is a permutation
+/// of u32, and the finalizer spreads every input bit into the high bits that decide
+/// the minimum. 32-bit lanes keep 8 permutations per AVX2 instruction.
+#[inline(always)]
+fn perm32(x: u32, a: u32, b: u32) -> u32 {
+    let mut h = x.wrapping_mul(a).wrapping_add(b);
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h
+}
+
+/// sig[i] = min(sig[i], perm32(x, a[i], b[i])) over the low 32 bits x of every shingle hash.
+fn fold32(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { fold32_avx2(sig, a, b, xs) };
+            return;
+        }
+    }
+    fold32_kernel(sig, a, b, xs);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fold32_avx2(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
+    fold32_kernel(sig, a, b, xs);
+}
+
+/// Lanes per block: a block of running minima stays in registers over all shingles.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn fold32_kernel(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
+    let n = sig.len().min(a.len()).min(b.len());
+    let (sig, a, b) = (&mut sig[..n], &a[..n], &b[..n]);
+    let blocks = n / LANES * LANES;
+    for ((sc, ac), bc) in sig[..blocks]
+        .chunks_exact_mut(LANES)
+        .zip(a[..blocks].chunks_exact(LANES))
+        .zip(b[..blocks].chunks_exact(LANES))
+    {
+        let mut m = [u32::MAX; LANES];
+        let mut av = [0u32; LANES];
+        let mut bv = [0u32; LANES];
+        av.copy_from_slice(ac);
+        bv.copy_from_slice(bc);
+        for &x in xs {
+            #[allow(clippy::cast_possible_truncation)]
+            let x = x as u32;
+            for l in 0..LANES {
+                m[l] = m[l].min(perm32(x, av[l], bv[l]));
+            }
+        }
+        for (s, v) in sc.iter_mut().zip(m) {
+            *s = (*s).min(v);
+        }
+    }
+    for &x in xs {
+        #[allow(clippy::cast_possible_truncation)]
+        let x = x as u32;
+        for ((s, &a), &b) in sig[blocks..].iter_mut().zip(&a[blocks..]).zip(&b[blocks..]) {
+            *s = (*s).min(perm32(x, a, b));
+        }
+    }
+}
+
+/// Band hashes of a signature: band j hashes its `rows` values with seed `j`.
+pub fn band_hashes(sig: &Signature, bands: usize, rows: usize, out: &mut Vec<u64>) {
+    let width = match sig {
+        Signature::U32(_) => 4,
+        Signature::U64(_) => 8,
+    };
+    let bytes = sig.as_bytes_le();
+    for j in 0..bands {
+        let band = &bytes[j * rows * width..(j + 1) * rows * width];
+        out.push(xxh3_64_with_seed(band, j as u64));
+    }
+}
+
+/// Estimated Jaccard similarity: the fraction of equal signature positions.
+pub fn jaccard_estimate(a: &Signature, b: &Signature) -> Option<f64> {
+    let (eq, n) = match (a, b) {
+        (Signature::U32(x), Signature::U32(y)) if x.len() == y.len() => {
+            (x.iter().zip(y).filter(|(p, q)| p == q).count(), x.len())
+        }
+        (Signature::U64(x), Signature::U64(y)) if x.len() == y.len() => {
+            (x.iter().zip(y).filter(|(p, q)| p == q).count(), x.len())
+        }
+        _ => return None,
+    };
+    if n == 0 {
+        return None;
+    }
+    Some(eq as f64 / n as f64)
+}
+
+/// A stable 64-bit id of a text (used by tests and tools, not the hot path).
+pub fn text_hash(text: &str) -> u64 {
+    xxh3_64(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect_words(text: &str, n: usize) -> Vec<String> {
+        let mut v = Vec::new();
+        word_shingles(text, n, |s| v.push(String::from_utf8(s.to_vec()).unwrap()));
+        v
+    }
+
+    #[test]
+    fn word_shingles_are_substrings() {
+        assert_eq!(collect_words("a b c d", 2), vec!["a b", "b c", "c d"]);
+        assert_eq!(collect_words("a b", 5), vec!["a b"]);
+        assert_eq!(collect_words("", 3), Vec::<String>::new());
+        assert_eq!(collect_words("a  b c", 3), vec!["a  b c"]);
+    }
+
+    #[test]
+    fn char_shingles_follow_chars() {
+        let mut v = Vec::new();
+        char_shingles("aéb c", 3, |s| {
+            v.push(String::from_utf8(s.to_vec()).unwrap())
+        });
+        assert_eq!(v, vec!["aéb", "éb ", "b c"]);
+        v.clear();
+        char_shingles("ab", 3, |s| v.push(String::from_utf8(s.to_vec()).unwrap()));
+        assert_eq!(v, vec!["ab"]);
+    }
+
+    #[test]
+    fn byte_sizes_parse() {
+        assert_eq!(ByteSize::parse("2GiB").unwrap().0, 2 << 30);
+        assert_eq!(ByteSize::parse("512 MB").unwrap().0, 512_000_000);
+        assert_eq!(ByteSize::parse("100").unwrap().0, 100);
+        assert!(ByteSize::parse("2 parsecs").is_err());
+    }
+
+    #[test]
+    fn mersenne_reduction_matches_modulo() {
+        for x in [
+            0u128,
+            1,
+            u128::from(MERSENNE61),
+            u128::from(MERSENNE61) * 3 + 7,
+            (1u128 << 124) + 12345,
+        ] {
+            assert_eq!(u128::from(mod_mersenne61(x)), x % u128::from(MERSENNE61));
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let cfg = MinHashConfig {
+            bands: Some(20),
+            rows: Some(10),
+            ..Default::default()
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("minhash.bands"), "{err}");
+        let cfg = MinHashConfig {
+            hash_bits: 16,
+            ..Default::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("minhash.hash_bits"));
+        let cfg: std::result::Result<MinHashConfig, _> =
+            serde_yaml::from_str("mem_limit: 2GiB\nthreshold: 0.7\n");
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.mem_limit, Some(ByteSize(2 << 30)));
+        let bad: std::result::Result<MinHashConfig, _> = serde_yaml::from_str("treshold: 0.7\n");
+        assert!(bad.unwrap_err().to_string().contains("treshold"));
+    }
+}

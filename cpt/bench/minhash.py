@@ -1,0 +1,219 @@
+"""``python -m cpt.bench minhash``: near-duplicate removal, cpt against rensa and datasketch.
+
+Every tool goes from the same raw JSONL (plain or .zst/.gz) to its kept set with word
+5-gram shingles, 128 permutations and threshold 0.8, each in its own subprocess so that
+peak memory (ru_maxrss) is its own. rensa and datasketch read and shingle in Python
+(lowercased ``\\w+`` words), as their users do; cpt does everything in Rust.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+TOOLS = ("cpt", "rensa", "datasketch")
+WORD = re.compile(r"\w+")
+
+
+def _open_text(path: Path) -> Iterator[str]:
+    """The `text` of every non-blank JSONL line."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        data = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read()
+    elif magic[:2] == b"\x1f\x8b":
+        data = gzip.decompress(path.read_bytes())
+    else:
+        data = path.read_bytes()
+    for line in data.splitlines():
+        if line.strip():
+            yield json.loads(line)["text"]
+
+
+def _shingles(text: str, n: int = 5) -> list[str]:
+    words = WORD.findall(text.lower())
+    if len(words) < n:
+        return [" ".join(words)] if words else []
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def _run_cpt(path: Path, threads: int) -> tuple[int, int]:
+    from cpt.minhash import dedup_jsonl
+
+    res = dedup_jsonl(path, threshold=0.8, num_perm=128, ngram=5, threads=threads)
+    return len(res.duplicate_of), len(res.kept)
+
+
+def _run_rensa(path: Path, threads: int) -> tuple[int, int]:
+    from rensa import RMinHash, RMinHashLSH
+
+    lsh = RMinHashLSH(threshold=0.8, num_perm=128, num_bands=16)
+    n = kept = 0
+    for i, text in enumerate(_open_text(path)):
+        m = RMinHash(num_perm=128, seed=42)
+        m.update(_shingles(text))
+        if not lsh.query(m):
+            kept += 1
+        lsh.insert(i, m)
+        n += 1
+    return n, kept
+
+
+def _run_datasketch(path: Path, threads: int) -> tuple[int, int]:
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    n = kept = 0
+    for i, text in enumerate(_open_text(path)):
+        m = MinHash(num_perm=128, seed=42)
+        m.update_batch([s.encode("utf-8") for s in _shingles(text)])
+        if not lsh.query(m):
+            kept += 1
+        lsh.insert(str(i), m)
+        n += 1
+    return n, kept
+
+
+IMPORTS = {"cpt": "cpt.minhash", "rensa": "rensa", "datasketch": "datasketch"}
+RUNNERS: dict[str, Callable[[Path, int], tuple[int, int]]] = {
+    "cpt": _run_cpt,
+    "rensa": _run_rensa,
+    "datasketch": _run_datasketch,
+}
+
+
+def _child(tool: str, corpus: Path, threads: int) -> int:
+    """Run one tool and print its figures as JSON (the parent reads the last line)."""
+    __import__(IMPORTS[tool])  # imports are not part of the measured work
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    docs, kept = RUNNERS[tool](corpus, threads)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(
+        json.dumps(
+            {
+                "tool": tool,
+                "docs": docs,
+                "kept": kept,
+                "seconds": wall,
+                "cpu_seconds": cpu,
+                "peak_rss_mb": after.ru_maxrss / 1024,
+            }
+        )
+    )
+    return 0
+
+
+def _available(tool: str) -> bool:
+    if tool == "cpt":
+        return True
+    try:
+        __import__(tool)
+    except ImportError:
+        return False
+    return True
+
+
+def _measure(tool: str, corpus: Path, threads: int) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "cpt.bench.minhash",
+        "--child",
+        tool,
+        "--corpus",
+        str(corpus),
+        "--threads",
+        str(threads),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _text_bytes(corpus: Path) -> int:
+    return sum(len(t.encode("utf-8")) for t in _open_text(corpus))
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m cpt.bench minhash",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--corpus", type=Path, required=True, help="JSONL with a `text` field (.zst/.gz ok)"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="threads for cpt (others are single-threaded)"
+    )
+    ap.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma-separated subset of cpt,rensa,datasketch"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="run each tool this many times, report the fastest"
+    )
+    ap.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if not args.corpus.is_file():
+        print(f"error: corpus not found: {args.corpus}", file=sys.stderr)
+        return 2
+    if args.child:
+        return _child(args.child, args.corpus, args.threads)
+
+    tools = [t for t in args.tools.split(",") if t]
+    for t in tools:
+        if t not in TOOLS:
+            print(f"error: unknown tool {t!r} (choose from {', '.join(TOOLS)})", file=sys.stderr)
+            return 2
+    mb = _text_bytes(args.corpus) / 1e6
+    print(
+        f"corpus {args.corpus}: {mb:.1f} MB of text; word 5-grams, 128 permutations, "
+        f"threshold 0.8; cpt threads {args.threads}; load average {os.getloadavg()[0]:.1f}"
+    )
+    results: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        if not _available(tool):
+            print(f"  {tool:<11} not installed: skipped")
+            continue
+        runs = [_measure(tool, args.corpus, args.threads) for _ in range(max(args.repeat, 1))]
+        results[tool] = min(runs, key=lambda r: r["seconds"])
+    cols = ("tool", "docs", "kept", "seconds", "docs/s", "MB/s", "MB/cpu-s", "peak MB")
+    print("  " + f"{cols[0]:<11}" + "".join(f"{c:>10}" for c in cols[1:]))
+    for tool, r in results.items():
+        row = (
+            r["docs"],
+            r["kept"],
+            f"{r['seconds']:.2f}",
+            f"{r['docs'] / r['seconds']:.0f}",
+            f"{mb / r['seconds']:.1f}",
+            f"{mb / max(r['cpu_seconds'], 1e-9):.1f}",
+            f"{r['peak_rss_mb']:.0f}",
+        )
+        print("  " + f"{tool:<11}" + "".join(f"{v:>10}" for v in row))
+    if "cpt" in results:
+        base = results["cpt"]
+        for tool, r in results.items():
+            if tool != "cpt":
+                print(
+                    f"  cpt vs {tool}: {r['seconds'] / base['seconds']:.1f}x faster (wall), "
+                    f"{r['cpu_seconds'] / max(base['cpu_seconds'], 1e-9):.1f}x less CPU, "
+                    f"peak memory {r['peak_rss_mb'] / base['peak_rss_mb']:.2f}x cpt's"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

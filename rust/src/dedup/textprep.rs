@@ -1,0 +1,101 @@
+//! Normalization for sketching, with an ASCII fast path. `crate::normalize::normalize`
+//! distributes over ASCII whitespace: NFKC never composes across an ASCII whitespace
+//! character (it is a starter that composes with nothing), and whitespace is a word
+//! separator either way. So the text is cut at ASCII whitespace; ASCII pieces (where
+//! NFKC is the identity and "alphanumeric" means [A-Za-z0-9]) take a byte loop, the
+//! rest the full function, and the result is exactly `normalize(text)`.
+
+use crate::normalize::normalize;
+
+/// `crate::normalize::normalize(text)`, faster for mostly-ASCII text; writes into `out`.
+pub fn normalize_into(text: &str, out: &mut String) {
+    // Work on bytes and validate UTF-8 once at the end (one linear pass).
+    let mut buf = std::mem::take(out).into_bytes();
+    buf.clear();
+    if text.is_ascii() {
+        push_ascii(text.as_bytes(), &mut buf);
+    } else {
+        for piece in text.split(|c: char| c.is_ascii_whitespace()) {
+            if piece.is_empty() {
+                continue;
+            }
+            if piece.is_ascii() {
+                push_ascii(piece.as_bytes(), &mut buf);
+            } else {
+                let n = normalize(piece);
+                if !n.is_empty() {
+                    if !buf.is_empty() {
+                        buf.push(b' ');
+                    }
+                    buf.extend_from_slice(n.as_bytes());
+                }
+            }
+        }
+    }
+    // Only ASCII bytes and whole UTF-8 strings were appended, so this always succeeds.
+    *out = String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+}
+
+/// ASCII byte -> its lowercase form if alphanumeric, else 0 (a separator).
+static FOLD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() {
+            t[c] = b.to_ascii_lowercase();
+        }
+        c += 1;
+    }
+    t
+};
+
+/// Append the normalized words of an ASCII piece, space-separated from what `buf` holds.
+fn push_ascii(bytes: &[u8], buf: &mut Vec<u8>) {
+    // Write into a pre-sized buffer (at most one separator per input byte plus one).
+    let start = buf.len();
+    buf.resize(start + bytes.len() + 1, 0);
+    let mut j = start;
+    let mut pending_space = start > 0;
+    for &c in bytes {
+        let m = FOLD[usize::from(c)];
+        if m == 0 {
+            pending_space = j > 0;
+            continue;
+        }
+        if pending_space {
+            buf[j] = b' ';
+            j += 1;
+            pending_space = false;
+        }
+        buf[j] = m;
+        j += 1;
+    }
+    buf.truncate(j);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_paths_match_normalize() {
+        let mut out = String::new();
+        for t in [
+            "  Hello,   WORLD!\n\tIt's  x ",
+            "",
+            " -- ",
+            "A_b c-D 12",
+            "ＡＢＣ… déjà Vu",
+            "x\u{0}y",
+            "cafe\u{301} e\u{301}t\u{e9} < \u{338} <\u{338} =\u{338}x",
+            "\u{301}lead ﬁne İstanbul ǅemal",
+            "Copyright © 2020 “quoted” text—dash\u{a0}nbsp",
+            "a\u{3000}b\u{2028}c",
+        ] {
+            normalize_into(t, &mut out);
+            assert_eq!(out, normalize(t), "{t:?}");
+        }
+    }
+}
