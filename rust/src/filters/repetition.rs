@@ -68,40 +68,75 @@ fn split_at_blank_line(s: &str) -> (&str, &str) {
     (s, "")
 }
 
+/// Hashes of every n-gram for n = 1..=MAX_N: `table[n][i]` is the n-gram starting at
+/// word `i`, built incrementally so all sizes cost one pass per size.
+const MAX_N: usize = 10;
+
+fn ngram_hashes(words: &[u64]) -> Vec<Vec<u64>> {
+    let mut table = vec![Vec::new(); MAX_N + 1];
+    let mut current: Vec<u64> = words.to_vec();
+    for (n, slot) in table.iter_mut().enumerate().skip(1) {
+        if n > 1 {
+            // Extend every (n-1)-gram at i by word i+n-1.
+            current.truncate(words.len().saturating_sub(n - 1));
+            for (i, h) in current.iter_mut().enumerate() {
+                *h = mix(*h, words[i + n - 1]);
+            }
+        }
+        *slot = current.clone();
+    }
+    table
+}
+
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(23) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (h >> 29)
+}
+
+/// Keys are already hashes: pass them through instead of hashing again.
+#[derive(Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxh3_64(bytes);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Build = std::hash::BuildHasherDefault<PassThrough>;
+
 /// Character share of the most frequent n-gram that occurs more than once.
-fn top_ngram_frac(hashes: &[u64], lens: &[usize], n: usize, total: usize) -> f64 {
-    if hashes.len() < n || total == 0 {
+fn top_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 {
+    if grams.is_empty() || total == 0 {
         return 0.0;
     }
-    let mut counts: HashMap<u64, (u32, usize)> = HashMap::new();
-    for i in 0..=hashes.len() - n {
-        let key = xxh3_64(bytemuck_u64(&hashes[i..i + n]).as_slice());
-        let e = counts.entry(key).or_insert((0, lens[i..i + n].iter().sum()));
-        e.0 += 1;
+    let mut counts: HashMap<u64, (u32, usize), Build> = HashMap::with_capacity_and_hasher(grams.len(), Build::default());
+    for (i, &g) in grams.iter().enumerate() {
+        counts.entry(g).or_insert_with(|| (0, lens[i..i + n].iter().sum())).0 += 1;
     }
     let best = counts.values().filter(|(c, _)| *c > 1).map(|&(c, len)| c as usize * len).max().unwrap_or(0);
     best as f64 / total as f64
 }
 
 /// Character share of the words covered by n-grams seen earlier in the document.
-fn dup_ngram_frac(hashes: &[u64], lens: &[usize], n: usize, total: usize) -> f64 {
-    if hashes.len() < n || total == 0 {
+fn dup_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 {
+    if grams.is_empty() || total == 0 {
         return 0.0;
     }
-    let mut seen = HashSet::new();
-    let mut covered = vec![false; hashes.len()];
-    for i in 0..=hashes.len() - n {
-        let key = xxh3_64(bytemuck_u64(&hashes[i..i + n]).as_slice());
-        if !seen.insert(key) {
+    let mut seen: HashSet<u64, Build> = HashSet::with_capacity_and_hasher(grams.len(), Build::default());
+    let mut covered = vec![false; lens.len()];
+    for (i, &g) in grams.iter().enumerate() {
+        if !seen.insert(g) {
             covered[i..i + n].iter_mut().for_each(|c| *c = true);
         }
     }
     let dup: usize = covered.iter().zip(lens).filter(|(c, _)| **c).map(|(_, l)| l).sum();
     dup as f64 / total as f64
-}
-
-fn bytemuck_u64(v: &[u64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 impl Filter for RepetitionFilter {
@@ -135,14 +170,15 @@ impl Filter for RepetitionFilter {
         let hashes: Vec<u64> = ws.iter().map(|w| xxh3_64(w.as_bytes())).collect();
         let lens: Vec<usize> = ws.iter().map(|w| w.chars().count()).collect();
         let total: usize = lens.iter().sum();
+        let table = ngram_hashes(&hashes);
         for (n, max) in c.max_top_ngram_char_frac.by_n() {
-            let frac = top_ngram_frac(&hashes, &lens, n, total);
+            let frac = top_ngram_frac(&table[n], &lens, n, total);
             if let Some(v) = above(R, &format!("top_{n}gram_char_frac"), frac, max) {
                 return v;
             }
         }
         for (n, max) in c.max_dup_ngram_char_frac.by_n() {
-            let frac = dup_ngram_frac(&hashes, &lens, n, total);
+            let frac = dup_ngram_frac(&table[n], &lens, n, total);
             if let Some(v) = above(R, &format!("dup_{n}gram_char_frac"), frac, max) {
                 return v;
             }
@@ -238,10 +274,13 @@ mod tests {
         let hashes: Vec<u64> = ws.iter().map(|w| xxh3_64(w.as_bytes())).collect();
         let lens: Vec<usize> = ws.iter().map(|w| w.chars().count()).collect();
         let total = lens.iter().sum();
-        let frac = dup_ngram_frac(&hashes, &lens, 5, total);
+        let table = ngram_hashes(&hashes);
+        let frac = dup_ngram_frac(&table[5], &lens, 5, total);
         let passage_chars: usize = passage.split(' ').map(str::len).sum();
         assert!((frac - passage_chars as f64 / total as f64).abs() < 1e-9);
         assert!(detail(check(&text)).starts_with("dup_5gram_char_frac"));
-        assert_eq!(dup_ngram_frac(&hashes, &lens, 11, total), 0.0);
+        assert!((dup_ngram_frac(&table[10], &lens, 10, total) - frac).abs() < 1e-12);
+        assert!(ngram_hashes(&hashes[..3])[5].is_empty());
+        assert_eq!(table[10].len(), hashes.len() - 9);
     }
 }
