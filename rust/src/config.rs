@@ -278,6 +278,15 @@ impl Config {
         Config::from_tree(tree)
     }
 
+    /// A JSON object of keys (e.g. Python keyword arguments) as an overlay for [`Config::resolve`].
+    pub fn overlay_from_json(json: &str) -> Result<Value> {
+        let v: Value = serde_json::from_str(json).map_err(|e| Error::Config(format!("keyword arguments: {e}")))?;
+        if !matches!(v, Value::Mapping(_)) {
+            return Err(Error::Config("keyword arguments: expected a mapping of keys".into()));
+        }
+        Ok(v)
+    }
+
     /// Deserialize a merged tree, naming unknown keys and bad values by their dotted path.
     pub fn from_tree(tree: Value) -> Result<Config> {
         let known = serde_yaml::to_value(Config::default()).expect("default config serializes");
