@@ -10,15 +10,18 @@ import json
 import os
 import signal
 import sys
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Sequence, Union
 
 from cpt import _engine
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _overlay(inputs: Optional[Union[PathLike, Sequence[PathLike]]], output: Optional[PathLike],
-             keys: dict[str, Any]) -> dict[str, Any]:
+def _overlay(
+    inputs: Union[PathLike, Sequence[PathLike]] | None,
+    output: PathLike | None,
+    keys: dict[str, Any],
+) -> dict[str, Any]:
     """Keyword arguments as a nested mapping of config keys."""
     tree: dict[str, Any] = {}
     if inputs is not None:
@@ -28,7 +31,7 @@ def _overlay(inputs: Optional[Union[PathLike, Sequence[PathLike]]], output: Opti
     if output is not None:
         tree["output"] = os.fspath(output)
     for key, value in keys.items():
-        # ``filters__length__min_words=50`` is the same as ``filters={"length": {"min_words": 50}}``.
+        # ``filters__length__min_words=50`` means ``filters={"length": {"min_words": 50}}``.
         node = tree
         parts = key.split("__")
         for part in parts[:-1]:
@@ -38,10 +41,10 @@ def _overlay(inputs: Optional[Union[PathLike, Sequence[PathLike]]], output: Opti
 
 
 def run(
-    inputs: Optional[Union[PathLike, Sequence[PathLike]]] = None,
-    output: Optional[PathLike] = None,
+    inputs: Union[PathLike, Sequence[PathLike]] | None = None,
+    output: PathLike | None = None,
     *,
-    config: Optional[PathLike] = None,
+    config: PathLike | None = None,
     sets: Sequence[str] = (),
     overwrite: bool = False,
     quiet: bool = True,
@@ -68,10 +71,10 @@ def run(
 
 
 def plan(
-    inputs: Optional[Union[PathLike, Sequence[PathLike]]] = None,
-    output: Optional[PathLike] = None,
+    inputs: Union[PathLike, Sequence[PathLike]] | None = None,
+    output: PathLike | None = None,
     *,
-    config: Optional[PathLike] = None,
+    config: PathLike | None = None,
     sets: Sequence[str] = (),
     **keys: Any,
 ) -> str:
@@ -82,7 +85,7 @@ def plan(
     ))
 
 
-def cli_main(argv: Optional[Sequence[str]] = None) -> int:
+def cli_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cpt-curate`` console script."""
     # The engine runs without the GIL and never checks Python's signal flag: let Ctrl-C
     # terminate the process as it does for the Rust binary.

@@ -22,11 +22,19 @@ fn curate_run(
     dry_run: bool,
 ) -> PyResult<String> {
     py.detach(move || -> cpt_engine::Result<String> {
-        let overlay = overlay_json.as_deref().map(Config::overlay_from_json).transpose()?;
+        let overlay = overlay_json
+            .as_deref()
+            .map(Config::overlay_from_json)
+            .transpose()?;
         let config = Config::resolve(config_path.as_deref(), overlay, &sets)?;
         if dry_run {
             let plan = pipeline::plan(&config)?;
-            return Ok(format!("# resolved config (hash {})\n{}{}", config.output_hash(), config.to_yaml(), plan.describe()));
+            return Ok(format!(
+                "# resolved config (hash {})\n{}{}",
+                config.output_hash(),
+                config.to_yaml(),
+                plan.describe()
+            ));
         }
         let report = pipeline::run(&config, &RunOptions { overwrite, quiet })?;
         Ok(serde_json::to_string(&report).expect("report serializes"))
@@ -38,7 +46,9 @@ fn curate_run(
 /// `argv` excludes the program name. Returns the exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let args: Vec<String> = std::iter::once("cpt-curate".to_string()).chain(argv).collect();
+    let args: Vec<String> = std::iter::once("cpt-curate".to_string())
+        .chain(argv)
+        .collect();
     py.detach(move || cpt_engine::cli::main_with_args(args))
 }
 

@@ -79,7 +79,13 @@ pub struct LengthConfig {
 
 impl Default for LengthConfig {
     fn default() -> Self {
-        LengthConfig { enabled: true, min_words: 50, max_words: 100_000, min_chars: 0, max_chars: u64::MAX }
+        LengthConfig {
+            enabled: true,
+            min_words: 50,
+            max_words: 100_000,
+            min_chars: 0,
+            max_chars: u64::MAX,
+        }
     }
 }
 
@@ -126,7 +132,11 @@ pub struct TopNgramConfig {
 
 impl Default for TopNgramConfig {
     fn default() -> Self {
-        TopNgramConfig { n2: 0.20, n3: 0.18, n4: 0.16 }
+        TopNgramConfig {
+            n2: 0.20,
+            n3: 0.18,
+            n4: 0.16,
+        }
     }
 }
 
@@ -155,13 +165,27 @@ pub struct DupNgramConfig {
 
 impl Default for DupNgramConfig {
     fn default() -> Self {
-        DupNgramConfig { n5: 0.15, n6: 0.14, n7: 0.13, n8: 0.12, n9: 0.11, n10: 0.10 }
+        DupNgramConfig {
+            n5: 0.15,
+            n6: 0.14,
+            n7: 0.13,
+            n8: 0.12,
+            n9: 0.11,
+            n10: 0.10,
+        }
     }
 }
 
 impl DupNgramConfig {
     pub fn by_n(&self) -> [(usize, f64); 6] {
-        [(5, self.n5), (6, self.n6), (7, self.n7), (8, self.n8), (9, self.n9), (10, self.n10)]
+        [
+            (5, self.n5),
+            (6, self.n6),
+            (7, self.n7),
+            (8, self.n8),
+            (9, self.n9),
+            (10, self.n10),
+        ]
     }
 }
 
@@ -207,7 +231,13 @@ pub struct MinhashConfig {
 
 impl Default for MinhashConfig {
     fn default() -> Self {
-        MinhashConfig { enabled: false, num_perm: 128, ngram: 5, threshold: 0.8, seed: 42 }
+        MinhashConfig {
+            enabled: false,
+            num_perm: 128,
+            ngram: 5,
+            threshold: 0.8,
+            seed: 42,
+        }
     }
 }
 
@@ -222,7 +252,12 @@ pub struct PiiConfig {
 
 impl Default for PiiConfig {
     fn default() -> Self {
-        PiiConfig { enabled: true, email: true, ip_address: true, phone: true }
+        PiiConfig {
+            enabled: true,
+            email: true,
+            ip_address: true,
+            phone: true,
+        }
     }
 }
 
@@ -264,7 +299,12 @@ impl Config {
                 match v {
                     Value::Null => Value::Mapping(Mapping::new()),
                     Value::Mapping(_) => v,
-                    _ => return Err(Error::Config(format!("{}: expected a mapping of keys", path.display()))),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "{}: expected a mapping of keys",
+                            path.display()
+                        )))
+                    }
                 }
             }
             None => Value::Mapping(Mapping::new()),
@@ -280,18 +320,23 @@ impl Config {
 
     /// A JSON object of keys (e.g. Python keyword arguments) as an overlay for [`Config::resolve`].
     pub fn overlay_from_json(json: &str) -> Result<Value> {
-        let v: Value = serde_json::from_str(json).map_err(|e| Error::Config(format!("keyword arguments: {e}")))?;
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| Error::Config(format!("keyword arguments: {e}")))?;
         if !matches!(v, Value::Mapping(_)) {
-            return Err(Error::Config("keyword arguments: expected a mapping of keys".into()));
+            return Err(Error::Config(
+                "keyword arguments: expected a mapping of keys".into(),
+            ));
         }
         Ok(v)
     }
 
     /// Deserialize a merged tree, naming unknown keys and bad values by their dotted path.
     pub fn from_tree(tree: Value) -> Result<Config> {
+        let tree = string_keys(tree);
         let known = serde_yaml::to_value(Config::default()).expect("default config serializes");
         check_known_keys(&tree, &known, "")?;
-        let config: Config = serde_yaml::from_value(tree.clone()).map_err(|e| Error::Config(name_bad_value(&tree, e)))?;
+        let config: Config = serde_yaml::from_value(tree.clone())
+            .map_err(|e| Error::Config(name_bad_value(&tree, e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -303,21 +348,42 @@ impl Config {
             return bad("shard_max_bytes", "must be > 0".into());
         }
         if !(1..=22).contains(&self.zstd_level) {
-            return bad("zstd_level", format!("{} is not in 1..=22", self.zstd_level));
+            return bad(
+                "zstd_level",
+                format!("{} is not in 1..=22", self.zstd_level),
+            );
         }
         let l = &self.filters.length;
         if l.min_words > l.max_words {
-            return bad("filters.length.min_words", format!("{} > max_words {}", l.min_words, l.max_words));
+            return bad(
+                "filters.length.min_words",
+                format!("{} > max_words {}", l.min_words, l.max_words),
+            );
         }
         if l.min_chars > l.max_chars {
-            return bad("filters.length.min_chars", format!("{} > max_chars {}", l.min_chars, l.max_chars));
+            return bad(
+                "filters.length.min_chars",
+                format!("{} > max_chars {}", l.min_chars, l.max_chars),
+            );
         }
         let r = &self.filters.repetition;
         let mut fracs: Vec<(String, f64)> = vec![
-            ("filters.repetition.max_dup_line_frac".into(), r.max_dup_line_frac),
-            ("filters.repetition.max_dup_para_frac".into(), r.max_dup_para_frac),
-            ("filters.repetition.max_dup_line_char_frac".into(), r.max_dup_line_char_frac),
-            ("filters.repetition.max_dup_para_char_frac".into(), r.max_dup_para_char_frac),
+            (
+                "filters.repetition.max_dup_line_frac".into(),
+                r.max_dup_line_frac,
+            ),
+            (
+                "filters.repetition.max_dup_para_frac".into(),
+                r.max_dup_para_frac,
+            ),
+            (
+                "filters.repetition.max_dup_line_char_frac".into(),
+                r.max_dup_line_char_frac,
+            ),
+            (
+                "filters.repetition.max_dup_para_char_frac".into(),
+                r.max_dup_para_char_frac,
+            ),
         ];
         for (n, v) in r.max_top_ngram_char_frac.by_n() {
             fracs.push((format!("filters.repetition.max_top_ngram_char_frac.{n}"), v));
@@ -326,9 +392,18 @@ impl Config {
             fracs.push((format!("filters.repetition.max_dup_ngram_char_frac.{n}"), v));
         }
         let q = &self.filters.quality;
-        fracs.push(("filters.quality.max_bullet_lines_frac".into(), q.max_bullet_lines_frac));
-        fracs.push(("filters.quality.max_ellipsis_lines_frac".into(), q.max_ellipsis_lines_frac));
-        fracs.push(("filters.quality.min_alpha_words_frac".into(), q.min_alpha_words_frac));
+        fracs.push((
+            "filters.quality.max_bullet_lines_frac".into(),
+            q.max_bullet_lines_frac,
+        ));
+        fracs.push((
+            "filters.quality.max_ellipsis_lines_frac".into(),
+            q.max_ellipsis_lines_frac,
+        ));
+        fracs.push((
+            "filters.quality.min_alpha_words_frac".into(),
+            q.min_alpha_words_frac,
+        ));
         fracs.push(("minhash.threshold".into(), self.minhash.threshold));
         for (key, v) in fracs {
             if !(0.0..=1.0).contains(&v) {
@@ -338,11 +413,17 @@ impl Config {
         if !(q.min_mean_word_len >= 0.0 && q.min_mean_word_len <= q.max_mean_word_len) {
             return bad(
                 "filters.quality.min_mean_word_len",
-                format!("{} must be >= 0 and <= max_mean_word_len {}", q.min_mean_word_len, q.max_mean_word_len),
+                format!(
+                    "{} must be >= 0 and <= max_mean_word_len {}",
+                    q.min_mean_word_len, q.max_mean_word_len
+                ),
             );
         }
         if q.max_symbol_word_ratio.is_nan() || q.max_symbol_word_ratio < 0.0 {
-            return bad("filters.quality.max_symbol_word_ratio", "must be >= 0".into());
+            return bad(
+                "filters.quality.max_symbol_word_ratio",
+                "must be >= 0".into(),
+            );
         }
         if self.minhash.num_perm == 0 {
             return bad("minhash.num_perm", "must be > 0".into());
@@ -356,10 +437,14 @@ impl Config {
     /// Checks a job needs before running (not needed for `--dry-run` of a partial config).
     pub fn require_job(&self) -> Result<()> {
         if self.inputs.is_empty() {
-            return Err(Error::Config("inputs: no input given (set `inputs` or pass --input)".into()));
+            return Err(Error::Config(
+                "inputs: no input given (set `inputs` or pass --input)".into(),
+            ));
         }
         if self.output.is_empty() {
-            return Err(Error::Config("output: no output directory given (set `output` or pass --output)".into()));
+            return Err(Error::Config(
+                "output: no output directory given (set `output` or pass --output)".into(),
+            ));
         }
         Ok(())
     }
@@ -390,6 +475,18 @@ fn hash_json<T: Serialize>(v: &T) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes()))
 }
 
+/// YAML reads `{2: 0.2}` with an integer key; config keys are always strings.
+fn string_keys(v: Value) -> Value {
+    match v {
+        Value::Mapping(m) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| (Value::String(key_name(&k)), string_keys(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Deep merge: mappings merge key by key, anything else replaces.
 fn merge(base: &mut Value, over: Value) {
     match (base, over) {
@@ -416,7 +513,8 @@ fn apply_set(tree: &mut Value, set: &str) -> Result<()> {
     if key.is_empty() || key.split('.').any(str::is_empty) {
         return Err(Error::Config(format!("--set {set:?}: bad key {key:?}")));
     }
-    let value: Value = serde_yaml::from_str(raw).map_err(|e| Error::Config(format!("--set {key}: {e}")))?;
+    let value: Value =
+        serde_yaml::from_str(raw).map_err(|e| Error::Config(format!("--set {key}: {e}")))?;
     let mut over = value;
     for part in key.rsplit('.') {
         let mut m = Mapping::new();
@@ -461,7 +559,10 @@ fn collect_leaves(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String
 fn key_name(k: &Value) -> String {
     match k {
         Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -471,12 +572,19 @@ fn check_known_keys(tree: &Value, known: &Value, prefix: &str) -> Result<()> {
     };
     for (key, value) in t {
         let name = key_name(key);
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         match k.get(Value::String(name.clone())) {
             Some(sub) => check_known_keys(value, sub, &path)?,
             None => {
                 let expected: Vec<String> = k.keys().map(key_name).collect();
-                return Err(Error::Config(format!("unknown key `{path}` (expected one of: {})", expected.join(", "))));
+                return Err(Error::Config(format!(
+                    "unknown key `{path}` (expected one of: {})",
+                    expected.join(", ")
+                )));
             }
         }
     }
@@ -491,7 +599,11 @@ mod tests {
         if let Value::Mapping(m) = v {
             for (k, sub) in m {
                 let name = key_name(k);
-                let path = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
+                let path = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}.{name}")
+                };
                 leaf_keys(sub, &path, out);
             }
         } else {
@@ -502,19 +614,31 @@ mod tests {
     #[test]
     fn help_names_every_key() {
         let mut keys = Vec::new();
-        leaf_keys(&serde_yaml::to_value(Config::default()).unwrap(), "", &mut keys);
+        leaf_keys(
+            &serde_yaml::to_value(Config::default()).unwrap(),
+            "",
+            &mut keys,
+        );
         for key in keys {
             let last = key.rsplit('.').next().unwrap();
             let section = key.split('.').next().unwrap();
-            assert!(KEYS_HELP.contains(section) && KEYS_HELP.contains(last), "help misses {key}");
+            assert!(
+                KEYS_HELP.contains(section) && KEYS_HELP.contains(last),
+                "help misses {key}"
+            );
         }
     }
 
     #[test]
     fn sets_override_file_and_overlay() {
-        let overlay: Value = serde_yaml::from_str("filters: {length: {min_words: 10}}\nthreads: 3").unwrap();
-        let c = Config::resolve(None, Some(overlay), &["filters.length.max_words=20".into(), "lenient=true".into()])
-            .unwrap();
+        let overlay: Value =
+            serde_yaml::from_str("filters: {length: {min_words: 10}}\nthreads: 3").unwrap();
+        let c = Config::resolve(
+            None,
+            Some(overlay),
+            &["filters.length.max_words=20".into(), "lenient=true".into()],
+        )
+        .unwrap();
         assert_eq!(c.filters.length.min_words, 10);
         assert_eq!(c.filters.length.max_words, 20);
         assert_eq!(c.threads, 3);
@@ -532,13 +656,43 @@ mod tests {
 
     #[test]
     fn validation_names_the_key() {
-        let err = Config::resolve(None, None, &["filters.length.min_words=500".into(), "filters.length.max_words=10".into()])
-            .unwrap_err();
-        assert!(err.to_string().contains("filters.length.min_words"), "{err}");
-        let err = Config::resolve(None, None, &["filters.repetition.max_top_ngram_char_frac.3=1.5".into()]).unwrap_err();
-        assert!(err.to_string().contains("max_top_ngram_char_frac.3"), "{err}");
+        let err = Config::resolve(
+            None,
+            None,
+            &[
+                "filters.length.min_words=500".into(),
+                "filters.length.max_words=10".into(),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("filters.length.min_words"),
+            "{err}"
+        );
+        let err = Config::resolve(
+            None,
+            None,
+            &["filters.repetition.max_top_ngram_char_frac.3=1.5".into()],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("max_top_ngram_char_frac.3"),
+            "{err}"
+        );
         let err = Config::resolve(None, None, &["threads=many".into()]).unwrap_err();
         assert!(err.to_string().contains("threads"), "{err}");
+    }
+
+    #[test]
+    fn demo_config_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/curate-demo.yaml");
+        let c = Config::resolve(Some(&path), None, &[]).unwrap();
+        let defaults = Config {
+            inputs: c.inputs.clone(),
+            output: c.output.clone(),
+            ..Config::default()
+        };
+        assert_eq!(c, defaults);
     }
 
     #[test]

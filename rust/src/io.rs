@@ -17,7 +17,14 @@ pub struct InputFile {
 
 /// File names picked up when walking a directory.
 const DOC_SUFFIXES: &[&str] = &[
-    ".jsonl", ".jsonl.zst", ".jsonl.zstd", ".jsonl.gz", ".json.gz", ".json.zst", ".ndjson", ".ndjson.zst",
+    ".jsonl",
+    ".jsonl.zst",
+    ".jsonl.zstd",
+    ".jsonl.gz",
+    ".json.gz",
+    ".json.zst",
+    ".ndjson",
+    ".ndjson.zst",
     ".ndjson.gz",
 ];
 
@@ -38,7 +45,8 @@ pub fn expand_inputs(patterns: &[String], exclude: Option<&Path>) -> Result<Vec<
         } else if p.is_file() {
             paths.push(p.to_path_buf());
         } else if pattern.contains(['*', '?', '[']) {
-            let entries = glob::glob(pattern).map_err(|e| Error::Config(format!("inputs: bad glob {pattern:?}: {e}")))?;
+            let entries = glob::glob(pattern)
+                .map_err(|e| Error::Config(format!("inputs: bad glob {pattern:?}: {e}")))?;
             for entry in entries {
                 let path = entry.map_err(|e| Error::io(e.path().to_path_buf(), e.into()))?;
                 if path.is_dir() {
@@ -48,10 +56,15 @@ pub fn expand_inputs(patterns: &[String], exclude: Option<&Path>) -> Result<Vec<
                 }
             }
         } else {
-            return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "input not found")));
+            return Err(Error::io(
+                p,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "input not found"),
+            ));
         }
         if paths.len() == before {
-            return Err(Error::Config(format!("inputs: {pattern:?} matched no input files")));
+            return Err(Error::Config(format!(
+                "inputs: {pattern:?} matched no input files"
+            )));
         }
     }
     paths.sort();
@@ -59,7 +72,9 @@ pub fn expand_inputs(patterns: &[String], exclude: Option<&Path>) -> Result<Vec<
     paths
         .into_iter()
         .map(|path| {
-            let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            let size = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
             Ok(InputFile { path, size })
         })
         .collect()
@@ -109,17 +124,24 @@ pub fn detect(magic: &[u8]) -> Compression {
 
 /// Open `path` and return a buffered reader of its decompressed bytes.
 pub fn open(path: &Path) -> Result<(Box<dyn BufRead + Send>, Compression)> {
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(|e| Error::io(path, e))?);
+    let mut file =
+        BufReader::with_capacity(1 << 16, File::open(path).map_err(|e| Error::io(path, e))?);
     let magic = file.fill_buf().map_err(|e| Error::io(path, e))?;
     let kind = detect(magic);
     let reader: Box<dyn BufRead + Send> = match kind {
         Compression::Plain => Box::new(file),
         Compression::Zstd => {
-            let dec = zstd::stream::read::Decoder::with_buffer(file)
-                .map_err(|e| Error::Corrupt { path: path.into(), msg: format!("zstd: {e}") })?;
+            let dec =
+                zstd::stream::read::Decoder::with_buffer(file).map_err(|e| Error::Corrupt {
+                    path: path.into(),
+                    msg: format!("zstd: {e}"),
+                })?;
             Box::new(BufReader::with_capacity(1 << 16, dec))
         }
-        Compression::Gzip => Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(file))),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::bufread::MultiGzDecoder::new(file),
+        )),
     };
     Ok((reader, kind))
 }
@@ -142,7 +164,13 @@ pub struct LineReader {
 impl LineReader {
     pub fn open(path: &Path) -> Result<LineReader> {
         let (reader, kind) = open(path)?;
-        Ok(LineReader { path: path.to_path_buf(), reader, kind, buf: Vec::with_capacity(1 << 16), number: 0 })
+        Ok(LineReader {
+            path: path.to_path_buf(),
+            reader,
+            kind,
+            buf: Vec::with_capacity(1 << 16),
+            number: 0,
+        })
     }
 
     /// The next line, or `None` at the end of the file.
@@ -158,7 +186,10 @@ impl LineReader {
                 Compression::Plain => Error::io(&self.path, e),
                 _ => Error::Corrupt {
                     path: self.path.clone(),
-                    msg: format!("corrupt or truncated {what} after line {}: {e}", self.number),
+                    msg: format!(
+                        "corrupt or truncated {what} after line {}: {e}",
+                        self.number
+                    ),
                 },
             }
         })?;
@@ -173,7 +204,10 @@ impl LineReader {
         if end > 0 && self.buf[end - 1] == b'\r' {
             end -= 1;
         }
-        Ok(Some(Line { number: self.number, bytes: &self.buf[..end] }))
+        Ok(Some(Line {
+            number: self.number,
+            bytes: &self.buf[..end],
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -183,7 +217,10 @@ impl LineReader {
 
 /// The stem used for generated ids: the file name without its extensions.
 pub fn file_stem(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match name.find('.') {
         Some(0) | None => name,
         Some(i) => name[..i].to_string(),
@@ -202,14 +239,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The temp name a file is written under before its rename.
 pub fn tmp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
 
 /// Read a whole (small) file into memory, e.g. a state record.
 pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     let mut v = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut v)).map_err(|e| Error::io(path, e))?;
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut v))
+        .map_err(|e| Error::io(path, e))?;
     Ok(v)
 }
 
@@ -244,7 +286,10 @@ mod tests {
         gz.write_all(body).unwrap();
         std::fs::write(dir.path().join("a.jsonl.gz"), gz.finish().unwrap()).unwrap();
         let files = expand_inputs(&[dir.path().to_string_lossy().into_owned()], None).unwrap();
-        let names: Vec<String> = files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into()).collect();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into())
+            .collect();
         assert_eq!(names, ["a.jsonl.gz", "x.jsonl", "z.jsonl.zst"]);
         for f in &files {
             let mut r = LineReader::open(&f.path).unwrap();
@@ -252,7 +297,13 @@ mod tests {
             while let Some(l) = r.next_line().unwrap() {
                 lines.push((l.number, String::from_utf8(l.bytes.to_vec()).unwrap()));
             }
-            assert_eq!(lines, [(1, "{\"text\":\"a\"}".to_string()), (2, "{\"text\":\"b\"}".to_string())]);
+            assert_eq!(
+                lines,
+                [
+                    (1, "{\"text\":\"a\"}".to_string()),
+                    (2, "{\"text\":\"b\"}".to_string())
+                ]
+            );
         }
     }
 }

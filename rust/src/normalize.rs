@@ -34,7 +34,10 @@ mod tests {
 
     #[test]
     fn folds_case_punctuation_and_whitespace() {
-        assert_eq!(normalize("  Hello,   WORLD!\n\tIt's  ＡＢＣ… "), "hello world it s abc");
+        assert_eq!(
+            normalize("  Hello,   WORLD!\n\tIt's  ＡＢＣ… "),
+            "hello world it s abc"
+        );
     }
 
     #[test]

@@ -46,9 +46,17 @@ pub struct Plan {
 impl Plan {
     pub fn describe(&self) -> String {
         let total: u64 = self.inputs.iter().map(|f| f.size).sum();
-        let mut s = format!("plan:\n  inputs: {} files, {:.1} MB on disk\n", self.inputs.len(), total as f64 / 1e6);
+        let mut s = format!(
+            "plan:\n  inputs: {} files, {:.1} MB on disk\n",
+            self.inputs.len(),
+            total as f64 / 1e6
+        );
         for (i, f) in self.inputs.iter().enumerate() {
-            s.push_str(&format!("    [{i:05}] {} ({} bytes)\n", f.path.display(), f.size));
+            s.push_str(&format!(
+                "    [{i:05}] {} ({} bytes)\n",
+                f.path.display(),
+                f.size
+            ));
         }
         s.push_str(&format!("  stages: {}\n", self.stages.join(" -> ")));
         let o = self.output.display();
@@ -77,7 +85,11 @@ pub fn plan(config: &Config) -> Result<Plan> {
         stages.push("pii".into());
     }
     stages.push("write".into());
-    Ok(Plan { inputs, stages, output })
+    Ok(Plan {
+        inputs,
+        stages,
+        output,
+    })
 }
 
 fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
@@ -86,9 +98,11 @@ fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
     }
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{msg:>6} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>6} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     pb.set_message(msg);
     pb
@@ -109,8 +123,10 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
         }
     } else if state.job().exists() {
         let bytes = crate::io::read_all(&state.job())?;
-        let previous: JobIdentity = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt { path: state.job(), msg: format!("{e}; pass --overwrite to start over") })?;
+        let previous: JobIdentity = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: state.job(),
+            msg: format!("{e}; pass --overwrite to start over"),
+        })?;
         if previous.config_hash != identity.config_hash {
             return Err(Error::Config(format!(
                 "{} holds a job with a different config (hash {} vs {}); pass --overwrite to start over",
@@ -131,10 +147,17 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
             output.display()
         )));
     }
-    for dir in [output.join("kept"), output.join("rejected"), state.dir.clone()] {
+    for dir in [
+        output.join("kept"),
+        output.join("rejected"),
+        state.dir.clone(),
+    ] {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
-    write_atomic(&state.job(), &serde_json::to_vec_pretty(identity).expect("identity serializes"))?;
+    write_atomic(
+        &state.job(),
+        &serde_json::to_vec_pretty(identity).expect("identity serializes"),
+    )?;
     Ok(state)
 }
 
@@ -180,7 +203,9 @@ fn par_files<T: Send>(
 
 /// Test hook: abort the process after this many files are written (resume tests).
 fn abort_after_files() -> Option<usize> {
-    std::env::var("CPT_TEST_ABORT_AFTER_FILES").ok().and_then(|v| v.parse().ok())
+    std::env::var("CPT_TEST_ABORT_AFTER_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }
 
 /// Run a curation job and return its report (also written to `<output>/report.json`).
@@ -210,7 +235,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let total_size: u64 = inputs.iter().map(|f| f.size).sum();
     let pb = bar(opts.quiet, total_size, "scan");
     let resumed_scans = AtomicUsize::new(0);
-    let scanner = scan::Scanner { config, filters: &filters };
+    let scanner = scan::Scanner {
+        config,
+        filters: &filters,
+    };
     let scans: Vec<ScanFile> = par_files(&pool, inputs.len(), |i| {
         let input = &inputs[i];
         if let Some(s) = state.load_scan(i, input)? {
@@ -239,7 +267,12 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let redactor = Redactor::new(config.pii.clone());
     let kept_dir = output.join("kept");
     let rejected_dir = output.join("rejected");
-    let writer = write::FileWriter { config, redactor: &redactor, kept_dir: &kept_dir, rejected_dir: &rejected_dir };
+    let writer = write::FileWriter {
+        config,
+        redactor: &redactor,
+        kept_dir: &kept_dir,
+        rejected_dir: &rejected_dir,
+    };
     let resumed_writes = AtomicUsize::new(0);
     let completed = AtomicUsize::new(0);
     let abort_after = abort_after_files();
@@ -249,7 +282,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
             pb.inc(scans[i].records.iter().map(|r| r.bytes).sum());
             return Ok(s);
         }
-        let s = writer.write(i, &inputs[i], &scans[i], &decided.decisions[i], |b| pb.inc(b))?;
+        let s = writer.write(i, &inputs[i], &scans[i], &decided.decisions[i], |b| {
+            pb.inc(b)
+        })?;
         check_file(&inputs[i].path, &scans[i], &s)?;
         state.save_done(i, &s)?;
         let n = completed.fetch_add(1, Ordering::SeqCst) + 1;
@@ -316,7 +351,10 @@ struct BuildReport<'a> {
 fn build_report(b: BuildReport<'_>) -> Result<Report> {
     let mut kept = Count::default();
     let mut rejected = std::collections::BTreeMap::<String, Count>::new();
-    let mut pii = Pii { counts: Default::default(), docs_with_pii: 0 };
+    let mut pii = Pii {
+        counts: Default::default(),
+        docs_with_pii: 0,
+    };
     let (mut kept_shards, mut rejected_shards) = (Vec::new(), Vec::new());
     for s in b.stats {
         kept.docs += s.kept.docs;
@@ -353,7 +391,9 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
     for d in b.decided.decisions.iter().flatten() {
         match d {
             decide::Decision::Keep => decided_kept += 1,
-            decide::Decision::Reject { reason, .. } => *decided_rejected.entry(reason.as_str()).or_default() += 1,
+            decide::Decision::Reject { reason, .. } => {
+                *decided_rejected.entry(reason.as_str()).or_default() += 1
+            }
         }
     }
     let written_rejected: std::collections::BTreeMap<&str, u64> =

@@ -26,7 +26,11 @@ pub struct StageTiming {
 impl StageTiming {
     pub fn new(seconds: f64, docs: u64, bytes: u64) -> Self {
         let s = seconds.max(1e-9);
-        StageTiming { seconds, docs_per_s: docs as f64 / s, mb_per_s: bytes as f64 / 1e6 / s }
+        StageTiming {
+            seconds,
+            docs_per_s: docs as f64 / s,
+            mb_per_s: bytes as f64 / 1e6 / s,
+        }
     }
 }
 
@@ -84,7 +88,13 @@ pub struct Report {
 impl Report {
     /// The few lines printed on stderr at the end of a job.
     pub fn summary(&self) -> String {
-        let pct = |n: u64| if self.input_docs == 0 { 0.0 } else { 100.0 * n as f64 / self.input_docs as f64 };
+        let pct = |n: u64| {
+            if self.input_docs == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / self.input_docs as f64
+            }
+        };
         let mut s = format!(
             "cpt-curate: {} docs ({:.1} MB) from {} files -> kept {} ({:.1}%), rejected {} ({:.1}%)\n",
             self.input_docs,
@@ -96,16 +106,28 @@ impl Report {
             pct(self.rejected_docs)
         );
         for (reason, c) in &self.rejected {
-            s.push_str(&format!("  rejected {reason:<16} {:>10} docs {:>10.1} MB\n", c.docs, c.bytes as f64 / 1e6));
+            s.push_str(&format!(
+                "  rejected {reason:<16} {:>10} docs {:>10.1} MB\n",
+                c.docs,
+                c.bytes as f64 / 1e6
+            ));
         }
         s.push_str(&format!(
             "  exact-duplicate clusters {}; PII redacted: {} emails, {} IPs, {} phones\n",
-            self.exact_duplicates.clusters, self.pii.counts.email, self.pii.counts.ip_address, self.pii.counts.phone
+            self.exact_duplicates.clusters,
+            self.pii.counts.email,
+            self.pii.counts.ip_address,
+            self.pii.counts.phone
         ));
         let t = &self.timings;
         s.push_str(&format!(
             "  scan {:.2}s ({:.1} MB/s), decide {:.2}s, write {:.2}s ({:.1} MB/s), {} threads",
-            t.scan.seconds, t.scan.mb_per_s, t.decide.seconds, t.write.seconds, t.write.mb_per_s, self.threads
+            t.scan.seconds,
+            t.scan.mb_per_s,
+            t.decide.seconds,
+            t.write.seconds,
+            t.write.mb_per_s,
+            self.threads
         ));
         s
     }

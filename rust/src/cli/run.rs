@@ -47,7 +47,10 @@ impl RunArgs {
             sets.push(format!("inputs={list}"));
         }
         if let Some(o) = &self.output {
-            sets.push(format!("output={}", serde_json::to_string(o).expect("string serializes")));
+            sets.push(format!(
+                "output={}",
+                serde_json::to_string(o).expect("string serializes")
+            ));
         }
         if let Some(t) = self.threads {
             sets.push(format!("threads={t}"));
@@ -64,10 +67,20 @@ pub fn execute(args: RunArgs) -> crate::Result<()> {
     let config = args.resolve()?;
     if args.dry_run {
         let plan = pipeline::plan(&config)?;
-        print!("# resolved config (hash {})\n{}", config.output_hash(), config.to_yaml());
+        print!(
+            "# resolved config (hash {})\n{}",
+            config.output_hash(),
+            config.to_yaml()
+        );
         print!("{}", plan.describe());
         return Ok(());
     }
-    pipeline::run(&config, &RunOptions { overwrite: args.overwrite, quiet: args.quiet })?;
+    pipeline::run(
+        &config,
+        &RunOptions {
+            overwrite: args.overwrite,
+            quiet: args.quiet,
+        },
+    )?;
     Ok(())
 }

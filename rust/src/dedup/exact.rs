@@ -55,10 +55,27 @@ mod tests {
     #[test]
     fn first_occurrence_wins_and_clusters_are_counted() {
         let mut idx = ExactIndex::default();
-        let docs = [("a", "Hello, World!"), ("b", "other"), ("c", "hello world"), ("d", "HELLO  world."), ("e", "other")];
-        let got: Vec<Option<String>> =
-            docs.iter().map(|(id, t)| idx.first_of(key(&normalize(t)), id).map(str::to_string)).collect();
-        assert_eq!(got, [None, None, Some("a".into()), Some("a".into()), Some("b".into())]);
+        let docs = [
+            ("a", "Hello, World!"),
+            ("b", "other"),
+            ("c", "hello world"),
+            ("d", "HELLO  world."),
+            ("e", "other"),
+        ];
+        let got: Vec<Option<String>> = docs
+            .iter()
+            .map(|(id, t)| idx.first_of(key(&normalize(t)), id).map(str::to_string))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                None,
+                None,
+                Some("a".into()),
+                Some("a".into()),
+                Some("b".into())
+            ]
+        );
         let (clusters, hist) = idx.cluster_stats();
         assert_eq!(clusters, 2);
         assert_eq!(hist, BTreeMap::from([(2, 1), (3, 1)]));

@@ -21,7 +21,10 @@ impl Filter for LengthFilter {
     fn check(&self, doc: &Doc<'_>) -> Verdict {
         let c = &self.c;
         let words = doc.text.split_whitespace().count() as u64;
-        let reject = |detail: String| Verdict::Reject { reason: "length", detail };
+        let reject = |detail: String| Verdict::Reject {
+            reason: "length",
+            detail,
+        };
         if words < c.min_words {
             return reject(format!("words {words} < {}", c.min_words));
         }
@@ -46,20 +49,56 @@ mod tests {
     use super::*;
 
     fn check(c: LengthConfig, text: &str) -> Verdict {
-        LengthFilter::new(c).check(&Doc { text, normalized: "" })
+        LengthFilter::new(c).check(&Doc {
+            text,
+            normalized: "",
+        })
     }
 
     #[test]
     fn bounds_on_words_and_chars() {
-        let c = LengthConfig { enabled: true, min_words: 3, max_words: 5, min_chars: 0, max_chars: 25 };
+        let c = LengthConfig {
+            enabled: true,
+            min_words: 3,
+            max_words: 5,
+            min_chars: 0,
+            max_chars: 25,
+        };
         assert_eq!(check(c.clone(), "one two three"), Verdict::Keep);
-        assert_eq!(check(c.clone(), "one two"), Verdict::Reject { reason: "length", detail: "words 2 < 3".into() });
-        assert_eq!(check(c.clone(), "a b c d e f"), Verdict::Reject { reason: "length", detail: "words 6 > 5".into() });
+        assert_eq!(
+            check(c.clone(), "one two"),
+            Verdict::Reject {
+                reason: "length",
+                detail: "words 2 < 3".into()
+            }
+        );
+        assert_eq!(
+            check(c.clone(), "a b c d e f"),
+            Verdict::Reject {
+                reason: "length",
+                detail: "words 6 > 5".into()
+            }
+        );
         assert_eq!(
             check(c, "twelve letters, quite long"),
-            Verdict::Reject { reason: "length", detail: "chars 26 > 25".into() }
+            Verdict::Reject {
+                reason: "length",
+                detail: "chars 26 > 25".into()
+            }
         );
-        let c = LengthConfig { enabled: true, min_words: 0, max_words: 9, min_chars: 5, max_chars: u64::MAX };
-        assert_eq!(check(c, "héé"), Verdict::Reject { reason: "length", detail: "chars 3 < 5".into() });
+        let c = LengthConfig {
+            enabled: true,
+            min_words: 0,
+            max_words: 9,
+            min_chars: 5,
+            max_chars: u64::MAX,
+        };
+        assert_eq!(
+            check(c, "héé"),
+            Verdict::Reject {
+                reason: "length",
+                detail: "chars 3 < 5".into()
+            }
+        );
     }
 }

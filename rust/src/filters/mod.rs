@@ -14,7 +14,10 @@ use crate::config::FiltersConfig;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Keep,
-    Reject { reason: &'static str, detail: String },
+    Reject {
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 /// The views of a document that filters read: its original text and its normalized
@@ -43,7 +46,9 @@ impl FilterChain {
             filters.push(Box::new(length::LengthFilter::new(c.length.clone())));
         }
         if c.repetition.enabled {
-            filters.push(Box::new(repetition::RepetitionFilter::new(c.repetition.clone())));
+            filters.push(Box::new(repetition::RepetitionFilter::new(
+                c.repetition.clone(),
+            )));
         }
         if c.quality.enabled {
             filters.push(Box::new(quality::QualityFilter::new(c.quality.clone())));
@@ -68,10 +73,16 @@ impl FilterChain {
 
 /// `Reject` when `value > max`, with a detail like `dup_line_frac 0.41 > 0.30`.
 pub(crate) fn above(reason: &'static str, name: &str, value: f64, max: f64) -> Option<Verdict> {
-    (value > max).then(|| Verdict::Reject { reason, detail: format!("{name} {value:.2} > {max:.2}") })
+    (value > max).then(|| Verdict::Reject {
+        reason,
+        detail: format!("{name} {value:.2} > {max:.2}"),
+    })
 }
 
 /// `Reject` when `value < min`.
 pub(crate) fn below(reason: &'static str, name: &str, value: f64, min: f64) -> Option<Verdict> {
-    (value < min).then(|| Verdict::Reject { reason, detail: format!("{name} {value:.2} < {min:.2}") })
+    (value < min).then(|| Verdict::Reject {
+        reason,
+        detail: format!("{name} {value:.2} < {min:.2}"),
+    })
 }

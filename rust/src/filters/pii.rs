@@ -66,27 +66,48 @@ impl Redactor {
         let mut out = Cow::Borrowed(text);
         if self.c.email {
             out = replace(out, &self.email, "<EMAIL>", &mut counts.email, |s, a, b| {
-                !prev_char(s, a).is_some_and(|c| c.is_alphanumeric() || c == '@') && !next_char(s, b).is_some_and(|c| c == '@')
+                !prev_char(s, a).is_some_and(|c| c.is_alphanumeric() || c == '@')
+                    && !next_char(s, b).is_some_and(|c| c == '@')
             });
         }
         if self.c.ip_address {
-            out = replace(out, &self.ipv6, "<IP_ADDRESS>", &mut counts.ip_address, |s, a, b| {
-                let m = &s[a..b];
-                let groups = m.split(':').filter(|g| !g.is_empty()).count();
-                let edge_ok = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == ':' || c == '.');
-                groups >= 3 && edge_ok(prev_char(s, a)) && ends_cleanly(s, b, ':') && m.parse::<Ipv6Addr>().is_ok()
-            });
-            out = replace(out, &self.ipv4, "<IP_ADDRESS>", &mut counts.ip_address, |s, a, b| {
-                // Not part of a longer dotted number (versions, OIDs) or a word.
-                let edge_ok = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '.');
-                edge_ok(prev_char(s, a)) && ends_cleanly(s, b, '.')
-            });
+            out = replace(
+                out,
+                &self.ipv6,
+                "<IP_ADDRESS>",
+                &mut counts.ip_address,
+                |s, a, b| {
+                    let m = &s[a..b];
+                    let groups = m.split(':').filter(|g| !g.is_empty()).count();
+                    let edge_ok = |c: Option<char>| {
+                        !c.is_some_and(|c| c.is_alphanumeric() || c == ':' || c == '.')
+                    };
+                    groups >= 3
+                        && edge_ok(prev_char(s, a))
+                        && ends_cleanly(s, b, ':')
+                        && m.parse::<Ipv6Addr>().is_ok()
+                },
+            );
+            out = replace(
+                out,
+                &self.ipv4,
+                "<IP_ADDRESS>",
+                &mut counts.ip_address,
+                |s, a, b| {
+                    // Not part of a longer dotted number (versions, OIDs) or a word.
+                    let edge_ok =
+                        |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '.');
+                    edge_ok(prev_char(s, a)) && ends_cleanly(s, b, '.')
+                },
+            );
         }
         if self.c.phone {
             for re in [&self.phone_nanp, &self.phone_intl] {
                 out = replace(out, re, "<PHONE>", &mut counts.phone, |s, a, b| {
                     let digits = s[a..b].chars().filter(char::is_ascii_digit).count();
-                    let edge_ok = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '+');
+                    let edge_ok = |c: Option<char>| {
+                        !c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '+')
+                    };
                     let prev_ok = s[..a].ends_with('(') || edge_ok(prev_char(s, a));
                     (7..=15).contains(&digits) && prev_ok && edge_ok(next_char(s, b))
                 });
@@ -158,7 +179,14 @@ mod tests {
             t,
             "Mail <EMAIL> or <EMAIL>. Host <IP_ADDRESS>, v6 <IP_ADDRESS>. Call <PHONE> or <PHONE>."
         );
-        assert_eq!(c, PiiCounts { email: 2, ip_address: 2, phone: 2 });
+        assert_eq!(
+            c,
+            PiiCounts {
+                email: 2,
+                ip_address: 2,
+                phone: 2
+            }
+        );
     }
 
     #[test]
@@ -172,11 +200,27 @@ mod tests {
 
     #[test]
     fn kinds_can_be_switched_off() {
-        let c = PiiConfig { phone: false, ..PiiConfig::default() };
+        let c = PiiConfig {
+            phone: false,
+            ..PiiConfig::default()
+        };
         let (t, n) = Redactor::new(c).redact("a@b.io 555-123-4567");
         assert_eq!(t, "<EMAIL> 555-123-4567");
-        assert_eq!(n, PiiCounts { email: 1, ip_address: 0, phone: 0 });
-        let off = PiiConfig { enabled: false, ..PiiConfig::default() };
-        assert!(matches!(Redactor::new(off).redact("a@b.io").0, Cow::Borrowed(_)));
+        assert_eq!(
+            n,
+            PiiCounts {
+                email: 1,
+                ip_address: 0,
+                phone: 0
+            }
+        );
+        let off = PiiConfig {
+            enabled: false,
+            ..PiiConfig::default()
+        };
+        assert!(matches!(
+            Redactor::new(off).redact("a@b.io").0,
+            Cow::Borrowed(_)
+        ));
     }
 }

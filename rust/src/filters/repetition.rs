@@ -115,11 +115,20 @@ fn top_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 
     if grams.is_empty() || total == 0 {
         return 0.0;
     }
-    let mut counts: HashMap<u64, (u32, usize), Build> = HashMap::with_capacity_and_hasher(grams.len(), Build::default());
+    let mut counts: HashMap<u64, (u32, usize), Build> =
+        HashMap::with_capacity_and_hasher(grams.len(), Build::default());
     for (i, &g) in grams.iter().enumerate() {
-        counts.entry(g).or_insert_with(|| (0, lens[i..i + n].iter().sum())).0 += 1;
+        counts
+            .entry(g)
+            .or_insert_with(|| (0, lens[i..i + n].iter().sum()))
+            .0 += 1;
     }
-    let best = counts.values().filter(|(c, _)| *c > 1).map(|&(c, len)| c as usize * len).max().unwrap_or(0);
+    let best = counts
+        .values()
+        .filter(|(c, _)| *c > 1)
+        .map(|&(c, len)| c as usize * len)
+        .max()
+        .unwrap_or(0);
     best as f64 / total as f64
 }
 
@@ -128,14 +137,20 @@ fn dup_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 
     if grams.is_empty() || total == 0 {
         return 0.0;
     }
-    let mut seen: HashSet<u64, Build> = HashSet::with_capacity_and_hasher(grams.len(), Build::default());
+    let mut seen: HashSet<u64, Build> =
+        HashSet::with_capacity_and_hasher(grams.len(), Build::default());
     let mut covered = vec![false; lens.len()];
     for (i, &g) in grams.iter().enumerate() {
         if !seen.insert(g) {
             covered[i..i + n].iter_mut().for_each(|c| *c = true);
         }
     }
-    let dup: usize = covered.iter().zip(lens).filter(|(c, _)| **c).map(|(_, l)| l).sum();
+    let dup: usize = covered
+        .iter()
+        .zip(lens)
+        .filter(|(c, _)| **c)
+        .map(|(_, l)| l)
+        .sum();
     dup as f64 / total as f64
 }
 
@@ -147,23 +162,47 @@ impl Filter for RepetitionFilter {
     fn check(&self, doc: &Doc<'_>) -> Verdict {
         let c = &self.c;
         let text_chars = doc.text.chars().count().max(1) as f64;
-        let lines = doc.text.split('\n').map(str::trim).filter(|l| !l.is_empty());
+        let lines = doc
+            .text
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
         let (n_lines, dup_lines, dup_line_chars) = duplicates(lines);
         if n_lines > 0 {
-            if let Some(v) = above(R, "dup_line_frac", dup_lines as f64 / n_lines as f64, c.max_dup_line_frac) {
+            if let Some(v) = above(
+                R,
+                "dup_line_frac",
+                dup_lines as f64 / n_lines as f64,
+                c.max_dup_line_frac,
+            ) {
                 return v;
             }
         }
         let (n_paras, dup_paras, dup_para_chars) = duplicates(paragraphs(doc.text));
         if n_paras > 0 {
-            if let Some(v) = above(R, "dup_para_frac", dup_paras as f64 / n_paras as f64, c.max_dup_para_frac) {
+            if let Some(v) = above(
+                R,
+                "dup_para_frac",
+                dup_paras as f64 / n_paras as f64,
+                c.max_dup_para_frac,
+            ) {
                 return v;
             }
         }
-        if let Some(v) = above(R, "dup_line_char_frac", dup_line_chars as f64 / text_chars, c.max_dup_line_char_frac) {
+        if let Some(v) = above(
+            R,
+            "dup_line_char_frac",
+            dup_line_chars as f64 / text_chars,
+            c.max_dup_line_char_frac,
+        ) {
             return v;
         }
-        if let Some(v) = above(R, "dup_para_char_frac", dup_para_chars as f64 / text_chars, c.max_dup_para_char_frac) {
+        if let Some(v) = above(
+            R,
+            "dup_para_char_frac",
+            dup_para_chars as f64 / text_chars,
+            c.max_dup_para_char_frac,
+        ) {
             return v;
         }
         let ws: Vec<&str> = words(doc.normalized).collect();
@@ -194,7 +233,10 @@ mod tests {
 
     fn check(text: &str) -> Verdict {
         let normalized = normalize(text);
-        RepetitionFilter::new(RepetitionConfig::default()).check(&Doc { text, normalized: &normalized })
+        RepetitionFilter::new(RepetitionConfig::default()).check(&Doc {
+            text,
+            normalized: &normalized,
+        })
     }
 
     fn detail(v: Verdict) -> String {
@@ -209,7 +251,10 @@ mod tests {
 
     /// Distinct words, so no n-gram repeats: w0 w1 w2 ...
     fn distinct(n: usize, offset: usize) -> String {
-        (offset..offset + n).map(|i| format!("w{i}x")).collect::<Vec<_>>().join(" ")
+        (offset..offset + n)
+            .map(|i| format!("w{i}x"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
@@ -223,7 +268,10 @@ mod tests {
         // 10 lines, 4 of them repeats of line 0: 0.40 > 0.30.
         let mut lines: Vec<String> = (0..6).map(|i| distinct(3, i * 3)).collect();
         lines.extend(std::iter::repeat_n(lines[0].clone(), 4));
-        assert_eq!(detail(check(&lines.join("\n"))), "dup_line_frac 0.40 > 0.30");
+        assert_eq!(
+            detail(check(&lines.join("\n"))),
+            "dup_line_frac 0.40 > 0.30"
+        );
         // 10 lines, 3 repeats: 0.30 is not above 0.30, but the repeated characters are.
         let mut lines: Vec<String> = (0..7).map(|i| distinct(3, i * 3)).collect();
         lines.extend(std::iter::repeat_n(lines[0].clone(), 3));
@@ -232,16 +280,24 @@ mod tests {
 
     #[test]
     fn duplicate_paragraphs_fraction() {
-        let mut paras: Vec<String> = (0..3).map(|i| format!("{}\n{}", distinct(20, i * 40), distinct(20, i * 40 + 20))).collect();
+        let mut paras: Vec<String> = (0..3)
+            .map(|i| format!("{}\n{}", distinct(20, i * 40), distinct(20, i * 40 + 20)))
+            .collect();
         paras.push(paras[0].clone());
         paras.push(paras[1].clone());
         // Lines repeat too, but paragraphs are tested after lines: 4 of 10 lines repeat.
-        assert_eq!(detail(check(&paras.join("\n\n"))), "dup_line_frac 0.40 > 0.30");
+        assert_eq!(
+            detail(check(&paras.join("\n\n"))),
+            "dup_line_frac 0.40 > 0.30"
+        );
         let paras = [distinct(30, 0), distinct(30, 100), distinct(30, 0)];
         let text = paras.join("\n \n");
         // 3 paragraphs = 3 lines; 1 repeat: 0.33 > 0.30 on lines first.
         assert_eq!(detail(check(&text)), "dup_line_frac 0.33 > 0.30");
-        assert_eq!(paragraphs("a\nb\n\n\nc\n  \nd").collect::<Vec<_>>(), ["a\nb", "c", "d"]);
+        assert_eq!(
+            paragraphs("a\nb\n\n\nc\n  \nd").collect::<Vec<_>>(),
+            ["a\nb", "c", "d"]
+        );
     }
 
     #[test]
@@ -256,11 +312,18 @@ mod tests {
         let v = detail(check(&text));
         assert!(v.starts_with("top_2gram_char_frac"), "{v}");
         let filter = RepetitionFilter::new(RepetitionConfig {
-            max_top_ngram_char_frac: crate::config::TopNgramConfig { n2: 1.0, n3: 1.0, n4: 1.0 },
+            max_top_ngram_char_frac: crate::config::TopNgramConfig {
+                n2: 1.0,
+                n3: 1.0,
+                n4: 1.0,
+            },
             ..RepetitionConfig::default()
         });
         let normalized = normalize(&text);
-        let v = detail(filter.check(&Doc { text: &text, normalized: &normalized }));
+        let v = detail(filter.check(&Doc {
+            text: &text,
+            normalized: &normalized,
+        }));
         assert!(v.starts_with("dup_5gram_char_frac") || v == "keep", "{v}");
     }
 
@@ -268,7 +331,11 @@ mod tests {
     fn repeated_long_ngrams_share() {
         // A 10-word passage written twice inside 60 distinct words: 20/80 words covered.
         let passage = distinct(10, 1000);
-        let text = format!("{} {passage} {} {passage}", distinct(30, 0), distinct(30, 30));
+        let text = format!(
+            "{} {passage} {} {passage}",
+            distinct(30, 0),
+            distinct(30, 30)
+        );
         let normalized = normalize(&text);
         let ws: Vec<&str> = words(&normalized).collect();
         let hashes: Vec<u64> = ws.iter().map(|w| xxh3_64(w.as_bytes())).collect();

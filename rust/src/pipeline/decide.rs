@@ -11,7 +11,12 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Keep,
-    Reject { reason: String, detail: Option<String>, duplicate_of: Option<String>, cluster_id: Option<u64> },
+    Reject {
+        reason: String,
+        detail: Option<String>,
+        duplicate_of: Option<String>,
+        cluster_id: Option<u64>,
+    },
 }
 
 pub struct Decided {
@@ -29,18 +34,28 @@ pub fn decide(config: &Config, scans: &[ScanFile]) -> Result<Decided> {
     for (f, scan) in scans.iter().enumerate() {
         let mut out = Vec::with_capacity(scan.records.len());
         for (r, rec) in scan.records.iter().enumerate() {
-            let reject = |reason: &str, detail: Option<String>, duplicate_of: Option<String>| Decision::Reject {
-                reason: reason.to_string(),
-                detail,
-                duplicate_of,
-                cluster_id: None,
+            let reject = |reason: &str, detail: Option<String>, duplicate_of: Option<String>| {
+                Decision::Reject {
+                    reason: reason.to_string(),
+                    detail,
+                    duplicate_of,
+                    cluster_id: None,
+                }
             };
             let d = match &rec.verdict {
-                ScanVerdict::Malformed { detail } => reject("malformed", Some(detail.clone()), None),
+                ScanVerdict::Malformed { detail } => {
+                    reject("malformed", Some(detail.clone()), None)
+                }
                 verdict => {
-                    let first = if config.exact_dedup.enabled { index.first_of(rec.key, &rec.id) } else { None };
+                    let first = if config.exact_dedup.enabled {
+                        index.first_of(rec.key, &rec.id)
+                    } else {
+                        None
+                    };
                     match (first, verdict) {
-                        (Some(first), _) => reject("exact_duplicate", None, Some(first.to_string())),
+                        (Some(first), _) => {
+                            reject("exact_duplicate", None, Some(first.to_string()))
+                        }
                         (None, ScanVerdict::Filtered { reason, detail }) => {
                             reject(reason, Some(detail.clone()), None)
                         }
@@ -64,7 +79,11 @@ pub fn decide(config: &Config, scans: &[ScanFile]) -> Result<Decided> {
         ));
     }
     let (exact_clusters, exact_histogram) = index.cluster_stats();
-    Ok(Decided { decisions, exact_clusters, exact_histogram })
+    Ok(Decided {
+        decisions,
+        exact_clusters,
+        exact_histogram,
+    })
 }
 
 #[cfg(test)]
@@ -73,19 +92,41 @@ mod tests {
     use crate::pipeline::state::ScanRecord;
 
     fn rec(id: &str, key: u128, verdict: ScanVerdict) -> ScanRecord {
-        ScanRecord { line: 1, bytes: 1, key, id: id.into(), verdict, sketch: None }
+        ScanRecord {
+            line: 1,
+            bytes: 1,
+            key,
+            id: id.into(),
+            verdict,
+            sketch: None,
+        }
     }
 
     #[test]
     fn exact_dedup_runs_before_filters_and_keeps_the_first() {
-        let filtered = ScanVerdict::Filtered { reason: "length".into(), detail: "words 1 < 50".into() };
+        let filtered = ScanVerdict::Filtered {
+            reason: "length".into(),
+            detail: "words 1 < 50".into(),
+        };
         let scans = vec![
-            ScanFile { records: vec![rec("a", 1, ScanVerdict::Keep), rec("b", 2, filtered.clone())], ..Default::default() },
+            ScanFile {
+                records: vec![
+                    rec("a", 1, ScanVerdict::Keep),
+                    rec("b", 2, filtered.clone()),
+                ],
+                ..Default::default()
+            },
             ScanFile {
                 records: vec![
                     rec("c", 1, ScanVerdict::Keep),
                     rec("d", 2, filtered),
-                    rec("e", 0, ScanVerdict::Malformed { detail: "bad".into() }),
+                    rec(
+                        "e",
+                        0,
+                        ScanVerdict::Malformed {
+                            detail: "bad".into(),
+                        },
+                    ),
                     rec("f", 3, ScanVerdict::Keep),
                 ],
                 ..Default::default()
@@ -99,11 +140,18 @@ mod tests {
             cluster_id: None,
         };
         assert_eq!(d.decisions[0][0], Decision::Keep);
-        assert!(matches!(&d.decisions[0][1], Decision::Reject { reason, .. } if reason == "length"));
+        assert!(
+            matches!(&d.decisions[0][1], Decision::Reject { reason, .. } if reason == "length")
+        );
         assert_eq!(d.decisions[1][0], dup("a"));
         assert_eq!(d.decisions[1][1], dup("b"));
-        assert!(matches!(&d.decisions[1][2], Decision::Reject { reason, .. } if reason == "malformed"));
+        assert!(
+            matches!(&d.decisions[1][2], Decision::Reject { reason, .. } if reason == "malformed")
+        );
         assert_eq!(d.decisions[1][3], Decision::Keep);
-        assert_eq!((d.exact_clusters, d.exact_histogram.get(&2).copied()), (2, Some(2)));
+        assert_eq!(
+            (d.exact_clusters, d.exact_histogram.get(&2).copied()),
+            (2, Some(2))
+        );
     }
 }

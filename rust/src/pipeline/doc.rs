@@ -33,7 +33,8 @@ pub fn doc_id(id: Option<&Value>, stem: &str, line: u64) -> (String, bool) {
 
 /// Parse a line; the error says what is wrong with it (the caller adds file and line).
 pub fn parse<'a>(bytes: &'a [u8], stem: &str, line: u64) -> Result<ParsedDoc<'a>, String> {
-    let s = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let s = std::str::from_utf8(bytes)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     let first = s.trim_start().as_bytes().first().copied();
     if first != Some(b'{') {
         return Err("not a JSON object".into());
@@ -43,13 +44,20 @@ pub fn parse<'a>(bytes: &'a [u8], stem: &str, line: u64) -> Result<ParsedDoc<'a>
         if msg.starts_with("missing field `text`") {
             "missing field `text`".to_string()
         } else if msg.starts_with("invalid type") && msg.contains("expected a string") {
-            format!("`text` is not a string ({})", msg.split(" at line").next().unwrap_or(&msg))
+            format!(
+                "`text` is not a string ({})",
+                msg.split(" at line").next().unwrap_or(&msg)
+            )
         } else {
             format!("bad JSON: {msg}")
         }
     })?;
     let (id, generated_id) = doc_id(f.id.as_ref(), stem, line);
-    Ok(ParsedDoc { text: f.text, id, generated_id })
+    Ok(ParsedDoc {
+        text: f.text,
+        id,
+        generated_id,
+    })
 }
 
 #[cfg(test)]
@@ -59,7 +67,10 @@ mod tests {
     #[test]
     fn accepts_documents_and_names_problems() {
         let d = parse(br#"{"id": 7, "text": "a\nb", "meta": {"x": [1]}}"#, "f", 1).unwrap();
-        assert_eq!((d.text.as_ref(), d.id.as_str(), d.generated_id), ("a\nb", "7", false));
+        assert_eq!(
+            (d.text.as_ref(), d.id.as_str(), d.generated_id),
+            ("a\nb", "7", false)
+        );
         let d = parse(br#"{"text": "x"}"#, "f", 4).unwrap();
         assert_eq!((d.id.as_str(), d.generated_id), ("f:4", true));
         let err = |b: &[u8]| parse(b, "f", 1).err().unwrap();

@@ -105,7 +105,10 @@ impl ScanFile {
             let id = r.str()?;
             let verdict = match r.u8()? {
                 0 => ScanVerdict::Keep,
-                1 => ScanVerdict::Filtered { reason: r.str()?, detail: r.str()? },
+                1 => ScanVerdict::Filtered {
+                    reason: r.str()?,
+                    detail: r.str()?,
+                },
                 2 => ScanVerdict::Malformed { detail: r.str()? },
                 t => return Err(format!("bad verdict tag {t}")),
             };
@@ -116,12 +119,23 @@ impl ScanFile {
                     Some(r.take(len)?.to_vec())
                 }
             };
-            records.push(ScanRecord { line, bytes, key, id, verdict, sketch });
+            records.push(ScanRecord {
+                line,
+                bytes,
+                key,
+                id,
+                verdict,
+                sketch,
+            });
         }
         if !r.b.is_empty() {
             return Err("trailing bytes".into());
         }
-        Ok(ScanFile { input_size, blank_lines, records })
+        Ok(ScanFile {
+            input_size,
+            blank_lines,
+            records,
+        })
     }
 }
 
@@ -193,8 +207,15 @@ pub struct JobIdentity {
 
 impl JobIdentity {
     pub fn new(config_hash: String, inputs: &[InputFile]) -> Self {
-        let inputs = inputs.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.size)).collect();
-        JobIdentity { format: 1, config_hash, inputs }
+        let inputs = inputs
+            .iter()
+            .map(|f| (f.path.to_string_lossy().into_owned(), f.size))
+            .collect();
+        JobIdentity {
+            format: 1,
+            config_hash,
+            inputs,
+        }
     }
 }
 
@@ -205,7 +226,9 @@ pub struct StateDir {
 
 impl StateDir {
     pub fn new(output: &Path) -> Self {
-        StateDir { dir: output.join(".state") }
+        StateDir {
+            dir: output.join(".state"),
+        }
     }
     pub fn job(&self) -> PathBuf {
         self.dir.join("job.json")
@@ -222,8 +245,10 @@ impl StateDir {
         if !path.exists() {
             return Ok(None);
         }
-        let scan = ScanFile::decode(&read_all(&path)?)
-            .map_err(|e| Error::Corrupt { path: path.clone(), msg: format!("{e}; pass --overwrite to start over") })?;
+        let scan = ScanFile::decode(&read_all(&path)?).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            msg: format!("{e}; pass --overwrite to start over"),
+        })?;
         if scan.input_size != input.size {
             return Err(Error::Config(format!(
                 "{} changed since the interrupted run ({} -> {} bytes); pass --overwrite to start over",
@@ -244,13 +269,18 @@ impl StateDir {
         if !path.exists() {
             return Ok(None);
         }
-        let stats = serde_json::from_slice(&read_all(&path)?)
-            .map_err(|e| Error::Corrupt { path: path.clone(), msg: format!("{e}; pass --overwrite to start over") })?;
+        let stats = serde_json::from_slice(&read_all(&path)?).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            msg: format!("{e}; pass --overwrite to start over"),
+        })?;
         Ok(Some(stats))
     }
 
     pub fn save_done(&self, index: usize, stats: &WriteStats) -> Result<()> {
-        write_atomic(&self.done(index), &serde_json::to_vec_pretty(stats).expect("stats serialize"))
+        write_atomic(
+            &self.done(index),
+            &serde_json::to_vec_pretty(stats).expect("stats serialize"),
+        )
     }
 }
 
@@ -264,13 +294,23 @@ mod tests {
             input_size: 99,
             blank_lines: 2,
             records: vec![
-                ScanRecord { line: 1, bytes: 10, key: 7 << 100, id: "a".into(), verdict: ScanVerdict::Keep, sketch: None },
+                ScanRecord {
+                    line: 1,
+                    bytes: 10,
+                    key: 7 << 100,
+                    id: "a".into(),
+                    verdict: ScanVerdict::Keep,
+                    sketch: None,
+                },
                 ScanRecord {
                     line: 3,
                     bytes: 12,
                     key: 5,
                     id: "f:3".into(),
-                    verdict: ScanVerdict::Filtered { reason: "length".into(), detail: "words 2 < 50".into() },
+                    verdict: ScanVerdict::Filtered {
+                        reason: "length".into(),
+                        detail: "words 2 < 50".into(),
+                    },
                     sketch: Some(vec![1, 2, 3]),
                 },
                 ScanRecord {
@@ -278,7 +318,9 @@ mod tests {
                     bytes: 1,
                     key: 0,
                     id: "f:4".into(),
-                    verdict: ScanVerdict::Malformed { detail: "bad".into() },
+                    verdict: ScanVerdict::Malformed {
+                        detail: "bad".into(),
+                    },
                     sketch: None,
                 },
             ],

@@ -5,11 +5,13 @@
 
 use super::decide::Decision;
 use super::doc::doc_id;
+use super::scan::{BATCH_BYTES, BATCH_LINES};
 use super::state::{ScanFile, WriteStats};
 use crate::config::Config;
-use crate::filters::pii::Redactor;
+use crate::filters::pii::{PiiCounts, Redactor};
 use crate::io::{file_stem, tmp_name, InputFile, LineReader};
 use crate::{Error, Result};
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -41,7 +43,10 @@ impl ShardWriter {
 
     fn write_line(&mut self, line: &[u8]) -> Result<()> {
         if self.current.is_none() {
-            let path = self.dir.join(format!("part-{:05}-{:04}.jsonl.zst", self.file_index, self.part));
+            let path = self.dir.join(format!(
+                "part-{:05}-{:04}.jsonl.zst",
+                self.file_index, self.part
+            ));
             let tmp = tmp_name(&path);
             let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             let enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
@@ -50,7 +55,9 @@ impl ShardWriter {
             self.part += 1;
         }
         let (enc, path, bytes) = self.current.as_mut().expect("opened above");
-        enc.write_all(line).and_then(|_| enc.write_all(b"\n")).map_err(|e| Error::io(tmp_name(path), e))?;
+        enc.write_all(line)
+            .and_then(|_| enc.write_all(b"\n"))
+            .map_err(|e| Error::io(tmp_name(path), e))?;
         *bytes += line.len() as u64 + 1;
         if *bytes >= self.max_bytes {
             self.close()?;
@@ -62,10 +69,13 @@ impl ShardWriter {
         if let Some((enc, path, _)) = self.current.take() {
             let tmp = tmp_name(&path);
             let buf = enc.finish().map_err(|e| Error::io(&tmp, e))?;
-            let file = buf.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+            let file = buf
+                .into_inner()
+                .map_err(|e| Error::io(&tmp, e.into_error()))?;
             file.sync_all().map_err(|e| Error::io(&tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-            self.written.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            self.written
+                .push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
         Ok(())
     }
@@ -110,54 +120,61 @@ impl FileWriter<'_> {
         let changed = |line: u64, why: &str| Error::Input {
             path: input.path.clone(),
             line,
-            msg: format!("input changed since it was scanned ({why}); pass --overwrite to start over"),
+            msg: format!(
+                "input changed since it was scanned ({why}); pass --overwrite to start over"
+            ),
         };
         let mut reader = LineReader::open(&input.path)?;
         let mut records = scan.records.iter().zip(decisions);
         let mut last_line = 0;
-        while let Some(line) = reader.next_line()? {
-            last_line = line.number;
-            if line.bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let Some((rec, decision)) = records.next() else {
-                return Err(changed(line.number, "more documents than scanned"));
-            };
-            if rec.line != line.number || rec.bytes != line.bytes.len() as u64 {
-                return Err(changed(line.number, "a line differs"));
-            }
-            progress(rec.bytes);
-            match decision {
-                Decision::Keep => {
-                    let out = self.kept_line(line.bytes, input, &stem, line.number, &mut stats)?;
-                    kept.write_line(&out)?;
-                    stats.kept.add(rec.bytes);
-                }
-                Decision::Reject { reason, detail, duplicate_of, cluster_id } => {
-                    let mut obj = if reason == "malformed" {
-                        let mut m = Map::new();
-                        m.insert("raw".into(), Value::String(String::from_utf8_lossy(line.bytes).into_owned()));
-                        m.insert("file".into(), Value::String(input.path.to_string_lossy().into_owned()));
-                        m.insert("line".into(), Value::from(line.number));
-                        m
-                    } else {
-                        let mut m = parse_object(line.bytes, input, line.number)?;
-                        add_generated_id(&mut m, &stem, line.number);
-                        m
+        let mut batch: Vec<(u64, Vec<u8>, &Decision)> = Vec::new();
+        let mut batch_bytes = 0;
+        loop {
+            let line = reader.next_line()?;
+            let end = line.is_none();
+            if let Some(line) = line {
+                last_line = line.number;
+                if !line.bytes.iter().all(u8::is_ascii_whitespace) {
+                    let Some((rec, decision)) = records.next() else {
+                        return Err(changed(line.number, "more documents than scanned"));
                     };
-                    obj.insert("reject_reason".into(), Value::String(reason.clone()));
-                    if let Some(d) = detail {
-                        obj.insert("reject_detail".into(), Value::String(d.clone()));
+                    if rec.line != line.number || rec.bytes != line.bytes.len() as u64 {
+                        return Err(changed(line.number, "a line differs"));
                     }
-                    if let Some(d) = duplicate_of {
-                        obj.insert("duplicate_of".into(), Value::String(d.clone()));
-                    }
-                    if let Some(c) = cluster_id {
-                        obj.insert("cluster_id".into(), Value::from(*c));
-                    }
-                    rejected.write_line(&serde_json::to_vec(&obj).expect("JSON serializes"))?;
-                    stats.rejected.entry(reason.clone()).or_default().add(rec.bytes);
+                    batch_bytes += line.bytes.len();
+                    batch.push((line.number, line.bytes.to_vec(), decision));
                 }
+            }
+            if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
+                let outs: Vec<Result<Output>> = batch
+                    .par_iter()
+                    .map(|(number, bytes, decision)| {
+                        self.output(input, &stem, *number, bytes, decision)
+                    })
+                    .collect();
+                for (out, (_, bytes, _)) in outs.into_iter().zip(&batch) {
+                    let n = bytes.len() as u64;
+                    match out? {
+                        Output::Kept(line, pii) => {
+                            kept.write_line(&line)?;
+                            stats.kept.add(n);
+                            if pii.total() > 0 {
+                                stats.docs_with_pii += 1;
+                                stats.pii.add(&pii);
+                            }
+                        }
+                        Output::Rejected(line, reason) => {
+                            rejected.write_line(&line)?;
+                            stats.rejected.entry(reason).or_default().add(n);
+                        }
+                    }
+                    progress(n);
+                }
+                batch.clear();
+                batch_bytes = 0;
+            }
+            if end {
+                break;
             }
         }
         if records.next().is_some() {
@@ -170,33 +187,89 @@ impl FileWriter<'_> {
         Ok(stats)
     }
 
+    /// The output line of one document, by its decision.
+    fn output(
+        &self,
+        input: &InputFile,
+        stem: &str,
+        number: u64,
+        bytes: &[u8],
+        decision: &Decision,
+    ) -> Result<Output> {
+        let Decision::Reject {
+            reason,
+            detail,
+            duplicate_of,
+            cluster_id,
+        } = decision
+        else {
+            return self.kept_line(bytes, input, stem, number);
+        };
+        let mut obj = if reason == "malformed" {
+            let mut m = Map::new();
+            m.insert(
+                "raw".into(),
+                Value::String(String::from_utf8_lossy(bytes).into_owned()),
+            );
+            m.insert(
+                "file".into(),
+                Value::String(input.path.to_string_lossy().into_owned()),
+            );
+            m.insert("line".into(), Value::from(number));
+            m
+        } else {
+            let mut m = parse_object(bytes, input, number)?;
+            add_generated_id(&mut m, stem, number);
+            m
+        };
+        obj.insert("reject_reason".into(), Value::String(reason.clone()));
+        if let Some(d) = detail {
+            obj.insert("reject_detail".into(), Value::String(d.clone()));
+        }
+        if let Some(d) = duplicate_of {
+            obj.insert("duplicate_of".into(), Value::String(d.clone()));
+        }
+        if let Some(c) = cluster_id {
+            obj.insert("cluster_id".into(), Value::from(*c));
+        }
+        Ok(Output::Rejected(
+            serde_json::to_vec(&obj).expect("JSON serializes"),
+            reason.clone(),
+        ))
+    }
+
     /// A kept document's output line: the input line itself when nothing changes,
     /// else the object with its text redacted and a generated id added.
-    fn kept_line(&self, bytes: &[u8], input: &InputFile, stem: &str, line: u64, stats: &mut WriteStats) -> Result<Vec<u8>> {
+    fn kept_line(&self, bytes: &[u8], input: &InputFile, stem: &str, line: u64) -> Result<Output> {
         let d = super::doc::parse(bytes, stem, line).map_err(|msg| Error::Input {
             path: input.path.clone(),
             line,
             msg: format!("{msg} (on re-read)"),
         })?;
         let (redacted, counts) = self.redactor.redact(&d.text);
-        if counts.total() > 0 {
-            stats.docs_with_pii += 1;
-            stats.pii.add(&counts);
-        }
         let redacted = match redacted {
             std::borrow::Cow::Owned(s) => Some(s),
             std::borrow::Cow::Borrowed(_) => None,
         };
         if redacted.is_none() && !d.generated_id {
-            return Ok(bytes.to_vec());
+            return Ok(Output::Kept(bytes.to_vec(), counts));
         }
         let mut obj = parse_object(bytes, input, line)?;
         if let Some(t) = redacted {
             obj.insert("text".into(), Value::String(t));
         }
         add_generated_id(&mut obj, stem, line);
-        Ok(serde_json::to_vec(&obj).expect("JSON serializes"))
+        Ok(Output::Kept(
+            serde_json::to_vec(&obj).expect("JSON serializes"),
+            counts,
+        ))
     }
+}
+
+/// One document's output line and where it goes.
+enum Output {
+    Kept(Vec<u8>, PiiCounts),
+    Rejected(Vec<u8>, String),
 }
 
 fn parse_object(bytes: &[u8], input: &InputFile, line: u64) -> Result<Map<String, Value>> {
