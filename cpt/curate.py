@@ -47,7 +47,7 @@ def run(
     config: PathLike | None = None,
     sets: Sequence[str] = (),
     overwrite: bool = False,
-    quiet: bool = True,
+    quiet: bool = False,
     **keys: Any,
 ) -> dict[str, Any]:
     """Run a curation job and return its report (also written to ``<output>/report.json``).
@@ -55,6 +55,8 @@ def run(
     ``config`` is an optional YAML file; ``inputs``, ``output`` and any other config key
     given as a keyword (nested dicts, e.g. ``filters={"length": {"min_words": 50}}``, or
     ``filters__length__min_words=50``) override it, then ``sets`` (``["key.sub=value"]``).
+    A finished job in ``output`` with the same config is resumed (nothing is redone);
+    ``overwrite=True`` starts over. ``quiet`` hides the progress bar and stderr summary.
     Raises ``cpt.ConfigError`` for bad keys or values, ``cpt.InputError`` for malformed or
     corrupt input, ``cpt.EngineIOError`` for file system errors.
     """

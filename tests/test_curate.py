@@ -139,3 +139,12 @@ def test_shared_corpus_same_output_for_1_and_2_threads(shared_data: Path, tmp_pa
         for name in names:
             a_bytes = (tmp_path / "a" / sub / name).read_bytes()
             assert a_bytes == (tmp_path / "b" / sub / name).read_bytes()
+
+
+def test_truncated_zstd_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
+    body = "".join(json.dumps({"id": i, "text": PROSE + str(i)}) + "\n" for i in range(300))
+    data = zstandard.ZstdCompressor().compress(body.encode())
+    src = tmp_path / "cut.jsonl.zst"
+    src.write_bytes(data[: len(data) // 2])
+    with pytest.raises(cpt.InputError, match=r"cut\.jsonl\.zst: corrupt or truncated zstd"):
+        cpt.curate.run(src, tmp_path / "o", lenient=True, quiet=True)
