@@ -109,14 +109,22 @@ impl std::hash::Hasher for PassThrough {
 }
 
 type Build = std::hash::BuildHasherDefault<PassThrough>;
+/// Scratch tables reused across n-gram sizes (cleared, capacity kept).
+type Counts = HashMap<u64, (u32, usize), Build>;
+type Seen = HashSet<u64, Build>;
 
 /// Character share of the most frequent n-gram that occurs more than once.
-fn top_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 {
+fn top_ngram_frac(
+    grams: &[u64],
+    lens: &[usize],
+    n: usize,
+    total: usize,
+    counts: &mut Counts,
+) -> f64 {
     if grams.is_empty() || total == 0 {
         return 0.0;
     }
-    let mut counts: HashMap<u64, (u32, usize), Build> =
-        HashMap::with_capacity_and_hasher(grams.len(), Build::default());
+    counts.clear();
     for (i, &g) in grams.iter().enumerate() {
         counts
             .entry(g)
@@ -133,12 +141,11 @@ fn top_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 
 }
 
 /// Character share of the words covered by n-grams seen earlier in the document.
-fn dup_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize) -> f64 {
+fn dup_ngram_frac(grams: &[u64], lens: &[usize], n: usize, total: usize, seen: &mut Seen) -> f64 {
     if grams.is_empty() || total == 0 {
         return 0.0;
     }
-    let mut seen: HashSet<u64, Build> =
-        HashSet::with_capacity_and_hasher(grams.len(), Build::default());
+    seen.clear();
     let mut covered = vec![false; lens.len()];
     for (i, &g) in grams.iter().enumerate() {
         if !seen.insert(g) {
@@ -210,14 +217,16 @@ impl Filter for RepetitionFilter {
         let lens: Vec<usize> = ws.iter().map(|w| w.chars().count()).collect();
         let total: usize = lens.iter().sum();
         let table = ngram_hashes(&hashes);
+        let mut counts = Counts::with_capacity_and_hasher(hashes.len(), Build::default());
         for (n, max) in c.max_top_ngram_char_frac.by_n() {
-            let frac = top_ngram_frac(&table[n], &lens, n, total);
+            let frac = top_ngram_frac(&table[n], &lens, n, total, &mut counts);
             if let Some(v) = above(R, &format!("top_{n}gram_char_frac"), frac, max) {
                 return v;
             }
         }
+        let mut seen = Seen::with_capacity_and_hasher(hashes.len(), Build::default());
         for (n, max) in c.max_dup_ngram_char_frac.by_n() {
-            let frac = dup_ngram_frac(&table[n], &lens, n, total);
+            let frac = dup_ngram_frac(&table[n], &lens, n, total, &mut seen);
             if let Some(v) = above(R, &format!("dup_{n}gram_char_frac"), frac, max) {
                 return v;
             }
@@ -342,11 +351,12 @@ mod tests {
         let lens: Vec<usize> = ws.iter().map(|w| w.chars().count()).collect();
         let total = lens.iter().sum();
         let table = ngram_hashes(&hashes);
-        let frac = dup_ngram_frac(&table[5], &lens, 5, total);
+        let mut seen = Seen::default();
+        let frac = dup_ngram_frac(&table[5], &lens, 5, total, &mut seen);
         let passage_chars: usize = passage.split(' ').map(str::len).sum();
         assert!((frac - passage_chars as f64 / total as f64).abs() < 1e-9);
         assert!(detail(check(&text)).starts_with("dup_5gram_char_frac"));
-        assert!((dup_ngram_frac(&table[10], &lens, 10, total) - frac).abs() < 1e-12);
+        assert!((dup_ngram_frac(&table[10], &lens, 10, total, &mut seen) - frac).abs() < 1e-12);
         assert!(ngram_hashes(&hashes[..3])[5].is_empty());
         assert_eq!(table[10].len(), hashes.len() - 9);
     }
