@@ -7,6 +7,8 @@ use crate::{Error, Result};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One input file, in the job's deterministic order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,7 @@ pub fn expand_inputs(patterns: &[String], exclude: Option<&Path>) -> Result<Vec<
                 let path = entry.map_err(|e| Error::io(e.path().to_path_buf(), e.into()))?;
                 if path.is_dir() {
                     walk(&path, exclude.as_deref(), &mut paths)?;
-                } else {
+                } else if !inside(&path, exclude.as_deref()) {
                     paths.push(path);
                 }
             }
@@ -78,6 +80,14 @@ pub fn expand_inputs(patterns: &[String], exclude: Option<&Path>) -> Result<Vec<
             Ok(InputFile { path, size })
         })
         .collect()
+}
+
+/// `path` lies under `dir` (the output directory, whose shards are never inputs).
+fn inside(path: &Path, dir: Option<&Path>) -> bool {
+    match (dir, path.canonicalize()) {
+        (Some(dir), Ok(p)) => p.starts_with(dir),
+        _ => false,
+    }
 }
 
 fn walk(dir: &Path, exclude: Option<&Path>, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -122,10 +132,31 @@ pub fn detect(magic: &[u8]) -> Compression {
     }
 }
 
+/// Counts the bytes read from the file (compressed position), for progress bars.
+struct Counting {
+    file: File,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Open `path` and return a buffered reader of its decompressed bytes.
 pub fn open(path: &Path) -> Result<(Box<dyn BufRead + Send>, Compression)> {
-    let mut file =
-        BufReader::with_capacity(1 << 16, File::open(path).map_err(|e| Error::io(path, e))?);
+    open_counted(path, Arc::default())
+}
+
+fn open_counted(
+    path: &Path,
+    count: Arc<AtomicU64>,
+) -> Result<(Box<dyn BufRead + Send>, Compression)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = BufReader::with_capacity(1 << 16, Counting { file, count });
     let magic = file.fill_buf().map_err(|e| Error::io(path, e))?;
     let kind = detect(magic);
     let reader: Box<dyn BufRead + Send> = match kind {
@@ -159,17 +190,20 @@ pub struct LineReader {
     kind: Compression,
     buf: Vec<u8>,
     number: u64,
+    consumed: Arc<AtomicU64>,
 }
 
 impl LineReader {
     pub fn open(path: &Path) -> Result<LineReader> {
-        let (reader, kind) = open(path)?;
+        let consumed = Arc::new(AtomicU64::new(0));
+        let (reader, kind) = open_counted(path, consumed.clone())?;
         Ok(LineReader {
             path: path.to_path_buf(),
             reader,
             kind,
             buf: Vec::with_capacity(1 << 16),
             number: 0,
+            consumed,
         })
     }
 
@@ -208,6 +242,11 @@ impl LineReader {
             number: self.number,
             bytes: &self.buf[..end],
         }))
+    }
+
+    /// Bytes read from the file so far (compressed, read ahead by buffering).
+    pub fn consumed(&self) -> u64 {
+        self.consumed.load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &Path {
@@ -285,7 +324,15 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(body).unwrap();
         std::fs::write(dir.path().join("a.jsonl.gz"), gz.finish().unwrap()).unwrap();
-        let files = expand_inputs(&[dir.path().to_string_lossy().into_owned()], None).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("part-00000-0000.jsonl.zst"), b"").unwrap();
+        let glob = format!("{}/**/*.jsonl*", dir.path().display());
+        let globbed = expand_inputs(&[glob], Some(&out)).unwrap();
+        assert_eq!(globbed.len(), 3);
+        let files =
+            expand_inputs(&[dir.path().to_string_lossy().into_owned()], Some(&out)).unwrap();
+        assert_eq!(files, globbed);
         let names: Vec<String> = files
             .iter()
             .map(|f| f.path.file_name().unwrap().to_string_lossy().into())
@@ -304,6 +351,7 @@ mod tests {
                     (2, "{\"text\":\"b\"}".to_string())
                 ]
             );
+            assert_eq!(r.consumed(), f.size);
         }
     }
 }

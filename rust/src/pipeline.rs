@@ -246,9 +246,8 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
             pb.inc(input.size);
             return Ok(s);
         }
-        let s = scanner.scan(input, |_| {})?;
+        let s = scanner.scan(input, |b| pb.inc(b))?;
         state.save_scan(i, &s)?;
-        pb.inc(input.size);
         Ok(s)
     })?;
     pb.finish_and_clear();

@@ -22,6 +22,7 @@ pub(crate) const BATCH_BYTES: usize = 8 << 20;
 pub(crate) const BATCH_LINES: usize = 2048;
 
 impl Scanner<'_> {
+    /// Scan one file; `progress` gets the file bytes (compressed) consumed since its last call.
     pub fn scan(&self, input: &InputFile, mut progress: impl FnMut(u64)) -> Result<ScanFile> {
         let stem = file_stem(&input.path);
         let mut reader = LineReader::open(&input.path)?;
@@ -31,6 +32,7 @@ impl Scanner<'_> {
         };
         let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut batch_bytes = 0;
+        let mut reported = 0;
         loop {
             let line = reader.next_line()?;
             let end = line.is_none();
@@ -48,14 +50,16 @@ impl Scanner<'_> {
                     .map(|(number, bytes)| self.line_record(input, &stem, *number, bytes))
                     .collect();
                 for r in records {
-                    let r = r?;
-                    progress(r.bytes);
-                    out.records.push(r);
+                    out.records.push(r?);
                 }
+                let consumed = reader.consumed().min(input.size);
+                progress(consumed - reported);
+                reported = consumed;
                 batch.clear();
                 batch_bytes = 0;
             }
             if end {
+                progress(input.size - reported);
                 return Ok(out);
             }
         }
