@@ -1,15 +1,46 @@
-//! Engine errors as Python exception classes, all below `CurateError`.
+//! Engine errors as Python exception classes, all below `CurateError`, named
+//! `cpt._engine.X` (their `__module__` is `cpt._engine`).
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(_engine, CurateError, PyException, "Base class of every error raised by the cpt engine.");
-create_exception!(_engine, ConfigError, CurateError, "A bad configuration value or unknown key.");
-create_exception!(_engine, InputError, CurateError, "A malformed input record, or a corrupt or truncated input file.");
-create_exception!(_engine, ShardError, CurateError, "A truncated, corrupt or mismatched token shard.");
-create_exception!(_engine, TokenizerError, CurateError, "A tokenizer that cannot be loaded or does not match.");
-create_exception!(_engine, EngineIOError, CurateError, "A file system error, with the path it happened on.");
+create_exception!(
+    cpt._engine,
+    CurateError,
+    PyException,
+    "Base class of every error raised by the cpt engine."
+);
+create_exception!(
+    cpt._engine,
+    ConfigError,
+    CurateError,
+    "A bad configuration value or unknown key."
+);
+create_exception!(
+    cpt._engine,
+    InputError,
+    CurateError,
+    "A malformed input record, or a corrupt or truncated input file."
+);
+create_exception!(
+    cpt._engine,
+    ShardError,
+    CurateError,
+    "A truncated, corrupt or mismatched token shard."
+);
+create_exception!(
+    cpt._engine,
+    TokenizerError,
+    CurateError,
+    "A tokenizer that cannot be loaded or does not match."
+);
+create_exception!(
+    cpt._engine,
+    EngineIOError,
+    CurateError,
+    "A file system error, with the path it happened on."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();

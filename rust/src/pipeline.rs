@@ -1,1 +1,437 @@
-//! (being built)
+//! The curation job in two passes, built for scale and resume:
+//! 1. scan (per input file, in parallel): a compact record per document, saved to
+//!    `.state/scan-NNNNN.bin`; a restarted job skips files already scanned;
+//! 2. decide (sequential, input order): exact dedup, filter verdicts, near-dup hook;
+//! 3. write (per input file, in parallel): kept and rejected shards, then a done
+//!    marker; a restarted job redoes only unfinished files.
+//!
+//! Output depends only on inputs and config, never on thread count or interruption.
+
+pub mod decide;
+pub mod doc;
+pub mod scan;
+pub mod state;
+pub mod write;
+
+use crate::config::Config;
+use crate::filters::pii::Redactor;
+use crate::filters::FilterChain;
+use crate::io::{expand_inputs, write_atomic, InputFile};
+use crate::report::{ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings};
+use crate::{Error, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use state::{Count, JobIdentity, ScanFile, StateDir, WriteStats};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// How to run a job (not part of the config: they do not change the output).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Delete a previous job's outputs and state instead of resuming or refusing.
+    pub overwrite: bool,
+    /// No progress bars and no summary on stderr.
+    pub quiet: bool,
+}
+
+/// What a job would do: for `--dry-run`.
+pub struct Plan {
+    pub inputs: Vec<InputFile>,
+    pub stages: Vec<String>,
+    pub output: PathBuf,
+}
+
+impl Plan {
+    pub fn describe(&self) -> String {
+        let total: u64 = self.inputs.iter().map(|f| f.size).sum();
+        let mut s = format!(
+            "plan:\n  inputs: {} files, {:.1} MB on disk\n",
+            self.inputs.len(),
+            total as f64 / 1e6
+        );
+        for (i, f) in self.inputs.iter().enumerate() {
+            s.push_str(&format!(
+                "    [{i:05}] {} ({} bytes)\n",
+                f.path.display(),
+                f.size
+            ));
+        }
+        s.push_str(&format!("  stages: {}\n", self.stages.join(" -> ")));
+        let o = self.output.display();
+        s.push_str(&format!(
+            "  outputs:\n    {o}/kept/part-FFFFF-PPPP.jsonl.zst\n    {o}/rejected/part-FFFFF-PPPP.jsonl.zst\n    {o}/report.json\n    {o}/.state/ (resume state)\n"
+        ));
+        s
+    }
+}
+
+/// Resolve inputs and stages without touching any data.
+pub fn plan(config: &Config) -> Result<Plan> {
+    config.require_job()?;
+    let output = PathBuf::from(&config.output);
+    let inputs = expand_inputs(&config.inputs, Some(&output))?;
+    let mut stages = vec!["read".to_string()];
+    if config.exact_dedup.enabled {
+        stages.push("exact_dedup".into());
+    }
+    let chain = FilterChain::from_config(&config.filters);
+    stages.extend(chain.names().into_iter().map(|n| format!("filter:{n}")));
+    if config.minhash.enabled {
+        stages.push("near_dedup".into());
+    }
+    if Redactor::new(config.pii.clone()).enabled() {
+        stages.push("pii".into());
+    }
+    stages.push("write".into());
+    Ok(Plan {
+        inputs,
+        stages,
+        output,
+    })
+}
+
+fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg:>6} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// Make `output` ready: refuse a different job's state unless `overwrite`.
+fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Result<StateDir> {
+    let state = StateDir::new(output);
+    let ours = ["kept", "rejected", ".state", "report.json"];
+    if overwrite {
+        for name in ours {
+            let p = output.join(name);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            } else if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+    } else if state.job().exists() {
+        let bytes = crate::io::read_all(&state.job())?;
+        let previous: JobIdentity = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: state.job(),
+            msg: format!("{e}; pass --overwrite to start over"),
+        })?;
+        if previous.config_hash != identity.config_hash {
+            return Err(Error::Config(format!(
+                "{} holds a job with a different config (hash {} vs {}); pass --overwrite to start over",
+                output.display(),
+                previous.config_hash,
+                identity.config_hash
+            )));
+        }
+        if previous.inputs != identity.inputs {
+            return Err(Error::Config(format!(
+                "{} holds a job with different inputs; pass --overwrite to start over",
+                output.display()
+            )));
+        }
+    } else if ours.iter().any(|n| output.join(n).exists()) {
+        return Err(Error::Config(format!(
+            "{} holds outputs of an unknown job; pass --overwrite to replace them",
+            output.display()
+        )));
+    }
+    for dir in [
+        output.join("kept"),
+        output.join("rejected"),
+        state.dir.clone(),
+    ] {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    write_atomic(
+        &state.job(),
+        &serde_json::to_vec_pretty(identity).expect("identity serializes"),
+    )?;
+    Ok(state)
+}
+
+/// Run `f` over the inputs in parallel; stop early after an error and return the
+/// first error in input order, so failures are reported deterministically.
+fn par_files<T: Send>(
+    pool: &rayon::ThreadPool,
+    n: usize,
+    f: impl Fn(usize) -> Result<T> + Sync + Send,
+) -> Result<Vec<T>> {
+    let failed = AtomicBool::new(false);
+    let results: Vec<Option<Result<T>>> = pool.install(|| {
+        (0..n)
+            .into_par_iter()
+            .map(|i| {
+                if failed.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let r = f(i);
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                Some(r)
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Test hook: abort the process after this many files are written (resume tests).
+fn abort_after_files() -> Option<usize> {
+    std::env::var("CPT_TEST_ABORT_AFTER_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
+/// Run a curation job and return its report (also written to `<output>/report.json`).
+pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
+    let started = Instant::now();
+    let plan = plan(config)?;
+    if config.minhash.enabled {
+        // Fail before any work; see the NEAR-DUP HOOKs in scan.rs and decide.rs.
+        return Err(Error::Config(
+            "minhash.enabled: near-duplicate removal is not part of this build yet; set minhash.enabled=false".into(),
+        ));
+    }
+    let inputs = plan.inputs;
+    let output = plan.output;
+    let identity = JobIdentity::new(config.output_hash(), &inputs);
+    let state = prepare_output(&output, &identity, opts.overwrite)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .thread_name(|i| format!("cpt-curate-{i}"))
+        .build()
+        .map_err(|e| Error::Config(format!("threads: {e}")))?;
+    let threads = pool.current_num_threads();
+    let filters = FilterChain::from_config(&config.filters);
+
+    // Pass 1: scan.
+    let t0 = Instant::now();
+    let total_size: u64 = inputs.iter().map(|f| f.size).sum();
+    let pb = bar(opts.quiet, total_size, "scan");
+    let resumed_scans = AtomicUsize::new(0);
+    let scanner = scan::Scanner {
+        config,
+        filters: &filters,
+    };
+    let scans: Vec<ScanFile> = par_files(&pool, inputs.len(), |i| {
+        let input = &inputs[i];
+        if let Some(s) = state.load_scan(i, input)? {
+            resumed_scans.fetch_add(1, Ordering::Relaxed);
+            pb.inc(input.size);
+            return Ok(s);
+        }
+        let s = scanner.scan(input, |b| pb.inc(b))?;
+        state.save_scan(i, &s)?;
+        Ok(s)
+    })?;
+    pb.finish_and_clear();
+    let scan_secs = t0.elapsed().as_secs_f64();
+    let input_docs: u64 = scans.iter().map(|s| s.records.len() as u64).sum();
+    let input_bytes: u64 = scans.iter().flat_map(|s| &s.records).map(|r| r.bytes).sum();
+
+    // Decide.
+    let t1 = Instant::now();
+    let decided = decide::decide(config, &scans)?;
+    let decide_secs = t1.elapsed().as_secs_f64();
+
+    // Pass 2: write.
+    let t2 = Instant::now();
+    let pb = bar(opts.quiet, input_bytes, "write");
+    let redactor = Redactor::new(config.pii.clone());
+    let kept_dir = output.join("kept");
+    let rejected_dir = output.join("rejected");
+    let writer = write::FileWriter {
+        config,
+        redactor: &redactor,
+        kept_dir: &kept_dir,
+        rejected_dir: &rejected_dir,
+    };
+    let resumed_writes = AtomicUsize::new(0);
+    let completed = AtomicUsize::new(0);
+    let abort_after = abort_after_files();
+    let stats: Vec<WriteStats> = par_files(&pool, inputs.len(), |i| {
+        if let Some(s) = state.load_done(i)? {
+            resumed_writes.fetch_add(1, Ordering::Relaxed);
+            pb.inc(scans[i].records.iter().map(|r| r.bytes).sum());
+            return Ok(s);
+        }
+        let s = writer.write(i, &inputs[i], &scans[i], &decided.decisions[i], |b| {
+            pb.inc(b)
+        })?;
+        check_file(&inputs[i].path, &scans[i], &s)?;
+        state.save_done(i, &s)?;
+        let n = completed.fetch_add(1, Ordering::SeqCst) + 1;
+        if abort_after.is_some_and(|a| n >= a) {
+            std::process::abort();
+        }
+        Ok(s)
+    })?;
+    pb.finish_and_clear();
+    let write_secs = t2.elapsed().as_secs_f64();
+
+    let report = build_report(BuildReport {
+        config,
+        inputs: &inputs,
+        scans: &scans,
+        stats: &stats,
+        decided: &decided,
+        timings: Timings {
+            scan: StageTiming::new(scan_secs, input_docs, input_bytes),
+            decide: StageTiming::new(decide_secs, input_docs, input_bytes),
+            write: StageTiming::new(write_secs, input_docs, input_bytes),
+            total_seconds: started.elapsed().as_secs_f64(),
+        },
+        threads,
+        resumed_scans: resumed_scans.into_inner(),
+        resumed_writes: resumed_writes.into_inner(),
+    })?;
+    let path = output.join("report.json");
+    let mut json = serde_json::to_vec_pretty(&report).expect("report serializes");
+    json.push(b'\n');
+    write_atomic(&path, &json)?;
+    if !opts.quiet {
+        eprintln!("{}", report.summary());
+    }
+    Ok(report)
+}
+
+/// Every scanned document of a file was written exactly once.
+fn check_file(path: &Path, scan: &ScanFile, s: &WriteStats) -> Result<()> {
+    let written = s.kept.docs + s.rejected.values().map(|c| c.docs).sum::<u64>();
+    if written != scan.records.len() as u64 {
+        return Err(Error::Accounting(format!(
+            "{}: {} documents scanned but {} written",
+            path.display(),
+            scan.records.len(),
+            written
+        )));
+    }
+    Ok(())
+}
+
+struct BuildReport<'a> {
+    config: &'a Config,
+    inputs: &'a [InputFile],
+    scans: &'a [ScanFile],
+    stats: &'a [WriteStats],
+    decided: &'a decide::Decided,
+    timings: Timings,
+    threads: usize,
+    resumed_scans: usize,
+    resumed_writes: usize,
+}
+
+fn build_report(b: BuildReport<'_>) -> Result<Report> {
+    let mut kept = Count::default();
+    let mut rejected = std::collections::BTreeMap::<String, Count>::new();
+    let mut pii = Pii {
+        counts: Default::default(),
+        docs_with_pii: 0,
+    };
+    let (mut kept_shards, mut rejected_shards) = (Vec::new(), Vec::new());
+    for s in b.stats {
+        kept.docs += s.kept.docs;
+        kept.bytes += s.kept.bytes;
+        for (reason, c) in &s.rejected {
+            let e = rejected.entry(reason.clone()).or_default();
+            e.docs += c.docs;
+            e.bytes += c.bytes;
+        }
+        pii.counts.add(&s.pii);
+        pii.docs_with_pii += s.docs_with_pii;
+        kept_shards.extend(s.kept_shards.iter().map(|n| format!("kept/{n}")));
+        rejected_shards.extend(s.rejected_shards.iter().map(|n| format!("rejected/{n}")));
+    }
+    let inputs: Vec<InputReport> = b
+        .inputs
+        .iter()
+        .zip(b.scans)
+        .map(|(f, s)| InputReport {
+            path: f.path.to_string_lossy().into_owned(),
+            size: f.size,
+            docs: s.records.len() as u64,
+            bytes: s.records.iter().map(|r| r.bytes).sum(),
+            blank_lines: s.blank_lines,
+        })
+        .collect();
+    let input_docs: u64 = inputs.iter().map(|i| i.docs).sum();
+    let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
+    let rejected_docs: u64 = rejected.values().map(|c| c.docs).sum();
+    let rejected_bytes: u64 = rejected.values().map(|c| c.bytes).sum();
+    // The decide step's verdicts must match what pass 2 wrote, reason by reason.
+    let mut decided_kept = 0u64;
+    let mut decided_rejected = std::collections::BTreeMap::<&str, u64>::new();
+    for d in b.decided.decisions.iter().flatten() {
+        match d {
+            decide::Decision::Keep => decided_kept += 1,
+            decide::Decision::Reject { reason, .. } => {
+                *decided_rejected.entry(reason.as_str()).or_default() += 1
+            }
+        }
+    }
+    let written_rejected: std::collections::BTreeMap<&str, u64> =
+        rejected.iter().map(|(k, c)| (k.as_str(), c.docs)).collect();
+    if kept.docs + rejected_docs != input_docs
+        || kept.bytes + rejected_bytes != input_bytes
+        || decided_kept != kept.docs
+        || decided_rejected != written_rejected
+    {
+        return Err(Error::Accounting(format!(
+            "input {input_docs} docs / {input_bytes} bytes, kept {} / {}, rejected {rejected_docs} / {rejected_bytes}; \
+             decided kept {decided_kept}, rejected {decided_rejected:?}, written rejected {written_rejected:?}",
+            kept.docs, kept.bytes
+        )));
+    }
+    Ok(Report {
+        format: 1,
+        input_docs,
+        input_bytes,
+        blank_lines: inputs.iter().map(|i| i.blank_lines).sum(),
+        kept_docs: kept.docs,
+        kept_bytes: kept.bytes,
+        rejected_docs,
+        rejected_bytes,
+        malformed_docs: rejected.get("malformed").map_or(0, |c| c.docs),
+        rejected,
+        pii,
+        exact_duplicates: ExactDuplicates {
+            clusters: b.decided.exact_clusters,
+            size_histogram: b.decided.exact_histogram.clone(),
+        },
+        timings: b.timings,
+        threads: b.threads,
+        resumed_scans: b.resumed_scans,
+        resumed_writes: b.resumed_writes,
+        inputs,
+        kept_shards,
+        rejected_shards,
+        config_hash: b.config.output_hash(),
+        config: b.config.clone(),
+    })
+}

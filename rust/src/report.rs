@@ -1,1 +1,134 @@
-//! (being built)
+//! The curation report: what came in, what was kept, what was rejected and why, how
+//! long each stage took. Written as `report.json` (atomically) and summarized on stderr.
+
+use crate::config::Config;
+use crate::filters::pii::PiiCounts;
+use crate::pipeline::state::Count;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputReport {
+    pub path: String,
+    pub size: u64,
+    pub docs: u64,
+    pub bytes: u64,
+    pub blank_lines: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct StageTiming {
+    pub seconds: f64,
+    pub docs_per_s: f64,
+    pub mb_per_s: f64,
+}
+
+impl StageTiming {
+    pub fn new(seconds: f64, docs: u64, bytes: u64) -> Self {
+        let s = seconds.max(1e-9);
+        StageTiming {
+            seconds,
+            docs_per_s: docs as f64 / s,
+            mb_per_s: bytes as f64 / 1e6 / s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Timings {
+    pub scan: StageTiming,
+    pub decide: StageTiming,
+    pub write: StageTiming,
+    pub total_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExactDuplicates {
+    /// Clusters of two or more identical (normalized) documents.
+    pub clusters: u64,
+    /// {cluster size: number of clusters}.
+    pub size_histogram: BTreeMap<u64, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pii {
+    #[serde(flatten)]
+    pub counts: PiiCounts,
+    pub docs_with_pii: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub format: u32,
+    pub input_docs: u64,
+    /// Bytes of the input lines (uncompressed, without line endings).
+    pub input_bytes: u64,
+    pub blank_lines: u64,
+    pub kept_docs: u64,
+    pub kept_bytes: u64,
+    pub rejected_docs: u64,
+    pub rejected_bytes: u64,
+    /// Per reason: malformed, exact_duplicate, length, repetition, quality, near_duplicate.
+    pub rejected: BTreeMap<String, Count>,
+    pub malformed_docs: u64,
+    pub pii: Pii,
+    pub exact_duplicates: ExactDuplicates,
+    pub timings: Timings,
+    pub threads: usize,
+    /// Input files whose scan or write was reused from an interrupted run.
+    pub resumed_scans: usize,
+    pub resumed_writes: usize,
+    pub inputs: Vec<InputReport>,
+    pub kept_shards: Vec<String>,
+    pub rejected_shards: Vec<String>,
+    pub config_hash: String,
+    pub config: Config,
+}
+
+impl Report {
+    /// The few lines printed on stderr at the end of a job.
+    pub fn summary(&self) -> String {
+        let pct = |n: u64| {
+            if self.input_docs == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / self.input_docs as f64
+            }
+        };
+        let mut s = format!(
+            "cpt-curate: {} docs ({:.1} MB) from {} files -> kept {} ({:.1}%), rejected {} ({:.1}%)\n",
+            self.input_docs,
+            self.input_bytes as f64 / 1e6,
+            self.inputs.len(),
+            self.kept_docs,
+            pct(self.kept_docs),
+            self.rejected_docs,
+            pct(self.rejected_docs)
+        );
+        for (reason, c) in &self.rejected {
+            s.push_str(&format!(
+                "  rejected {reason:<16} {:>10} docs {:>10.1} MB\n",
+                c.docs,
+                c.bytes as f64 / 1e6
+            ));
+        }
+        s.push_str(&format!(
+            "  exact-duplicate clusters {}; PII redacted: {} emails, {} IPs, {} phones\n",
+            self.exact_duplicates.clusters,
+            self.pii.counts.email,
+            self.pii.counts.ip_address,
+            self.pii.counts.phone
+        ));
+        let t = &self.timings;
+        s.push_str(&format!(
+            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s, write {:.2}s ({:.1} MB/s), {} threads",
+            t.scan.seconds,
+            t.scan.mb_per_s,
+            t.decide.seconds,
+            t.write.seconds,
+            t.write.mb_per_s,
+            self.threads
+        ));
+        s
+    }
+}

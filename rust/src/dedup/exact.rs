@@ -1,1 +1,83 @@
-//! (being built)
+//! Exact deduplication: a document's key is the xxh3-128 of its normalized text; in
+//! input order the first document with a key is kept and later ones point at it.
+
+use std::collections::{BTreeMap, HashMap};
+use xxhash_rust::xxh3::xxh3_128;
+
+/// The dedup key of a normalized text.
+pub fn key(normalized: &str) -> u128 {
+    xxh3_128(normalized.as_bytes())
+}
+
+/// Sequential first-wins index of keys; call [`ExactIndex::first_of`] in input order.
+#[derive(Default)]
+pub struct ExactIndex {
+    /// key -> (index of the first document's id in `ids`, cluster size)
+    first: HashMap<u128, (usize, u64)>,
+    ids: Vec<String>,
+}
+
+impl ExactIndex {
+    /// `None` if `key` is new (the document is the first of its cluster), else the id
+    /// of the first document with that key.
+    pub fn first_of(&mut self, key: u128, id: &str) -> Option<&str> {
+        match self.first.get_mut(&key) {
+            Some((idx, size)) => {
+                *size += 1;
+                Some(&self.ids[*idx])
+            }
+            None => {
+                self.first.insert(key, (self.ids.len(), 1));
+                self.ids.push(id.to_string());
+                None
+            }
+        }
+    }
+
+    /// Number of clusters with more than one document, and a histogram
+    /// {cluster size: clusters}.
+    pub fn cluster_stats(&self) -> (u64, BTreeMap<u64, u64>) {
+        let mut hist = BTreeMap::new();
+        for &(_, size) in self.first.values() {
+            if size > 1 {
+                *hist.entry(size).or_insert(0) += 1;
+            }
+        }
+        (hist.values().sum(), hist)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    #[test]
+    fn first_occurrence_wins_and_clusters_are_counted() {
+        let mut idx = ExactIndex::default();
+        let docs = [
+            ("a", "Hello, World!"),
+            ("b", "other"),
+            ("c", "hello world"),
+            ("d", "HELLO  world."),
+            ("e", "other"),
+        ];
+        let got: Vec<Option<String>> = docs
+            .iter()
+            .map(|(id, t)| idx.first_of(key(&normalize(t)), id).map(str::to_string))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                None,
+                None,
+                Some("a".into()),
+                Some("a".into()),
+                Some("b".into())
+            ]
+        );
+        let (clusters, hist) = idx.cluster_stats();
+        assert_eq!(clusters, 2);
+        assert_eq!(hist, BTreeMap::from([(2, 1), (3, 1)]));
+    }
+}

@@ -1,0 +1,103 @@
+"""Python face of the curation engine: ``run(...)`` and the ``cpt-curate`` console script.
+
+Both go through the Rust engine (``cpt._engine``); the console script calls the very same
+clap entry point as the ``cpt-curate`` binary built by ``cargo install --path rust``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any, Sequence, Union
+
+from cpt import _engine
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _overlay(
+    inputs: Union[PathLike, Sequence[PathLike]] | None,
+    output: PathLike | None,
+    keys: dict[str, Any],
+) -> dict[str, Any]:
+    """Keyword arguments as a nested mapping of config keys."""
+    tree: dict[str, Any] = {}
+    if inputs is not None:
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        tree["inputs"] = [os.fspath(p) for p in inputs]
+    if output is not None:
+        tree["output"] = os.fspath(output)
+    for key, value in keys.items():
+        # ``filters__length__min_words=50`` means ``filters={"length": {"min_words": 50}}``.
+        node = tree
+        parts = key.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return tree
+
+
+def run(
+    inputs: Union[PathLike, Sequence[PathLike]] | None = None,
+    output: PathLike | None = None,
+    *,
+    config: PathLike | None = None,
+    sets: Sequence[str] = (),
+    overwrite: bool = False,
+    quiet: bool = False,
+    **keys: Any,
+) -> dict[str, Any]:
+    """Run a curation job and return its report (also written to ``<output>/report.json``).
+
+    ``config`` is an optional YAML file; ``inputs``, ``output`` and any other config key
+    given as a keyword (nested dicts, e.g. ``filters={"length": {"min_words": 50}}``, or
+    ``filters__length__min_words=50``) override it, then ``sets`` (``["key.sub=value"]``).
+    A finished job in ``output`` with the same config is resumed (nothing is redone);
+    ``overwrite=True`` starts over. ``quiet`` hides the progress bar and stderr summary.
+    Raises ``cpt.ConfigError`` for bad keys or values, ``cpt.InputError`` for malformed or
+    corrupt input, ``cpt.EngineIOError`` for file system errors.
+    """
+    overlay = json.dumps(_overlay(inputs, output, keys))
+    text = _engine.curate_run(
+        os.fspath(config) if config is not None else None,
+        overlay,
+        list(sets),
+        overwrite=overwrite,
+        quiet=quiet,
+    )
+    report: dict[str, Any] = json.loads(text)
+    return report
+
+
+def plan(
+    inputs: Union[PathLike, Sequence[PathLike]] | None = None,
+    output: PathLike | None = None,
+    *,
+    config: PathLike | None = None,
+    sets: Sequence[str] = (),
+    **keys: Any,
+) -> str:
+    """The resolved config (YAML) and the plan, as ``cpt-curate run --dry-run`` prints them."""
+    overlay = json.dumps(_overlay(inputs, output, keys))
+    return str(_engine.curate_run(
+        os.fspath(config) if config is not None else None, overlay, list(sets), dry_run=True
+    ))
+
+
+def cli_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cpt-curate`` console script."""
+    # The engine runs without the GIL and never checks Python's signal flag: let Ctrl-C
+    # terminate the process as it does for the Rust binary.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    args = list(sys.argv[1:] if argv is None else argv)
+    code = int(_engine.cli_main(args))
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -1,0 +1,115 @@
+//! `cargo bench -p cpt-engine --bench curate`: the per-document costs of the curation
+//! stages (normalize, filters, PII redaction) and a whole two-pass job on a generated
+//! corpus, so a slowdown in any of them shows up.
+
+use cpt_engine::config::{Config, FiltersConfig, PiiConfig};
+use cpt_engine::filters::pii::Redactor;
+use cpt_engine::filters::{Doc, FilterChain};
+use cpt_engine::normalize::normalize;
+use cpt_engine::pipeline::{run, RunOptions};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const VOCAB: &[&str] = &[
+    "the",
+    "council",
+    "shall",
+    "review",
+    "annual",
+    "budget",
+    "before",
+    "spring",
+    "members",
+    "vote",
+    "on",
+    "proposals",
+    "about",
+    "roads",
+    "schools",
+    "water",
+    "and",
+    "parks",
+    "citizens",
+    "may",
+    "attend",
+    "public",
+    "hearings",
+    "where",
+    "their",
+    "views",
+    "are",
+    "heard",
+    "recorded",
+    "considered",
+    "carefully",
+    "Zürich",
+];
+
+fn document(seed: u64, words: usize) -> String {
+    let mut x = seed.wrapping_mul(2654435761) + 1;
+    let mut s = String::new();
+    for i in 0..words {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(VOCAB[(x % VOCAB.len() as u64) as usize]);
+        s.push(if i % 15 == 14 { '\n' } else { ' ' });
+    }
+    s.push_str("Contact clerk@example.org or 555-867-5309.");
+    s
+}
+
+fn stages(c: &mut Criterion) {
+    let text = document(7, 1000);
+    let normalized = normalize(&text);
+    let filters = FilterChain::from_config(&FiltersConfig::default());
+    let redactor = Redactor::new(PiiConfig::default());
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("normalize", |b| b.iter(|| normalize(&text)));
+    g.bench_function("filters", |b| {
+        b.iter(|| {
+            filters.check(&Doc {
+                text: &text,
+                normalized: &normalized,
+            })
+        })
+    });
+    g.bench_function("pii", |b| b.iter(|| redactor.redact(&text)));
+    g.finish();
+}
+
+fn job(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::new();
+    for i in 0..2000 {
+        body.push_str(&serde_json::json!({"id": i, "text": document(i % 1500, 400)}).to_string());
+        body.push('\n');
+    }
+    let input = dir.path().join("corpus.jsonl");
+    std::fs::write(&input, &body).unwrap();
+    let out = dir.path().join("out");
+    let sets = [
+        format!("inputs=[{:?}]", input.to_string_lossy()),
+        format!("output={:?}", out.to_string_lossy()),
+    ];
+    let config = Config::resolve(None, None, &sets).unwrap();
+    let mut g = c.benchmark_group("job");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("run_2000_docs", |b| {
+        b.iter(|| {
+            run(
+                &config,
+                &RunOptions {
+                    overwrite: true,
+                    quiet: true,
+                },
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages, job);
+criterion_main!(benches);

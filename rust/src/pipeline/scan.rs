@@ -1,0 +1,118 @@
+//! Pass 1: stream one input file and compute each document's compact record (bytes,
+//! exact-dedup key, filter verdict, and the near-duplicate sketch when enabled).
+
+use super::doc;
+use super::state::{ScanFile, ScanRecord, ScanVerdict};
+use crate::config::Config;
+use crate::dedup::exact;
+use crate::filters::{Doc, FilterChain, Verdict};
+use crate::io::{file_stem, InputFile, LineReader};
+use crate::normalize::normalize;
+use crate::{Error, Result};
+use rayon::prelude::*;
+
+pub struct Scanner<'a> {
+    pub config: &'a Config,
+    pub filters: &'a FilterChain,
+}
+
+/// Lines are read sequentially and processed in parallel batches of this many bytes
+/// (or lines), so one big file still uses every thread; results keep input order.
+pub(crate) const BATCH_BYTES: usize = 8 << 20;
+pub(crate) const BATCH_LINES: usize = 2048;
+
+impl Scanner<'_> {
+    /// Scan one file; `progress` gets the file bytes (compressed) consumed since its last call.
+    pub fn scan(&self, input: &InputFile, mut progress: impl FnMut(u64)) -> Result<ScanFile> {
+        let stem = file_stem(&input.path);
+        let mut reader = LineReader::open(&input.path)?;
+        let mut out = ScanFile {
+            input_size: input.size,
+            ..ScanFile::default()
+        };
+        let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut batch_bytes = 0;
+        let mut reported = 0;
+        loop {
+            let line = reader.next_line()?;
+            let end = line.is_none();
+            if let Some(line) = line {
+                if line.bytes.iter().all(u8::is_ascii_whitespace) {
+                    out.blank_lines += 1;
+                } else {
+                    batch_bytes += line.bytes.len();
+                    batch.push((line.number, line.bytes.to_vec()));
+                }
+            }
+            if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
+                let records: Vec<Result<ScanRecord>> = batch
+                    .par_iter()
+                    .map(|(number, bytes)| self.line_record(input, &stem, *number, bytes))
+                    .collect();
+                for r in records {
+                    out.records.push(r?);
+                }
+                let consumed = reader.consumed().min(input.size);
+                progress(consumed - reported);
+                reported = consumed;
+                batch.clear();
+                batch_bytes = 0;
+            }
+            if end {
+                progress(input.size - reported);
+                return Ok(out);
+            }
+        }
+    }
+
+    fn line_record(
+        &self,
+        input: &InputFile,
+        stem: &str,
+        number: u64,
+        line: &[u8],
+    ) -> Result<ScanRecord> {
+        let bytes = line.len() as u64;
+        match doc::parse(line, stem, number) {
+            Ok(d) => Ok(self.record(&d, number, bytes)),
+            Err(msg) if self.config.lenient => Ok(ScanRecord {
+                line: number,
+                bytes,
+                key: 0,
+                id: format!("{stem}:{number}"),
+                verdict: ScanVerdict::Malformed { detail: msg },
+                sketch: None,
+            }),
+            Err(msg) => Err(Error::Input {
+                path: input.path.clone(),
+                line: number,
+                msg,
+            }),
+        }
+    }
+
+    fn record(&self, d: &doc::ParsedDoc<'_>, line: u64, bytes: u64) -> ScanRecord {
+        let normalized = normalize(&d.text);
+        let verdict = match self.filters.check(&Doc {
+            text: &d.text,
+            normalized: &normalized,
+        }) {
+            Verdict::Keep => ScanVerdict::Keep,
+            Verdict::Reject { reason, detail } => ScanVerdict::Filtered {
+                reason: reason.to_string(),
+                detail,
+            },
+        };
+        // NEAR-DUP HOOK (pass 1): when `minhash.enabled`, compute the document's MinHash
+        // signature from `normalized` with `dedup::minhash` and store its bytes here.
+        let sketch = None;
+        ScanRecord {
+            line,
+            bytes,
+            key: exact::key(&normalized),
+            id: d.id.clone(),
+            verdict,
+            sketch,
+        }
+    }
+}

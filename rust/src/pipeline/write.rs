@@ -1,0 +1,288 @@
+//! Pass 2: re-read one input file and write its documents by decision: kept ones
+//! (PII-redacted) to `kept/part-FFFFF-PPPP.jsonl.zst`, rejected ones (with their reason)
+//! to `rejected/...`. Shards close once they hold `shard_max_bytes` of JSONL; each is
+//! written under a temp name and renamed.
+
+use super::decide::Decision;
+use super::doc::doc_id;
+use super::scan::{BATCH_BYTES, BATCH_LINES};
+use super::state::{ScanFile, WriteStats};
+use crate::config::Config;
+use crate::filters::pii::{PiiCounts, Redactor};
+use crate::io::{file_stem, tmp_name, InputFile, LineReader};
+use crate::{Error, Result};
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A sequence of size-capped zstd JSONL shards for one input file.
+struct ShardWriter {
+    dir: PathBuf,
+    file_index: usize,
+    level: i32,
+    max_bytes: u64,
+    part: usize,
+    current: Option<(zstd::Encoder<'static, BufWriter<File>>, PathBuf, u64)>,
+    written: Vec<String>,
+}
+
+impl ShardWriter {
+    fn new(dir: &Path, file_index: usize, config: &Config) -> Self {
+        ShardWriter {
+            dir: dir.to_path_buf(),
+            file_index,
+            level: config.zstd_level,
+            max_bytes: config.shard_max_bytes,
+            part: 0,
+            current: None,
+            written: Vec::new(),
+        }
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> Result<()> {
+        if self.current.is_none() {
+            let path = self.dir.join(format!(
+                "part-{:05}-{:04}.jsonl.zst",
+                self.file_index, self.part
+            ));
+            let tmp = tmp_name(&path);
+            let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
+                .map_err(|e| Error::io(&tmp, e))?;
+            self.current = Some((enc, path, 0));
+            self.part += 1;
+        }
+        let (enc, path, bytes) = self.current.as_mut().expect("opened above");
+        enc.write_all(line)
+            .and_then(|_| enc.write_all(b"\n"))
+            .map_err(|e| Error::io(tmp_name(path), e))?;
+        *bytes += line.len() as u64 + 1;
+        if *bytes >= self.max_bytes {
+            self.close()?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some((enc, path, _)) = self.current.take() {
+            let tmp = tmp_name(&path);
+            let buf = enc.finish().map_err(|e| Error::io(&tmp, e))?;
+            let file = buf
+                .into_inner()
+                .map_err(|e| Error::io(&tmp, e.into_error()))?;
+            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            self.written
+                .push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Remove shards (and temp files) a killed run left for this input file.
+pub fn clear_file_outputs(dir: &Path, file_index: usize) -> Result<()> {
+    let prefix = format!("part-{file_index:05}-");
+    let tmp_prefix = format!(".part-{file_index:05}-");
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) || name.starts_with(&tmp_prefix) {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+pub struct FileWriter<'a> {
+    pub config: &'a Config,
+    pub redactor: &'a Redactor,
+    pub kept_dir: &'a Path,
+    pub rejected_dir: &'a Path,
+}
+
+impl FileWriter<'_> {
+    pub fn write(
+        &self,
+        index: usize,
+        input: &InputFile,
+        scan: &ScanFile,
+        decisions: &[Decision],
+        mut progress: impl FnMut(u64),
+    ) -> Result<WriteStats> {
+        clear_file_outputs(self.kept_dir, index)?;
+        clear_file_outputs(self.rejected_dir, index)?;
+        let mut kept = ShardWriter::new(self.kept_dir, index, self.config);
+        let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config);
+        let mut stats = WriteStats::default();
+        let stem = file_stem(&input.path);
+        let changed = |line: u64, why: &str| Error::Input {
+            path: input.path.clone(),
+            line,
+            msg: format!(
+                "input changed since it was scanned ({why}); pass --overwrite to start over"
+            ),
+        };
+        let mut reader = LineReader::open(&input.path)?;
+        let mut records = scan.records.iter().zip(decisions);
+        let mut last_line = 0;
+        let mut batch: Vec<(u64, Vec<u8>, &Decision)> = Vec::new();
+        let mut batch_bytes = 0;
+        loop {
+            let line = reader.next_line()?;
+            let end = line.is_none();
+            if let Some(line) = line {
+                last_line = line.number;
+                if !line.bytes.iter().all(u8::is_ascii_whitespace) {
+                    let Some((rec, decision)) = records.next() else {
+                        return Err(changed(line.number, "more documents than scanned"));
+                    };
+                    if rec.line != line.number || rec.bytes != line.bytes.len() as u64 {
+                        return Err(changed(line.number, "a line differs"));
+                    }
+                    batch_bytes += line.bytes.len();
+                    batch.push((line.number, line.bytes.to_vec(), decision));
+                }
+            }
+            if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
+                let outs: Vec<Result<Output>> = batch
+                    .par_iter()
+                    .map(|(number, bytes, decision)| {
+                        self.output(input, &stem, *number, bytes, decision)
+                    })
+                    .collect();
+                for (out, (_, bytes, _)) in outs.into_iter().zip(&batch) {
+                    let n = bytes.len() as u64;
+                    match out? {
+                        Output::Kept(line, pii) => {
+                            kept.write_line(&line)?;
+                            stats.kept.add(n);
+                            if pii.total() > 0 {
+                                stats.docs_with_pii += 1;
+                                stats.pii.add(&pii);
+                            }
+                        }
+                        Output::Rejected(line, reason) => {
+                            rejected.write_line(&line)?;
+                            stats.rejected.entry(reason).or_default().add(n);
+                        }
+                    }
+                    progress(n);
+                }
+                batch.clear();
+                batch_bytes = 0;
+            }
+            if end {
+                break;
+            }
+        }
+        if records.next().is_some() {
+            return Err(changed(last_line, "fewer documents than scanned"));
+        }
+        kept.close()?;
+        rejected.close()?;
+        stats.kept_shards = kept.written;
+        stats.rejected_shards = rejected.written;
+        Ok(stats)
+    }
+
+    /// The output line of one document, by its decision.
+    fn output(
+        &self,
+        input: &InputFile,
+        stem: &str,
+        number: u64,
+        bytes: &[u8],
+        decision: &Decision,
+    ) -> Result<Output> {
+        let Decision::Reject {
+            reason,
+            detail,
+            duplicate_of,
+            cluster_id,
+        } = decision
+        else {
+            return self.kept_line(bytes, input, stem, number);
+        };
+        let mut obj = if reason == "malformed" {
+            let mut m = Map::new();
+            m.insert(
+                "raw".into(),
+                Value::String(String::from_utf8_lossy(bytes).into_owned()),
+            );
+            m.insert(
+                "file".into(),
+                Value::String(input.path.to_string_lossy().into_owned()),
+            );
+            m.insert("line".into(), Value::from(number));
+            m
+        } else {
+            let mut m = parse_object(bytes, input, number)?;
+            add_generated_id(&mut m, stem, number);
+            m
+        };
+        obj.insert("reject_reason".into(), Value::String(reason.clone()));
+        if let Some(d) = detail {
+            obj.insert("reject_detail".into(), Value::String(d.clone()));
+        }
+        if let Some(d) = duplicate_of {
+            obj.insert("duplicate_of".into(), Value::String(d.clone()));
+        }
+        if let Some(c) = cluster_id {
+            obj.insert("cluster_id".into(), Value::from(*c));
+        }
+        Ok(Output::Rejected(
+            serde_json::to_vec(&obj).expect("JSON serializes"),
+            reason.clone(),
+        ))
+    }
+
+    /// A kept document's output line: the input line itself when nothing changes,
+    /// else the object with its text redacted and a generated id added.
+    fn kept_line(&self, bytes: &[u8], input: &InputFile, stem: &str, line: u64) -> Result<Output> {
+        let d = super::doc::parse(bytes, stem, line).map_err(|msg| Error::Input {
+            path: input.path.clone(),
+            line,
+            msg: format!("{msg} (on re-read)"),
+        })?;
+        let (redacted, counts) = self.redactor.redact(&d.text);
+        let redacted = match redacted {
+            std::borrow::Cow::Owned(s) => Some(s),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        if redacted.is_none() && !d.generated_id {
+            return Ok(Output::Kept(bytes.to_vec(), counts));
+        }
+        let mut obj = parse_object(bytes, input, line)?;
+        if let Some(t) = redacted {
+            obj.insert("text".into(), Value::String(t));
+        }
+        add_generated_id(&mut obj, stem, line);
+        Ok(Output::Kept(
+            serde_json::to_vec(&obj).expect("JSON serializes"),
+            counts,
+        ))
+    }
+}
+
+/// One document's output line and where it goes.
+enum Output {
+    Kept(Vec<u8>, PiiCounts),
+    Rejected(Vec<u8>, String),
+}
+
+fn parse_object(bytes: &[u8], input: &InputFile, line: u64) -> Result<Map<String, Value>> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Input {
+        path: input.path.clone(),
+        line,
+        msg: format!("bad JSON on re-read: {e}"),
+    })
+}
+
+fn add_generated_id(obj: &mut Map<String, Value>, stem: &str, line: u64) {
+    let (id, generated) = doc_id(obj.get("id"), stem, line);
+    if generated {
+        obj.insert("id".into(), Value::String(id));
+    }
+}

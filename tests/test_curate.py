@@ -1,0 +1,150 @@
+"""The Python face of the curation engine: cpt.curate.run, exceptions, the console script."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zstandard
+
+import cpt
+import cpt._engine
+import cpt.curate
+
+PROSE = (
+    "The council shall review the annual budget before spring and members vote on proposals "
+    "about roads, schools, water and parks. Citizens may attend public hearings where their "
+    "views are heard, recorded and considered carefully by the committee of the whole town. "
+    "Each proposal that passes is published within a week, together with the minutes of "
+    "the meeting and a short summary for residents who could not be present."
+)
+
+
+def write_jsonl(path: Path, docs: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def read_shards(directory: Path) -> list[dict]:
+    docs: list[dict] = []
+    for shard in sorted(directory.glob("*.jsonl.zst")):
+        with zstandard.ZstdDecompressor().stream_reader(shard.open("rb")) as r:
+            docs.extend(json.loads(line) for line in io.TextIOWrapper(r, encoding="utf-8"))
+    return docs
+
+
+def test_exception_classes_live_in_cpt_engine() -> None:
+    names = "CurateError ConfigError InputError ShardError TokenizerError EngineIOError"
+    for name in names.split():
+        cls = getattr(cpt, name)
+        assert cls is getattr(cpt._engine, name)
+        assert cls.__module__ == "cpt._engine"
+        assert cls.__qualname__ == name
+        assert issubclass(cls, cpt.CurateError)
+
+
+def test_run_dedups_filters_and_redacts(tmp_path: Path) -> None:
+    docs = [
+        {"id": "a", "text": PROSE, "source": "s1", "meta": {"year": 1999}},
+        {"text": PROSE.upper(), "source": "s2"},
+        {"id": "short", "text": "too short"},
+        {"id": "pii", "text": PROSE + " Mail clerk@town.gov or call 555-867-5309."},
+    ]
+    src = write_jsonl(tmp_path / "docs.jsonl", docs)
+    out = tmp_path / "out"
+    report = cpt.curate.run(src, out, threads=1, filters={"length": {"min_words": 20}})
+    assert report["input_docs"] == 4
+    assert report["kept_docs"] == 2
+    assert report["rejected"]["exact_duplicate"]["docs"] == 1
+    assert report["rejected"]["length"]["docs"] == 1
+    assert report["pii"]["email"] == 1 and report["pii"]["phone"] == 1
+    assert report["config"]["filters"]["length"]["min_words"] == 20
+    assert json.loads((out / "report.json").read_text())["kept_docs"] == 2
+
+    kept = read_shards(out / "kept")
+    assert kept[0] == docs[0]
+    assert kept[1]["text"].endswith("Mail <EMAIL> or call <PHONE>.")
+    rejected = read_shards(out / "rejected")
+    assert [d["reject_reason"] for d in rejected] == ["exact_duplicate", "length"]
+    assert rejected[0]["duplicate_of"] == "a" and rejected[0]["id"] == "docs:2"
+    assert rejected[1]["reject_detail"] == "words 2 < 20"
+
+
+def test_dunder_keys_and_sets_reach_the_engine(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": "a b c"}])
+    report = cpt.curate.run(
+        [src], tmp_path / "o", filters__length__min_words=1, sets=["filters.quality.enabled=false"]
+    )
+    assert report["kept_docs"] == 1
+    assert report["config"]["filters"]["quality"]["enabled"] is False
+
+
+def test_unknown_key_is_a_config_error(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": PROSE}])
+    with pytest.raises(cpt.ConfigError, match=r"filters\.length\.min_word"):
+        cpt.curate.run(src, tmp_path / "o", filters={"length": {"min_word": 3}})
+    with pytest.raises(cpt.ConfigError, match="threads"):
+        cpt.curate.run(src, tmp_path / "o", threads="many")
+
+
+def test_malformed_input_is_an_input_error_naming_the_line(tmp_path: Path) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text(json.dumps({"text": PROSE}) + "\n{oops\n")
+    with pytest.raises(cpt.InputError, match=r"bad\.jsonl:2: bad JSON"):
+        cpt.curate.run(src, tmp_path / "o")
+    report = cpt.curate.run(src, tmp_path / "o2", lenient=True)
+    assert report["malformed_docs"] == 1 and report["kept_docs"] == 1
+
+
+def test_plan_shows_resolved_config(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": PROSE}])
+    text = cpt.curate.plan(src, tmp_path / "o", pii={"phone": False})
+    assert "phone: false" in text and "d.jsonl" in text
+    assert not (tmp_path / "o").exists()
+
+
+def test_console_script_uses_the_rust_cli(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": PROSE}])
+    code = "import sys, cpt.curate; sys.exit(cpt.curate.cli_main())"
+    help_out = subprocess.run(
+        [sys.executable, "-c", code, "run", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--set <KEY=VALUE>" in help_out.stdout and "filters.length.enabled" in help_out.stdout
+    ok = subprocess.run(
+        [sys.executable, "-c", code, "run", "-q", "-i", str(src), "-o", str(tmp_path / "o")],
+        capture_output=True, text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "o" / "report.json").exists()
+    bad = subprocess.run(
+        [sys.executable, "-c", code, "run", "-i", str(tmp_path / "missing.jsonl"), "-o", "x"],
+        capture_output=True, text=True,
+    )
+    assert bad.returncode == 1 and "missing.jsonl" in bad.stderr
+    assert cpt.curate.cli_main(["run", "--no-such-flag"]) == 2
+
+
+def test_shared_corpus_same_output_for_1_and_2_threads(shared_data: Path, tmp_path: Path) -> None:
+    src = shared_data / "general"
+    a = cpt.curate.run(src, tmp_path / "a", threads=1)
+    b = cpt.curate.run(src, tmp_path / "b", threads=2)
+    assert a["kept_docs"] == b["kept_docs"] > 0
+    for sub in ["kept", "rejected"]:
+        names = sorted(p.name for p in (tmp_path / "a" / sub).iterdir())
+        assert names == sorted(p.name for p in (tmp_path / "b" / sub).iterdir())
+        for name in names:
+            a_bytes = (tmp_path / "a" / sub / name).read_bytes()
+            assert a_bytes == (tmp_path / "b" / sub / name).read_bytes()
+
+
+def test_truncated_zstd_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
+    body = "".join(json.dumps({"id": i, "text": PROSE + str(i)}) + "\n" for i in range(300))
+    data = zstandard.ZstdCompressor().compress(body.encode())
+    src = tmp_path / "cut.jsonl.zst"
+    src.write_bytes(data[: len(data) // 2])
+    with pytest.raises(cpt.InputError, match=r"cut\.jsonl\.zst: corrupt or truncated zstd"):
+        cpt.curate.run(src, tmp_path / "o", lenient=True, quiet=True)
