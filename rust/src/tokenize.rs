@@ -69,8 +69,8 @@ impl Default for TokenizeOptions {
             output: PathBuf::new(),
             threads: None,
             shard_tokens: 1 << 28,
-            frame_tokens: 1 << 16,
-            zstd_level: 3,
+            frame_tokens: 1 << 18,
+            zstd_level: 6,
             eos_token: None,
             text_key: "text".into(),
             megatron: None,
@@ -159,40 +159,67 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         .build()
         .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
 
-    let mut acc = Counters::default();
-    let mut writer: Option<ShardWriter> = None;
     let progress = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(indicatif::ProgressStyle::with_template("{spinner} tokenize {msg} [{elapsed}]").expect("valid template"));
         bar
     });
 
-    std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = sync_channel::<Result<Batch>>(2);
+    // Three stages overlap: the reader thread parses and counts, the pool tokenizes, the writer
+    // thread compresses and writes. Channels are bounded, so memory stays at a few batches.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (acc, done) = std::thread::scope(|scope| -> Result<(Counters, Vec<ShardEntry>)> {
+        let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(2);
+        let (ids_tx, ids_rx) = sync_channel::<Vec<Vec<u32>>>(2);
         let files_ref = &files;
-        scope.spawn(move || read_batches(files_ref, opts, threads, &tx));
-        for batch in rx {
-            let batch = batch?;
-            let skip = resumed_docs.saturating_sub(batch.first_doc).min(batch.texts.len() as u64) as usize;
-            let ids = pool.install(|| tokenize_batch(&setup, &batch.texts[skip..], threads))
-                .map_err(|(i, msg)| {
+        let reader = scope.spawn(move || read_batches(files_ref, opts, threads, &batch_tx));
+        let (setup_ref, job_ref, failed_ref) = (&setup, job.as_str(), &failed);
+        let writer = scope.spawn(move || -> Result<Vec<ShardEntry>> {
+            let mut writer: Option<ShardWriter> = None;
+            for ids in ids_rx {
+                append_docs(&ids, opts, setup_ref, &mut writer, &mut done, job_ref)?;
+            }
+            // After a failure upstream the open shard is incomplete: leave it as a temporary.
+            if failed_ref.load(Ordering::SeqCst) {
+                return Ok(done);
+            }
+            if let Some(w) = writer.take() {
+                done.push(entry(w.finish()?));
+                save_state(&opts.output, job_ref, &done)?;
+            }
+            Ok(done)
+        });
+        let (mut docs, mut text_bytes) = (0u64, 0u64);
+        let tokenized = (|| -> Result<()> {
+            for batch in batch_rx {
+                let batch = batch?;
+                let skip = resumed_docs.saturating_sub(batch.first_doc).min(batch.texts.len() as u64) as usize;
+                let ids = pool.install(|| tokenize_batch(&setup, &batch.texts[skip..], threads)).map_err(|(i, msg)| {
                     let (f, line) = batch.origins[skip + i];
                     Error::Input { path: files[f].clone(), line, msg: format!("cannot tokenize: {msg}") }
                 })?;
-            acc.count_texts(&batch, opts.stats_sample_bytes);
-            pool.install(|| append_docs(&ids, opts, &setup, &mut writer, &mut done, &job))?;
-            acc.docs += batch.texts.len() as u64;
-            if let Some(bar) = &progress {
-                bar.set_message(format!("{} docs, {:.1} MB", acc.docs, acc.text_bytes as f64 / 1e6));
-                bar.tick();
+                docs += batch.texts.len() as u64;
+                text_bytes += batch.texts.iter().map(|t| t.len() as u64).sum::<u64>();
+                if !ids.is_empty() && ids_tx.send(ids).is_err() {
+                    break; // the writer stopped on an error, reported below
+                }
+                if let Some(bar) = &progress {
+                    bar.set_message(format!("{docs} docs, {:.1} MB", text_bytes as f64 / 1e6));
+                    bar.tick();
+                }
             }
+            Ok(())
+        })();
+        if tokenized.is_err() {
+            failed.store(true, Ordering::SeqCst);
         }
-        Ok(())
+        drop(ids_tx);
+        let written = writer.join().expect("writer thread panicked");
+        let counted = reader.join().expect("reader thread panicked");
+        tokenized?;
+        let done = written?;
+        Ok((counted, done))
     })?;
-    if let Some(w) = writer.take() {
-        done.push(entry(w.finish()?));
-        save_state(&opts.output, &job, &done)?;
-    }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -279,12 +306,14 @@ fn num_cores() -> usize {
 /// Reader thread: parse every document of every file, in order, into batches. A batch grows
 /// until it holds `batch_bytes` of text and at least 8 x threads times its largest document,
 /// so one big document cannot leave the other workers idle for long.
-fn read_batches(files: &[PathBuf], opts: &TokenizeOptions, threads: usize, tx: &std::sync::mpsc::SyncSender<Result<Batch>>) {
+fn read_batches(files: &[PathBuf], opts: &TokenizeOptions, threads: usize, tx: &std::sync::mpsc::SyncSender<Result<Batch>>) -> Counters {
     let max_batch = 256usize << 20;
+    let mut acc = Counters::default();
     let mut batch = Batch { first_doc: 0, texts: Vec::new(), origins: Vec::new() };
     let (mut bytes, mut biggest, mut next_doc) = (0usize, 0usize, 0u64);
     for (fi, path) in files.iter().enumerate() {
         let result = input::for_each_doc(path, &opts.text_key, |line, text| {
+            acc.count(&text, opts.stats_sample_bytes);
             bytes += text.len();
             biggest = biggest.max(text.len());
             batch.texts.push(text);
@@ -300,12 +329,13 @@ fn read_batches(files: &[PathBuf], opts: &TokenizeOptions, threads: usize, tx: &
         });
         if let Err(e) = result {
             let _ = tx.send(Err(e));
-            return;
+            return acc;
         }
     }
     if !batch.texts.is_empty() {
         let _ = tx.send(Ok(batch));
     }
+    acc
 }
 
 /// Tokenize `texts` on the current pool, longest first, each worker pulling the next document
@@ -333,7 +363,7 @@ fn tokenize_batch(setup: &TokenizerSetup, texts: &[String], threads: usize) -> s
 }
 
 /// Append documents in order, closing a shard at the first document end at or past
-/// `shard_tokens`; full frames are compressed in parallel on the current pool.
+/// `shard_tokens`.
 fn append_docs(
     ids: &[Vec<u32>],
     opts: &TokenizeOptions,
@@ -377,7 +407,8 @@ pub fn shard_name(i: usize) -> String {
     format!("shard-{i:05}.cpts")
 }
 
-/// Text statistics, counted on every document (resumed ones too) so reruns report the same.
+/// Text statistics, counted by the reader thread on every document (resumed ones too) so reruns
+/// report the same.
 #[derive(Default)]
 struct Counters {
     docs: u64,
@@ -388,16 +419,15 @@ struct Counters {
 }
 
 impl Counters {
-    fn count_texts(&mut self, batch: &Batch, sample_bytes: u64) {
-        for text in &batch.texts {
-            let (c, w) = stats::count_chars_words(text);
-            self.chars += c;
-            self.words += w;
-            if self.text_bytes < sample_bytes {
-                stats::count_words(text, &mut self.freq);
-            }
-            self.text_bytes += text.len() as u64;
+    fn count(&mut self, text: &str, sample_bytes: u64) {
+        let (c, w) = stats::count_chars_words(text);
+        self.docs += 1;
+        self.chars += c;
+        self.words += w;
+        if self.text_bytes < sample_bytes {
+            stats::count_words(text, &mut self.freq);
         }
+        self.text_bytes += text.len() as u64;
     }
 }
 

@@ -23,10 +23,10 @@ pub struct TokenizeArgs {
     #[arg(long, default_value_t = 1 << 28)]
     pub shard_tokens: u64,
     /// Tokens per independently compressed zstd frame.
-    #[arg(long, default_value_t = 1 << 16)]
+    #[arg(long, default_value_t = 1 << 18)]
     pub frame_tokens: u32,
     /// zstd compression level of the frames.
-    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 6, allow_negative_numbers = true)]
     pub zstd_level: i32,
     /// EOS token appended to every document (default: found in the tokenizer).
     #[arg(long)]

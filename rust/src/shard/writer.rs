@@ -1,10 +1,9 @@
-//! Writes one shard: documents go in, full frames are compressed in parallel (rayon, in the
-//! caller's pool) and appended in order; `finish` writes the indexes and the header, then
+//! Writes one shard: documents go in, full frames are compressed and appended in order (the
+//! tokenize stage runs this on its own thread, overlapping the tokenizer workers); `finish` writes the indexes and the header, then
 //! renames the temporary file into place, so a shard on disk under its final name is complete.
 
 use super::format::{checksum_string, Dtype, FrameEntry, Header, HEADER_LEN};
 use crate::{Error, Result};
-use rayon::prelude::*;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +25,7 @@ pub struct ShardWriter {
     out: BufWriter<File>,
     dtype: Dtype,
     frame_tokens: usize,
-    level: i32,
+    compressor: zstd::bulk::Compressor<'static>,
     pending: Vec<u32>,
     frames: Vec<FrameEntry>,
     doc_starts: Vec<u64>,
@@ -37,6 +36,7 @@ pub struct ShardWriter {
 impl ShardWriter {
     pub fn create(path: &Path, dtype: Dtype, frame_tokens: u32, level: i32) -> Result<Self> {
         let tmp_path = tmp_name(path);
+        let compressor = zstd::bulk::Compressor::new(level).map_err(|e| Error::io(path, e))?;
         let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         // Placeholder header; the real one is written by `finish` once the counts are known.
@@ -47,7 +47,7 @@ impl ShardWriter {
             out,
             dtype,
             frame_tokens: frame_tokens as usize,
-            level,
+            compressor,
             pending: Vec::with_capacity(frame_tokens as usize),
             frames: Vec::new(),
             doc_starts: Vec::new(),
@@ -76,19 +76,13 @@ impl ShardWriter {
         Ok(())
     }
 
-    /// Compress `pending[..len]` as frames of `frame_tokens`, in parallel, and append them in order.
+    /// Compress `pending[..len]` as frames of `frame_tokens` and append them in order.
     fn write_frames(&mut self, len: usize) -> Result<()> {
-        let (dtype, level) = (self.dtype, self.level);
-        let compressed: Vec<std::io::Result<Vec<u8>>> = self.pending[..len]
-            .par_chunks(self.frame_tokens)
-            .map(|chunk| {
-                let mut raw = Vec::with_capacity(chunk.len() * dtype.width());
-                dtype.encode_into(chunk, &mut raw);
-                zstd::bulk::compress(&raw, level)
-            })
-            .collect();
-        for frame in compressed {
-            let frame = frame.map_err(|e| Error::io(&self.tmp_path, e))?;
+        let mut raw = Vec::with_capacity(self.frame_tokens * self.dtype.width());
+        for chunk in self.pending[..len].chunks(self.frame_tokens) {
+            raw.clear();
+            self.dtype.encode_into(chunk, &mut raw);
+            let frame = self.compressor.compress(&raw).map_err(|e| Error::io(&self.tmp_path, e))?;
             let first_token = self.frames.len() as u64 * self.frame_tokens as u64;
             self.frames.push(FrameEntry {
                 offset: self.offset,
