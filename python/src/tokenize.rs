@@ -13,7 +13,10 @@ fn input_list(inputs: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         return Ok(vec![p.to_string_lossy().into_owned()]);
     }
     let list: Vec<PathBuf> = inputs.extract()?;
-    Ok(list.into_iter().map(|p| p.to_string_lossy().into_owned()).collect())
+    Ok(list
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect())
 }
 
 /// Tokenize JSONL documents into token shards; returns the report as a dict.
@@ -65,16 +68,24 @@ fn tokenize(
 /// The identity hash of a tokenizer.json, as recorded in manifests.
 #[pyfunction]
 fn tokenizer_hash(py: Python<'_>, path: PathBuf) -> PyResult<String> {
-    py.detach(|| cpt_engine::tokenize::tokenizer_hash(&path)).map_err(to_py)
+    py.detach(|| cpt_engine::tokenize::tokenizer_hash(&path))
+        .map_err(to_py)
 }
 
 /// Write Megatron-LM PREFIX.bin / PREFIX.idx from a tokenized dataset; returns both paths.
 #[pyfunction]
-fn export_megatron(py: Python<'_>, manifest: PathBuf, prefix: PathBuf) -> PyResult<(String, String)> {
+fn export_megatron(
+    py: Python<'_>,
+    manifest: PathBuf,
+    prefix: PathBuf,
+) -> PyResult<(String, String)> {
     py.detach(|| {
         let mut ds = Dataset::open(&manifest, None)?;
         let (bin, idx) = megatron::export(&mut ds, &prefix)?;
-        Ok((bin.to_string_lossy().into_owned(), idx.to_string_lossy().into_owned()))
+        Ok((
+            bin.to_string_lossy().into_owned(),
+            idx.to_string_lossy().into_owned(),
+        ))
     })
     .map_err(to_py)
 }

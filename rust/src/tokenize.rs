@@ -13,7 +13,9 @@ pub mod setup;
 pub mod stats;
 
 use crate::shard::format::checksum_string;
-use crate::shard::manifest::{InputEntry, Manifest, ManifestOptions, ShardEntry, Tool, TokenizerInfo, Totals, FORMAT_NAME};
+use crate::shard::manifest::{
+    InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
+};
 use crate::shard::writer::{file_checksum, write_atomic, ShardSummary, ShardWriter};
 use crate::shard::{megatron, Dataset, ShardReader, FORMAT_VERSION};
 use crate::{Error, Result};
@@ -139,7 +141,10 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         .iter()
         .map(|p| {
             let bytes = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
-            Ok(InputEntry { path: p.to_string_lossy().into_owned(), bytes })
+            Ok(InputEntry {
+                path: p.to_string_lossy().into_owned(),
+                bytes,
+            })
         })
         .collect::<Result<_>>()?;
     std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
@@ -161,7 +166,10 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
 
     let progress = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} tokenize {msg} [{elapsed}]").expect("valid template"));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} tokenize {msg} [{elapsed}]")
+                .expect("valid template"),
+        );
         bar
     });
 
@@ -193,11 +201,19 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         let tokenized = (|| -> Result<()> {
             for batch in batch_rx {
                 let batch = batch?;
-                let skip = resumed_docs.saturating_sub(batch.first_doc).min(batch.texts.len() as u64) as usize;
-                let ids = pool.install(|| tokenize_batch(&setup, &batch.texts[skip..], threads)).map_err(|(i, msg)| {
-                    let (f, line) = batch.origins[skip + i];
-                    Error::Input { path: files[f].clone(), line, msg: format!("cannot tokenize: {msg}") }
-                })?;
+                let skip = resumed_docs
+                    .saturating_sub(batch.first_doc)
+                    .min(batch.texts.len() as u64) as usize;
+                let ids = pool
+                    .install(|| tokenize_batch(&setup, &batch.texts[skip..], threads))
+                    .map_err(|(i, msg)| {
+                        let (f, line) = batch.origins[skip + i];
+                        Error::Input {
+                            path: files[f].clone(),
+                            line,
+                            msg: format!("cannot tokenize: {msg}"),
+                        }
+                    })?;
                 docs += batch.texts.len() as u64;
                 text_bytes += batch.texts.iter().map(|t| t.len() as u64).sum::<u64>();
                 if !ids.is_empty() && ids_tx.send(ids).is_err() {
@@ -239,7 +255,10 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         Some(prefix) => {
             let mut ds = Dataset::open(&manifest_path, None)?;
             let (bin, idx) = megatron::export(&mut ds, prefix)?;
-            Some([bin.to_string_lossy().into_owned(), idx.to_string_lossy().into_owned()])
+            Some([
+                bin.to_string_lossy().into_owned(),
+                idx.to_string_lossy().into_owned(),
+            ])
         }
         None => None,
     };
@@ -291,7 +310,12 @@ fn validate(opts: &TokenizeOptions) -> Result<()> {
     }
     let levels = zstd::compression_level_range();
     if !levels.contains(&opts.zstd_level) {
-        return Err(Error::Config(format!("zstd_level {} is outside {}..={}", opts.zstd_level, levels.start(), levels.end())));
+        return Err(Error::Config(format!(
+            "zstd_level {} is outside {}..={}",
+            opts.zstd_level,
+            levels.start(),
+            levels.end()
+        )));
     }
     if opts.threads == Some(0) {
         return Err(Error::Config("threads must be at least 1".into()));
@@ -306,10 +330,19 @@ fn num_cores() -> usize {
 /// Reader thread: parse every document of every file, in order, into batches. A batch grows
 /// until it holds `batch_bytes` of text and at least 8 x threads times its largest document,
 /// so one big document cannot leave the other workers idle for long.
-fn read_batches(files: &[PathBuf], opts: &TokenizeOptions, threads: usize, tx: &std::sync::mpsc::SyncSender<Result<Batch>>) -> Counters {
+fn read_batches(
+    files: &[PathBuf],
+    opts: &TokenizeOptions,
+    threads: usize,
+    tx: &std::sync::mpsc::SyncSender<Result<Batch>>,
+) -> Counters {
     let max_batch = 256usize << 20;
     let mut acc = Counters::default();
-    let mut batch = Batch { first_doc: 0, texts: Vec::new(), origins: Vec::new() };
+    let mut batch = Batch {
+        first_doc: 0,
+        texts: Vec::new(),
+        origins: Vec::new(),
+    };
     let (mut bytes, mut biggest, mut next_doc) = (0usize, 0usize, 0u64);
     for (fi, path) in files.iter().enumerate() {
         let result = input::for_each_doc(path, &opts.text_key, |line, text| {
@@ -320,10 +353,18 @@ fn read_batches(files: &[PathBuf], opts: &TokenizeOptions, threads: usize, tx: &
             batch.origins.push((fi, line));
             next_doc += 1;
             if bytes >= opts.batch_bytes && (bytes >= 8 * threads * biggest || bytes >= max_batch) {
-                let full = std::mem::replace(&mut batch, Batch { first_doc: next_doc, texts: Vec::new(), origins: Vec::new() });
+                let full = std::mem::replace(
+                    &mut batch,
+                    Batch {
+                        first_doc: next_doc,
+                        texts: Vec::new(),
+                        origins: Vec::new(),
+                    },
+                );
                 (bytes, biggest) = (0, 0);
                 // A closed channel means the consumer stopped on an error: stop reading.
-                tx.send(Ok(full)).map_err(|_| Error::Config("stopped".into()))?;
+                tx.send(Ok(full))
+                    .map_err(|_| Error::Config("stopped".into()))?;
             }
             Ok(())
         });
@@ -338,9 +379,16 @@ fn read_batches(files: &[PathBuf], opts: &TokenizeOptions, threads: usize, tx: &
     acc
 }
 
+/// A document's index in its batch and its ids (or the tokenizer's error).
+type Encoded = (usize, std::result::Result<Vec<u32>, String>);
+
 /// Tokenize `texts` on the current pool, longest first, each worker pulling the next document
 /// from a shared counter. Returns ids in input order, or the index and message of a failure.
-fn tokenize_batch(setup: &TokenizerSetup, texts: &[String], threads: usize) -> std::result::Result<Vec<Vec<u32>>, (usize, String)> {
+fn tokenize_batch(
+    setup: &TokenizerSetup,
+    texts: &[String],
+    threads: usize,
+) -> std::result::Result<Vec<Vec<u32>>, (usize, String)> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
     let next = AtomicUsize::new(0);
@@ -353,8 +401,11 @@ fn tokenize_batch(setup: &TokenizerSetup, texts: &[String], threads: usize) -> s
         }
         local
     };
-    let parts: Vec<Vec<(usize, std::result::Result<Vec<u32>, String>)>> =
-        if threads > 1 && texts.len() > 1 { rayon::broadcast(|_| work()) } else { vec![work()] };
+    let parts: Vec<Vec<Encoded>> = if threads > 1 && texts.len() > 1 {
+        rayon::broadcast(|_| work())
+    } else {
+        vec![work()]
+    };
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); texts.len()];
     for (i, r) in parts.into_iter().flatten() {
         out[i] = r.map_err(|m| (i, m))?;
@@ -378,7 +429,12 @@ fn append_docs(
             Some(w) => w,
             None => {
                 let path = opts.output.join(shard_name(done.len()));
-                writer.insert(ShardWriter::create(&path, setup.dtype, opts.frame_tokens, opts.zstd_level)?)
+                writer.insert(ShardWriter::create(
+                    &path,
+                    setup.dtype,
+                    opts.frame_tokens,
+                    opts.zstd_level,
+                )?)
             }
         };
         let mut tokens = w.tokens();
@@ -400,7 +456,13 @@ fn append_docs(
 
 fn entry(s: ShardSummary) -> ShardEntry {
     let checksum = s.checksum_string();
-    ShardEntry { file: s.file, tokens: s.tokens, docs: s.docs, bytes: s.bytes, checksum }
+    ShardEntry {
+        file: s.file,
+        tokens: s.tokens,
+        docs: s.docs,
+        bytes: s.bytes,
+        checksum,
+    }
 }
 
 pub fn shard_name(i: usize) -> String {
@@ -449,8 +511,12 @@ fn job_hash(opts: &TokenizeOptions, setup: &TokenizerSetup, inputs: &[InputEntry
 /// The completed shards of an interrupted run of the same job that still verify, in order.
 fn resume(dir: &Path, job: &str) -> Result<Vec<ShardEntry>> {
     let path = dir.join(STATE);
-    let Ok(bytes) = std::fs::read(&path) else { return Ok(Vec::new()) };
-    let Ok(state) = serde_json::from_slice::<State>(&bytes) else { return Ok(Vec::new()) };
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(Vec::new());
+    };
+    let Ok(state) = serde_json::from_slice::<State>(&bytes) else {
+        return Ok(Vec::new());
+    };
     if state.job != job {
         return Ok(Vec::new());
     }
@@ -469,8 +535,16 @@ fn resume(dir: &Path, job: &str) -> Result<Vec<ShardEntry>> {
 }
 
 fn save_state(dir: &Path, job: &str, shards: &[ShardEntry]) -> Result<()> {
-    let state = State { job: job.to_owned(), shards: shards.to_vec() };
-    write_atomic(&dir.join(STATE), serde_json::to_string(&state).expect("state serializes").as_bytes())
+    let state = State {
+        job: job.to_owned(),
+        shards: shards.to_vec(),
+    };
+    write_atomic(
+        &dir.join(STATE),
+        serde_json::to_string(&state)
+            .expect("state serializes")
+            .as_bytes(),
+    )
 }
 
 /// Remove shard files (and temporaries) of ours beyond the `count` this run wrote.
@@ -478,7 +552,9 @@ fn remove_stale_shards(dir: &Path, count: usize) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let stale_tmp = name.starts_with("shard-") && name.ends_with(".cpts.tmp");
         let stale = name
             .strip_prefix("shard-")
@@ -500,11 +576,19 @@ fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-fn build_manifest(opts: &TokenizeOptions, setup: &TokenizerSetup, inputs: Vec<InputEntry>, shards: &[ShardEntry]) -> Manifest {
+fn build_manifest(
+    opts: &TokenizeOptions,
+    setup: &TokenizerSetup,
+    inputs: Vec<InputEntry>,
+    shards: &[ShardEntry],
+) -> Manifest {
     Manifest {
         format: FORMAT_NAME.into(),
         format_version: u32::from(FORMAT_VERSION),
-        tool: Tool { name: "cpt-curate".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool {
+            name: "cpt-curate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         dtype: setup.dtype.name().into(),
         frame_tokens: opts.frame_tokens,
         tokenizer: TokenizerInfo {

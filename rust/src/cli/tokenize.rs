@@ -91,7 +91,10 @@ pub fn summary(r: &TokenizeReport) -> String {
         r.bytes_per_token
     );
     if r.resumed_shards > 0 {
-        s += &format!("resumed: {} shard(s), {} docs already complete\n", r.resumed_shards, r.resumed_docs);
+        s += &format!(
+            "resumed: {} shard(s), {} docs already complete\n",
+            r.resumed_shards, r.resumed_docs
+        );
     }
     s += &format!(
         "{:.2} s on {} threads: {:.0} tokens/s, {:.2} MB/s\ntokenizer {}: {:.2} chars/token, {:.2} tokens/word\n",
@@ -100,7 +103,13 @@ pub fn summary(r: &TokenizeReport) -> String {
     if !r.fragmented_words.is_empty() {
         s += "most fragmented frequent words (count x pieces):\n";
         for w in r.fragmented_words.iter().take(10) {
-            s += &format!("  {:<24} {:>8} x {}  {}\n", w.word, w.count, w.pieces, w.tokens.join(" "));
+            s += &format!(
+                "  {:<24} {:>8} x {}  {}\n",
+                w.word,
+                w.count,
+                w.pieces,
+                w.tokens.join(" ")
+            );
         }
     }
     s += &format!("manifest: {}\n", r.manifest);

@@ -64,8 +64,16 @@ impl Dtype {
     /// Decode packed little-endian values of this width.
     pub fn decode_into(self, bytes: &[u8], out: &mut Vec<u32>) {
         match self {
-            Dtype::U16 => out.extend(bytes.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))),
-            Dtype::U32 => out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+            Dtype::U16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))),
+            ),
+            Dtype::U32 => out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
         }
     }
 }
@@ -102,14 +110,19 @@ impl Header {
     /// Parse and check a header; the error text says what is wrong (the caller adds the path).
     pub fn parse(b: &[u8]) -> std::result::Result<Self, String> {
         if b.len() < HEADER_LEN {
-            return Err(format!("truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", b.len()));
+            return Err(format!(
+                "truncated: {} bytes, shorter than the {HEADER_LEN}-byte header",
+                b.len()
+            ));
         }
         if &b[0..8] != MAGIC {
             return Err("not a cpt token shard (bad magic)".into());
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
         if version != FORMAT_VERSION {
-            return Err(format!("shard format version {version}, this reader knows version {FORMAT_VERSION}"));
+            return Err(format!(
+                "shard format version {version}, this reader knows version {FORMAT_VERSION}"
+            ));
         }
         if u64_at(b, 56) != xxh3_64(&b[0..56]) {
             return Err("header checksum mismatch (corrupt header)".into());
@@ -129,7 +142,10 @@ impl Header {
             index_checksum: u64_at(b, 48),
         };
         if h.num_frames != h.num_tokens.div_ceil(u64::from(frame_tokens)) {
-            return Err(format!("header says {} frames for {} tokens", h.num_frames, h.num_tokens));
+            return Err(format!(
+                "header says {} frames for {} tokens",
+                h.num_frames, h.num_tokens
+            ));
         }
         Ok(h)
     }
@@ -161,7 +177,12 @@ impl FrameEntry {
         }
     }
     pub fn parse(b: &[u8]) -> Self {
-        FrameEntry { offset: u64_at(b, 0), len: u64_at(b, 8), first_token: u64_at(b, 16), checksum: u64_at(b, 24) }
+        FrameEntry {
+            offset: u64_at(b, 0),
+            len: u64_at(b, 8),
+            first_token: u64_at(b, 16),
+            checksum: u64_at(b, 24),
+        }
     }
 }
 

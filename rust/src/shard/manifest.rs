@@ -73,12 +73,19 @@ pub struct ManifestOptions {
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Shard { path: path.to_path_buf(), msg: format!("bad manifest: {e}") })?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Shard {
+            path: path.to_path_buf(),
+            msg: format!("bad manifest: {e}"),
+        })?;
         if m.format != FORMAT_NAME || m.format_version != u32::from(super::FORMAT_VERSION) {
             return Err(Error::Shard {
                 path: path.to_path_buf(),
-                msg: format!("manifest of format {} version {}, expected {FORMAT_NAME} version {}", m.format, m.format_version, super::FORMAT_VERSION),
+                msg: format!(
+                    "manifest of format {} version {}, expected {FORMAT_NAME} version {}",
+                    m.format,
+                    m.format_version,
+                    super::FORMAT_VERSION
+                ),
             });
         }
         Ok(m)

@@ -23,9 +23,16 @@ fn dtype_code(dtype: Dtype) -> u8 {
 pub fn export(dataset: &mut Dataset, prefix: &Path) -> Result<(PathBuf, PathBuf)> {
     let bin_path = with_suffix(prefix, ".bin");
     let idx_path = with_suffix(prefix, ".idx");
-    let dtype = if dataset.manifest.dtype == "uint16" { Dtype::U16 } else { Dtype::U32 };
+    let dtype = if dataset.manifest.dtype == "uint16" {
+        Dtype::U16
+    } else {
+        Dtype::U32
+    };
     let (bin_tmp, idx_tmp) = (tmp_name(&bin_path), tmp_name(&idx_path));
-    let mut bin = BufWriter::with_capacity(1 << 20, File::create(&bin_tmp).map_err(|e| Error::io(&bin_tmp, e))?);
+    let mut bin = BufWriter::with_capacity(
+        1 << 20,
+        File::create(&bin_tmp).map_err(|e| Error::io(&bin_tmp, e))?,
+    );
     let mut sizes: Vec<i32> = Vec::new();
     let mut buf = Vec::new();
     for shard in dataset.shards_mut() {
@@ -33,7 +40,10 @@ pub fn export(dataset: &mut Dataset, prefix: &Path) -> Result<(PathBuf, PathBuf)
             let doc = shard.document(j)?;
             let len = i32::try_from(doc.len()).map_err(|_| Error::Shard {
                 path: shard.path().to_path_buf(),
-                msg: format!("document {j} has {} tokens, more than Megatron's int32 sizes allow", doc.len()),
+                msg: format!(
+                    "document {j} has {} tokens, more than Megatron's int32 sizes allow",
+                    doc.len()
+                ),
             })?;
             sizes.push(len);
             buf.clear();
@@ -42,7 +52,9 @@ pub fn export(dataset: &mut Dataset, prefix: &Path) -> Result<(PathBuf, PathBuf)
             bin.write_all(&buf).map_err(|e| Error::io(&bin_tmp, e))?;
         }
     }
-    let file = bin.into_inner().map_err(|e| Error::io(&bin_tmp, e.into_error()))?;
+    let file = bin
+        .into_inner()
+        .map_err(|e| Error::io(&bin_tmp, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(&bin_tmp, e))?;
 
     let n = sizes.len() as u64;
@@ -64,7 +76,9 @@ pub fn export(dataset: &mut Dataset, prefix: &Path) -> Result<(PathBuf, PathBuf)
         idx.extend_from_slice(&(d as i64).to_le_bytes());
     }
     let mut f = File::create(&idx_tmp).map_err(|e| Error::io(&idx_tmp, e))?;
-    f.write_all(&idx).and_then(|()| f.sync_all()).map_err(|e| Error::io(&idx_tmp, e))?;
+    f.write_all(&idx)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(&idx_tmp, e))?;
     std::fs::rename(&bin_tmp, &bin_path).map_err(|e| Error::io(&bin_path, e))?;
     std::fs::rename(&idx_tmp, &idx_path).map_err(|e| Error::io(&idx_path, e))?;
     Ok((bin_path, idx_path))

@@ -21,7 +21,10 @@ pub struct ShardReader {
 
 impl ShardReader {
     pub fn open(path: &Path) -> Result<Self> {
-        let err = |msg: String| Error::Shard { path: path.to_path_buf(), msg };
+        let err = |msg: String| Error::Shard {
+            path: path.to_path_buf(),
+            msg,
+        };
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut head = vec![0u8; HEADER_LEN.min(len as usize)];
@@ -37,14 +40,24 @@ impl ShardReader {
             )));
         }
         let mut index = vec![0u8; header.index_len() as usize];
-        file.seek(SeekFrom::Start(header.index_offset)).map_err(|e| Error::io(path, e))?;
-        file.read_exact(&mut index).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(header.index_offset))
+            .map_err(|e| Error::io(path, e))?;
+        file.read_exact(&mut index)
+            .map_err(|e| Error::io(path, e))?;
         if xxh3_64(&index) != header.index_checksum {
-            return Err(err("index checksum mismatch (corrupt frame or document index)".into()));
+            return Err(err(
+                "index checksum mismatch (corrupt frame or document index)".into(),
+            ));
         }
         let split = header.num_frames as usize * FRAME_ENTRY_LEN;
-        let frames: Vec<FrameEntry> = index[..split].chunks_exact(FRAME_ENTRY_LEN).map(FrameEntry::parse).collect();
-        let doc_starts: Vec<u64> = index[split..].chunks_exact(DOC_ENTRY_LEN).map(|c| super::format::u64_at(c, 0)).collect();
+        let frames: Vec<FrameEntry> = index[..split]
+            .chunks_exact(FRAME_ENTRY_LEN)
+            .map(FrameEntry::parse)
+            .collect();
+        let doc_starts: Vec<u64> = index[split..]
+            .chunks_exact(DOC_ENTRY_LEN)
+            .map(|c| super::format::u64_at(c, 0))
+            .collect();
         let mut expect = HEADER_LEN as u64;
         for (i, f) in frames.iter().enumerate() {
             if f.offset != expect || f.first_token != i as u64 * u64::from(header.frame_tokens) {
@@ -59,9 +72,18 @@ impl ShardReader {
             || doc_starts.windows(2).any(|w| w[0] >= w[1])
             || doc_starts.last().is_some_and(|&d| d >= header.num_tokens)
         {
-            return Err(err("document index is not strictly increasing from 0".into()));
+            return Err(err(
+                "document index is not strictly increasing from 0".into()
+            ));
         }
-        Ok(ShardReader { path: path.to_path_buf(), file, header, frames, doc_starts, cached: None })
+        Ok(ShardReader {
+            path: path.to_path_buf(),
+            file,
+            header,
+            frames,
+            doc_starts,
+            cached: None,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -85,14 +107,21 @@ impl ShardReader {
 
     /// Token range `[start, end)` of document `j` within this shard.
     pub fn doc_range(&self, j: usize) -> (u64, u64) {
-        let end = self.doc_starts.get(j + 1).copied().unwrap_or(self.header.num_tokens);
+        let end = self
+            .doc_starts
+            .get(j + 1)
+            .copied()
+            .unwrap_or(self.header.num_tokens);
         (self.doc_starts[j], end)
     }
 
     /// Read, check and decompress frame `i`.
     pub fn decode_frame(&mut self, i: usize) -> Result<Vec<u32>> {
         let f = self.frames[i];
-        let err = |msg: String| Error::Shard { path: self.path.clone(), msg: format!("frame {i}: {msg}") };
+        let err = |msg: String| Error::Shard {
+            path: self.path.clone(),
+            msg: format!("frame {i}: {msg}"),
+        };
         let mut buf = vec![0u8; f.len as usize];
         self.file
             .seek(SeekFrom::Start(f.offset))
@@ -104,9 +133,14 @@ impl ShardReader {
         let ft = u64::from(self.header.frame_tokens);
         let ntok = (self.header.num_tokens - f.first_token).min(ft) as usize;
         let width = self.header.dtype.width();
-        let raw = zstd::bulk::decompress(&buf, ntok * width).map_err(|e| err(format!("zstd: {e}")))?;
+        let raw =
+            zstd::bulk::decompress(&buf, ntok * width).map_err(|e| err(format!("zstd: {e}")))?;
         if raw.len() != ntok * width {
-            return Err(err(format!("decompressed to {} bytes, expected {}", raw.len(), ntok * width)));
+            return Err(err(format!(
+                "decompressed to {} bytes, expected {}",
+                raw.len(),
+                ntok * width
+            )));
         }
         let mut out = Vec::with_capacity(ntok);
         self.header.dtype.decode_into(&raw, &mut out);
@@ -123,10 +157,16 @@ impl ShardReader {
 
     /// Tokens `[start, start + count)` of this shard, crossing frames as needed.
     pub fn read(&mut self, start: u64, count: u64) -> Result<Vec<u32>> {
-        let end = start.checked_add(count).filter(|&e| e <= self.header.num_tokens).ok_or_else(|| Error::Shard {
-            path: self.path.clone(),
-            msg: format!("read of {count} tokens at {start} past the end ({} tokens)", self.header.num_tokens),
-        })?;
+        let end = start
+            .checked_add(count)
+            .filter(|&e| e <= self.header.num_tokens)
+            .ok_or_else(|| Error::Shard {
+                path: self.path.clone(),
+                msg: format!(
+                    "read of {count} tokens at {start} past the end ({} tokens)",
+                    self.header.num_tokens
+                ),
+            })?;
         let ft = u64::from(self.header.frame_tokens);
         let mut out = Vec::with_capacity(count as usize);
         let mut pos = start;
@@ -183,16 +223,26 @@ impl Dataset {
         let mut starts = vec![0u64];
         for entry in &manifest.shards {
             let reader = ShardReader::open(&dir.join(&entry.file))?;
-            if reader.num_tokens() != entry.tokens || reader.num_docs() != entry.docs || reader.dtype().name() != manifest.dtype {
+            if reader.num_tokens() != entry.tokens
+                || reader.num_docs() != entry.docs
+                || reader.dtype().name() != manifest.dtype
+            {
                 return Err(Error::Shard {
                     path: reader.path().to_path_buf(),
-                    msg: format!("does not match its manifest entry in {}", manifest_path.display()),
+                    msg: format!(
+                        "does not match its manifest entry in {}",
+                        manifest_path.display()
+                    ),
                 });
             }
             starts.push(starts.last().copied().unwrap_or(0) + reader.num_tokens());
             shards.push(reader);
         }
-        Ok(Dataset { manifest, shards, starts })
+        Ok(Dataset {
+            manifest,
+            shards,
+            starts,
+        })
     }
 
     pub fn num_tokens(&self) -> u64 {
@@ -208,9 +258,13 @@ impl Dataset {
     /// Tokens `[start, start + count)` across shards.
     pub fn read(&mut self, start: u64, count: u64) -> Result<Vec<u32>> {
         let total = self.num_tokens();
-        let end = start.checked_add(count).filter(|&e| e <= total).ok_or_else(|| {
-            Error::Shard { path: PathBuf::from("manifest.json"), msg: format!("read of {count} tokens at {start} past the end ({total} tokens)") }
-        })?;
+        let end = start
+            .checked_add(count)
+            .filter(|&e| e <= total)
+            .ok_or_else(|| Error::Shard {
+                path: PathBuf::from("manifest.json"),
+                msg: format!("read of {count} tokens at {start} past the end ({total} tokens)"),
+            })?;
         let mut out = Vec::with_capacity(count as usize);
         let mut pos = start;
         while pos < end {

@@ -40,7 +40,8 @@ impl ShardWriter {
         let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         // Placeholder header; the real one is written by `finish` once the counts are known.
-        out.write_all(&[0u8; HEADER_LEN]).map_err(|e| Error::io(&tmp_path, e))?;
+        out.write_all(&[0u8; HEADER_LEN])
+            .map_err(|e| Error::io(&tmp_path, e))?;
         Ok(ShardWriter {
             final_path: path.to_path_buf(),
             tmp_path,
@@ -82,7 +83,10 @@ impl ShardWriter {
         for chunk in self.pending[..len].chunks(self.frame_tokens) {
             raw.clear();
             self.dtype.encode_into(chunk, &mut raw);
-            let frame = self.compressor.compress(&raw).map_err(|e| Error::io(&self.tmp_path, e))?;
+            let frame = self
+                .compressor
+                .compress(&raw)
+                .map_err(|e| Error::io(&self.tmp_path, e))?;
             let first_token = self.frames.len() as u64 * self.frame_tokens as u64;
             self.frames.push(FrameEntry {
                 offset: self.offset,
@@ -90,7 +94,9 @@ impl ShardWriter {
                 first_token,
                 checksum: xxh3_64(&frame),
             });
-            self.out.write_all(&frame).map_err(|e| Error::io(&self.tmp_path, e))?;
+            self.out
+                .write_all(&frame)
+                .map_err(|e| Error::io(&self.tmp_path, e))?;
             self.offset += frame.len() as u64;
         }
         Ok(())
@@ -122,7 +128,10 @@ impl ShardWriter {
         let tmp = self.tmp_path.clone();
         let io = |e| Error::io(&tmp, e);
         self.out.write_all(&index).map_err(io)?;
-        let mut file = self.out.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&header.to_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
@@ -130,7 +139,11 @@ impl ShardWriter {
         let checksum = file_checksum(&tmp)?;
         std::fs::rename(&tmp, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?;
         Ok(ShardSummary {
-            file: self.final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            file: self
+                .final_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             tokens: header.num_tokens,
             docs: header.num_docs,
             bytes: header.file_len(),
@@ -163,7 +176,10 @@ pub fn file_checksum(path: &Path) -> Result<u64> {
 
 /// The temporary name a file is written under before its rename.
 pub fn tmp_name(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }
@@ -172,7 +188,9 @@ pub fn tmp_name(path: &Path) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_name(path);
     let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

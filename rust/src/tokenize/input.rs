@@ -21,20 +21,28 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
         if path.is_dir() {
             walk(path, &mut found)?;
             if found.is_empty() {
-                return Err(Error::Config(format!("input directory {input} holds no .jsonl/.jsonl.zst/.jsonl.gz files")));
+                return Err(Error::Config(format!(
+                    "input directory {input} holds no .jsonl/.jsonl.zst/.jsonl.gz files"
+                )));
             }
         } else if path.exists() {
             found.push(path.to_path_buf());
         } else if input.contains(['*', '?', '[']) {
-            let paths = glob::glob(input).map_err(|e| Error::Config(format!("bad input pattern {input}: {e}")))?;
+            let paths = glob::glob(input)
+                .map_err(|e| Error::Config(format!("bad input pattern {input}: {e}")))?;
             for p in paths {
                 found.push(p.map_err(|e| Error::io(e.path().to_path_buf(), e.into()))?);
             }
             if found.is_empty() {
-                return Err(Error::Config(format!("input pattern {input} matches no file")));
+                return Err(Error::Config(format!(
+                    "input pattern {input} matches no file"
+                )));
             }
         } else {
-            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "input not found")));
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "input not found"),
+            ));
         }
         found.sort();
         for f in found {
@@ -55,7 +63,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| JSONL_SUFFIXES.iter().any(|s| n.ends_with(s))) {
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| JSONL_SUFFIXES.iter().any(|s| n.ends_with(s)))
+        {
             out.push(path);
         }
     }
@@ -80,7 +92,10 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
         let dec = zstd::stream::read::Decoder::new(raw).map_err(|e| Error::io(path, e))?;
         Box::new(BufReader::with_capacity(1 << 20, dec))
     } else if n >= 2 && magic[..2] == [0x1F, 0x8B] {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(raw)))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(raw),
+        ))
     } else {
         Box::new(BufReader::with_capacity(1 << 20, raw))
     })
@@ -88,16 +103,22 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
 
 /// Calls `f(line_number, text)` for every document of a JSONL file, in order. Blank lines are
 /// skipped; anything else that is not an object with a string `text_key` is an error.
-pub fn for_each_doc(path: &Path, text_key: &str, mut f: impl FnMut(u64, String) -> Result<()>) -> Result<()> {
+pub fn for_each_doc(
+    path: &Path,
+    text_key: &str,
+    mut f: impl FnMut(u64, String) -> Result<()>,
+) -> Result<()> {
     let mut reader = open_decompressed(path)?;
     let mut line = Vec::with_capacity(1 << 16);
     let mut lineno = 0u64;
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(|e| Error::Corrupt {
-            path: path.to_path_buf(),
-            msg: format!("after line {lineno}: cannot read: {e} (truncated or corrupt file?)"),
-        })?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                msg: format!("after line {lineno}: cannot read: {e} (truncated or corrupt file?)"),
+            })?;
         if n == 0 {
             return Ok(());
         }
@@ -105,8 +126,11 @@ pub fn for_each_doc(path: &Path, text_key: &str, mut f: impl FnMut(u64, String) 
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let text = parse_text(&line, text_key)
-            .map_err(|msg| Error::Input { path: path.to_path_buf(), line: lineno, msg })?;
+        let text = parse_text(&line, text_key).map_err(|msg| Error::Input {
+            path: path.to_path_buf(),
+            line: lineno,
+            msg,
+        })?;
         f(lineno, text)?;
     }
 }
@@ -114,7 +138,9 @@ pub fn for_each_doc(path: &Path, text_key: &str, mut f: impl FnMut(u64, String) 
 /// The string at `text_key` of one JSON object line.
 pub fn parse_text(line: &[u8], text_key: &str) -> std::result::Result<String, String> {
     let mut de = serde_json::Deserializer::from_slice(line);
-    let text = TextField { key: text_key }.deserialize(&mut de).map_err(|e| format!("bad JSON: {e}"))?;
+    let text = TextField { key: text_key }
+        .deserialize(&mut de)
+        .map_err(|e| format!("bad JSON: {e}"))?;
     de.end().map_err(|e| format!("bad JSON: {e}"))?;
     text.ok_or_else(|| format!("no string field \"{text_key}\""))
 }
@@ -136,7 +162,10 @@ impl<'de> Visitor<'de> for TextField<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "a JSON object with a string field \"{}\"", self.key)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut text = None;
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if k == self.key {
@@ -155,8 +184,13 @@ mod tests {
 
     #[test]
     fn parses_text_and_rejects_bad_lines() {
-        assert_eq!(parse_text(br#"{"id":1,"text":"a\nb","meta":{"x":[1]}}"#, "text").unwrap(), "a\nb");
-        assert!(parse_text(br#"{"id":1}"#, "text").unwrap_err().contains("no string field"));
+        assert_eq!(
+            parse_text(br#"{"id":1,"text":"a\nb","meta":{"x":[1]}}"#, "text").unwrap(),
+            "a\nb"
+        );
+        assert!(parse_text(br#"{"id":1}"#, "text")
+            .unwrap_err()
+            .contains("no string field"));
         assert!(parse_text(br#"{"text":5}"#, "text").is_err());
         assert!(parse_text(br#"[1,2]"#, "text").is_err());
         assert!(parse_text(b"{\"text\":\"a\"", "text").is_err());

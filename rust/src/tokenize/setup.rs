@@ -8,8 +8,16 @@ use tokenizers::Tokenizer;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// EOS spellings tried, in order, when neither the flag nor the post-processor names one.
-const EOS_CANDIDATES: [&str; 8] =
-    ["<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "<|eos|>", "[EOS]", "<end_of_text>", "<|end|>"];
+const EOS_CANDIDATES: [&str; 8] = [
+    "<|endoftext|>",
+    "</s>",
+    "<eos>",
+    "<|end_of_text|>",
+    "<|eos|>",
+    "[EOS]",
+    "<end_of_text>",
+    "<|end|>",
+];
 
 pub struct TokenizerSetup {
     pub tokenizer: Tokenizer,
@@ -43,9 +51,17 @@ impl TokenizerSetup {
             .with_truncation(None)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
         tokenizer.with_padding(None);
-        let vocab_size = tokenizer.get_vocab(true).values().map(|&id| u64::from(id) + 1).max().unwrap_or(0);
+        let vocab_size = tokenizer
+            .get_vocab(true)
+            .values()
+            .map(|&id| u64::from(id) + 1)
+            .max()
+            .unwrap_or(0);
         if vocab_size == 0 {
-            return Err(Error::Tokenizer(format!("{} has an empty vocabulary", path.display())));
+            return Err(Error::Tokenizer(format!(
+                "{} has an empty vocabulary",
+                path.display()
+            )));
         }
 
         // Which tokens does the post-processor add around a text? Compare with and without.
@@ -54,12 +70,22 @@ impl TokenizerSetup {
             tokenizer
                 .encode_fast(probe, special)
                 .map(|e| e.get_ids().to_vec())
-                .map_err(|e| Error::Tokenizer(format!("{}: cannot encode a probe text: {e}", path.display())))
+                .map_err(|e| {
+                    Error::Tokenizer(format!(
+                        "{}: cannot encode a probe text: {e}",
+                        path.display()
+                    ))
+                })
         };
         let (with, without) = (enc(true)?, enc(false)?);
         let at = (0..=with.len().saturating_sub(without.len()))
             .find(|&i| with[i..].starts_with(&without))
-            .ok_or_else(|| Error::Tokenizer(format!("{}: the post-processor changes the text's tokens", path.display())))?;
+            .ok_or_else(|| {
+                Error::Tokenizer(format!(
+                    "{}: the post-processor changes the text's tokens",
+                    path.display()
+                ))
+            })?;
         let (prefix, suffix) = (&with[..at], &with[at + without.len()..]);
         let name = |id: u32| tokenizer.id_to_token(id).unwrap_or_default();
 
@@ -67,7 +93,10 @@ impl TokenizerSetup {
         let (eos_id, post_adds_eos) = match eos_flag {
             Some(tok) => {
                 let id = tokenizer.token_to_id(tok).ok_or_else(|| {
-                    Error::Tokenizer(format!("--eos-token {tok:?} is not in the vocabulary of {}", path.display()))
+                    Error::Tokenizer(format!(
+                        "--eos-token {tok:?} is not in the vocabulary of {}",
+                        path.display()
+                    ))
                 })?;
                 (id, suffix.last() == Some(&id))
             }
@@ -88,7 +117,10 @@ impl TokenizerSetup {
         let specials_per_doc = (prefix.len() + suffix.len()) as u64 + u64::from(!post_adds_eos);
         Ok(TokenizerSetup {
             hash: checksum_string(xxh3_64(&bytes)),
-            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            file_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             vocab_size,
             dtype: Dtype::for_vocab(vocab_size),
             eos_id,
@@ -103,7 +135,10 @@ impl TokenizerSetup {
 
     /// The token ids of one document as stored: post-processor specials, then EOS.
     pub fn encode(&self, text: &str) -> std::result::Result<Vec<u32>, String> {
-        let enc = self.tokenizer.encode_fast(text, true).map_err(|e| e.to_string())?;
+        let enc = self
+            .tokenizer
+            .encode_fast(text, true)
+            .map_err(|e| e.to_string())?;
         let mut ids = enc.get_ids().to_vec();
         if !self.post_adds_eos {
             ids.push(self.eos_id);

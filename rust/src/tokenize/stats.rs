@@ -10,7 +10,11 @@ pub fn count_chars_words(text: &str) -> (u64, u64) {
     let (mut chars, mut words, mut in_word) = (0u64, 0u64, false);
     for c in text.chars() {
         chars += 1;
-        let alnum = if c.is_ascii() { c.is_ascii_alphanumeric() } else { c.is_alphanumeric() };
+        let alnum = if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            c.is_alphanumeric()
+        };
         if alnum && !in_word {
             words += 1;
         }
@@ -21,7 +25,10 @@ pub fn count_chars_words(text: &str) -> (u64, u64) {
 
 /// Add the words of `text` to a frequency table.
 pub fn count_words(text: &str, freq: &mut HashMap<String, u64>) {
-    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         if let Some(n) = freq.get_mut(w) {
             *n += 1;
         } else {
@@ -41,10 +48,18 @@ pub struct FragmentedWord {
 /// The `top` words with the largest frequency x pieces among the `candidates` most frequent
 /// words that the tokenizer splits (as a word in running text, after a space). Ties break by
 /// word, so the list does not depend on hash order or thread count.
-pub fn most_fragmented(setup: &TokenizerSetup, freq: &HashMap<String, u64>, candidates: usize, top: usize) -> Vec<FragmentedWord> {
+pub fn most_fragmented(
+    setup: &TokenizerSetup,
+    freq: &HashMap<String, u64>,
+    candidates: usize,
+    top: usize,
+) -> Vec<FragmentedWord> {
     // Digit runs are split on purpose by many tokenizers (one token per digit): not a finding.
-    let mut by_freq: Vec<(&String, u64)> =
-        freq.iter().filter(|(w, _)| !w.chars().all(|c| c.is_numeric())).map(|(w, &n)| (w, n)).collect();
+    let mut by_freq: Vec<(&String, u64)> = freq
+        .iter()
+        .filter(|(w, _)| !w.chars().all(|c| c.is_numeric()))
+        .map(|(w, &n)| (w, n))
+        .collect();
     by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     by_freq.truncate(candidates);
     let mut scored: Vec<FragmentedWord> = by_freq
@@ -56,11 +71,19 @@ pub fn most_fragmented(setup: &TokenizerSetup, freq: &HashMap<String, u64>, cand
                 word: w.clone(),
                 count,
                 pieces,
-                tokens: enc.get_ids().iter().map(|&id| setup.tokenizer.id_to_token(id).unwrap_or_default()).collect(),
+                tokens: enc
+                    .get_ids()
+                    .iter()
+                    .map(|&id| setup.tokenizer.id_to_token(id).unwrap_or_default())
+                    .collect(),
             })
         })
         .collect();
-    scored.sort_by(|a, b| (b.count * b.pieces).cmp(&(a.count * a.pieces)).then_with(|| a.word.cmp(&b.word)));
+    scored.sort_by(|a, b| {
+        (b.count * b.pieces)
+            .cmp(&(a.count * a.pieces))
+            .then_with(|| a.word.cmp(&b.word))
+    });
     scored.truncate(top);
     scored
 }
