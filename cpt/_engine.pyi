@@ -1,5 +1,8 @@
 """Type stubs for the native module ``cpt._engine`` (PyO3). Keep in step with python/src/."""
 
+from os import PathLike
+from typing import Any, Sequence, Union
+
 __version__: str
 
 class CurateError(Exception): ...
@@ -10,9 +13,6 @@ class TokenizerError(CurateError): ...
 class EngineIOError(CurateError): ...
 
 # --- tokenize (python/src/tokenize.rs) ---
-from os import PathLike
-from typing import Any, Sequence, Union
-
 _Path = Union[str, PathLike[str]]
 
 def tokenize(

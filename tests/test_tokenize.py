@@ -36,8 +36,9 @@ def texts(request: pytest.FixtureRequest) -> list[str]:
 
 
 def write_jsonl(path: Path, texts: list[str], compress: str = "zst") -> Path:
-    lines = "".join(json.dumps({"id": i, "text": t, "meta": {"k": [i]}}) + "\n"
-                    for i, t in enumerate(texts)).encode()
+    lines = "".join(
+        json.dumps({"id": i, "text": t, "meta": {"k": [i]}}) + "\n" for i, t in enumerate(texts)
+    ).encode()
     if compress == "zst":
         path.write_bytes(zstandard.ZstdCompressor().compress(lines))
     elif compress == "gz":
@@ -53,7 +54,8 @@ def bpe_tokenizer(tmp_path_factory: pytest.TempPathFactory, texts: list[str]) ->
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<|endoftext|>"],
+        vocab_size=600,
+        special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(texts, trainer)
@@ -82,8 +84,9 @@ def unigram_tokenizer(tmp_path_factory: pytest.TempPathFactory, texts: list[str]
 @pytest.fixture(scope="module")
 def wide_tokenizer(tmp_path_factory: pytest.TempPathFactory, texts: list[str]) -> Path:
     """A WordLevel tokenizer with over 65,536 ids, the real words placed above 65,536."""
-    words = sorted({w for t in texts for w in pre_tokenizers.Whitespace().pre_tokenize_str(t)
-                    for w in [w[0]]})
+    words = sorted(
+        {w for t in texts for w in pre_tokenizers.Whitespace().pre_tokenize_str(t) for w in [w[0]]}
+    )
     vocab = {f"<filler{i}>": i for i in range(70_000)}
     vocab["[UNK]"] = 70_000
     vocab["</s>"] = 70_001
@@ -110,7 +113,10 @@ def check_roundtrip(out: Path, expected: list[list[int]], dtype: str) -> TokenDa
     got = [d.tolist() for d in ds.iter_documents()]
     assert got == expected
     assert [ds.document(i).tolist() for i in (0, len(expected) // 2, len(expected) - 1)] == [
-        expected[0], expected[len(expected) // 2], expected[-1]]
+        expected[0],
+        expected[len(expected) // 2],
+        expected[-1],
+    ]
     flat = [t for d in expected for t in d]
     assert ds.read(0, ds.num_tokens).tolist() == flat
     # The Rust reader agrees.
@@ -119,8 +125,9 @@ def check_roundtrip(out: Path, expected: list[list[int]], dtype: str) -> TokenDa
     return ds
 
 
-def test_bpe_roundtrip_many_shards_and_frames(tmp_path: Path, texts: list[str],
-                                              bpe_tokenizer: Path) -> None:
+def test_bpe_roundtrip_many_shards_and_frames(
+    tmp_path: Path, texts: list[str], bpe_tokenizer: Path
+) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl.zst", texts)
     out = tmp_path / "out"
     report = tokenize(src, bpe_tokenizer, out, shard_tokens=20_000, frame_tokens=1000)
@@ -135,8 +142,9 @@ def test_bpe_roundtrip_many_shards_and_frames(tmp_path: Path, texts: list[str],
     assert m["inputs"] == [{"path": str(src), "bytes": src.stat().st_size}]
 
 
-def test_unigram_roundtrip_keeps_bos(tmp_path: Path, texts: list[str],
-                                     unigram_tokenizer: Path) -> None:
+def test_unigram_roundtrip_keeps_bos(
+    tmp_path: Path, texts: list[str], unigram_tokenizer: Path
+) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl", texts, compress="none")
     out = tmp_path / "out"
     tokenize([src], unigram_tokenizer, out, frame_tokens=777, eos_token="</s>")
@@ -146,8 +154,9 @@ def test_unigram_roundtrip_keeps_bos(tmp_path: Path, texts: list[str],
     assert ds.document(0)[0] == ds.bos_id
 
 
-def test_unigram_eos_found_without_flag(tmp_path: Path, texts: list[str],
-                                        unigram_tokenizer: Path) -> None:
+def test_unigram_eos_found_without_flag(
+    tmp_path: Path, texts: list[str], unigram_tokenizer: Path
+) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl.gz", texts[:10], compress="gz")
     report = tokenize(src, unigram_tokenizer, tmp_path / "out")
     assert report["eos_id"] == Tokenizer.from_file(str(unigram_tokenizer)).token_to_id("</s>")
@@ -172,9 +181,9 @@ def test_random_seeks(tmp_path: Path, texts: list[str], bpe_tokenizer: Path) -> 
     for _ in range(300):
         start = int(rng.integers(0, len(flat)))
         count = int(rng.integers(0, min(5000, len(flat) - start) + 1))
-        assert np.array_equal(ds.read(start, count), flat[start:start + count])
+        assert np.array_equal(ds.read(start, count), flat[start : start + count])
     for start, count in [(0, 1), (len(flat) - 1, 1), (len(flat), 0), (5, 0)]:
-        assert np.array_equal(ds.read(start, count), flat[start:start + count])
+        assert np.array_equal(ds.read(start, count), flat[start : start + count])
     with pytest.raises(IndexError):
         ds.read(len(flat) - 2, 3)
 
@@ -214,8 +223,9 @@ def test_truncated_shard_errors(tmp_path: Path, texts: list[str], bpe_tokenizer:
         TokenDataset(out / "manifest.json")
 
 
-def test_tokenizer_mismatch_refused(tmp_path: Path, texts: list[str], bpe_tokenizer: Path,
-                                    unigram_tokenizer: Path) -> None:
+def test_tokenizer_mismatch_refused(
+    tmp_path: Path, texts: list[str], bpe_tokenizer: Path, unigram_tokenizer: Path
+) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl.zst", texts[:5])
     out = tmp_path / "out"
     tokenize(src, bpe_tokenizer, out)
@@ -239,8 +249,16 @@ def read_megatron(prefix: Path) -> list[np.ndarray]:
     (version,) = struct.unpack("<Q", buf.read(8))
     assert version == 1
     (code,) = struct.unpack("<B", buf.read(1))
-    dtype = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float64,
-             7: np.float32, 8: np.uint16}[code]
+    dtype = {
+        1: np.uint8,
+        2: np.int8,
+        3: np.int16,
+        4: np.int32,
+        5: np.int64,
+        6: np.float64,
+        7: np.float32,
+        8: np.uint16,
+    }[code]
     (n,) = struct.unpack("<Q", buf.read(8))
     (ndoc,) = struct.unpack("<Q", buf.read(8))
     off = buf.tell()
@@ -251,12 +269,13 @@ def read_megatron(prefix: Path) -> list[np.ndarray]:
     assert doc_idx.tolist() == list(range(n + 1))
     bin_ = np.memmap(prefix.parent / (prefix.name + ".bin"), dtype=dtype, mode="r")
     size = np.dtype(dtype).itemsize
-    return [np.asarray(bin_[p // size: p // size + s]) for p, s in zip(pointers, sizes)]
+    return [np.asarray(bin_[p // size : p // size + s]) for p, s in zip(pointers, sizes)]
 
 
 @pytest.mark.parametrize("wide", [False, True])
-def test_megatron_export(tmp_path: Path, texts: list[str], bpe_tokenizer: Path,
-                         wide_tokenizer: Path, wide: bool) -> None:
+def test_megatron_export(
+    tmp_path: Path, texts: list[str], bpe_tokenizer: Path, wide_tokenizer: Path, wide: bool
+) -> None:
     tok_path, eos = (wide_tokenizer, "</s>") if wide else (bpe_tokenizer, "<|endoftext|>")
     src = write_jsonl(tmp_path / "docs.jsonl.zst", texts)
     out = tmp_path / "out"
@@ -271,26 +290,38 @@ def test_megatron_export(tmp_path: Path, texts: list[str], bpe_tokenizer: Path,
 
 
 def dir_bytes(d: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(d.iterdir())
-            if p.name.startswith("shard-") or p.name == "manifest.json"}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(d.iterdir())
+        if p.name.startswith("shard-") or p.name == "manifest.json"
+    }
 
 
-def test_byte_identical_for_1_and_2_threads(tmp_path: Path, texts: list[str],
-                                            bpe_tokenizer: Path) -> None:
+def test_byte_identical_for_1_and_2_threads(
+    tmp_path: Path, texts: list[str], bpe_tokenizer: Path
+) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl.zst", texts)
     outs = []
     for threads in (1, 2):
         out = tmp_path / f"t{threads}"
         # Small batches so that several batches and shards are cut differently per thread.
-        _engine.tokenize([str(src)], str(bpe_tokenizer), str(out), threads=threads,
-                         shard_tokens=25_000, frame_tokens=1000, batch_bytes=20_000)
+        _engine.tokenize(
+            [str(src)],
+            str(bpe_tokenizer),
+            str(out),
+            threads=threads,
+            shard_tokens=25_000,
+            frame_tokens=1000,
+            batch_bytes=20_000,
+        )
         outs.append(dir_bytes(out))
     assert len(outs[0]) > 3
     assert outs[0] == outs[1]
 
 
-def test_resume_skips_complete_shards_and_redoes_damaged(tmp_path: Path, texts: list[str],
-                                                         bpe_tokenizer: Path) -> None:
+def test_resume_skips_complete_shards_and_redoes_damaged(
+    tmp_path: Path, texts: list[str], bpe_tokenizer: Path
+) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl.zst", texts)
     out = tmp_path / "out"
     opts = dict(shard_tokens=20_000, frame_tokens=1000)
@@ -355,8 +386,9 @@ def test_malformed_line_names_file_and_line(tmp_path: Path, bpe_tokenizer: Path)
 
 
 def test_tokenizer_without_eos_needs_flag(tmp_path: Path, texts: list[str]) -> None:
-    tok = Tokenizer(models.WordLevel(vocab={"[UNK]": 0, "a": 1, "b": 2, "[END]": 3},
-                                     unk_token="[UNK]"))
+    tok = Tokenizer(
+        models.WordLevel(vocab={"[UNK]": 0, "a": 1, "b": 2, "[END]": 3}, unk_token="[UNK]")
+    )
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))

@@ -45,8 +45,11 @@ def best(fn: Any, repeat: int) -> tuple[float, Any]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cpt.bench tokenize", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m cpt.bench tokenize",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--corpus", nargs="+", required=True, help="JSONL files (.jsonl/.zst/.gz)")
     ap.add_argument("--tokenizer", required=True, help="tokenizer.json")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -72,8 +75,11 @@ def main(argv: list[str]) -> int:
     tok = Tokenizer.from_file(args.tokenizer)
     tok.no_truncation()
     tok.no_padding()
-    print(f"corpus: {len(texts)} docs, {mb:.1f} MB of text; {args.threads} thread(s); "
-          f"best of {args.repeat}", file=sys.stderr)
+    print(
+        f"corpus: {len(texts)} docs, {mb:.1f} MB of text; {args.threads} thread(s); "
+        f"best of {args.repeat}",
+        file=sys.stderr,
+    )
 
     work = Path(tempfile.mkdtemp(prefix="cpt-bench-tokenize-"))
     try:
@@ -90,17 +96,26 @@ def main(argv: list[str]) -> int:
             t_fast.append((time.perf_counter() - t0, time.process_time() - c0))
             out = work / f"run{r}"
             t0, c0 = time.perf_counter(), time.process_time()
-            report = _engine.tokenize(args.corpus, args.tokenizer, str(out), threads=args.threads,
-                                      zstd_level=args.zstd_level, frame_tokens=args.frame_tokens,
-                                      text_key=args.text_key)
+            report = _engine.tokenize(
+                args.corpus,
+                args.tokenizer,
+                str(out),
+                threads=args.threads,
+                zstd_level=args.zstd_level,
+                frame_tokens=args.frame_tokens,
+                text_key=args.text_key,
+            )
             t_cpt.append((time.perf_counter() - t0, time.process_time() - c0))
             if r + 1 < args.repeat:
                 shutil.rmtree(out)
         assert report is not None and base_tokens is not None
         tokens = report["tokens"]
         if report["content_tokens"] != base_tokens:
-            print(f"MISMATCH: cpt wrote {report['content_tokens']} content tokens, "
-                  f"encode_batch made {base_tokens}", file=sys.stderr)
+            print(
+                f"MISMATCH: cpt wrote {report['content_tokens']} content tokens, "
+                f"encode_batch made {base_tokens}",
+                file=sys.stderr,
+            )
             return 1
 
         manifest = Path(report["manifest"])
@@ -132,31 +147,54 @@ def main(argv: list[str]) -> int:
 
     (tb, cb), (tf, cf), (tc, cc) = min(t_base), min(t_fast), min(t_cpt)
     figures = {
-        "docs": len(texts), "text_mb": mb, "threads": args.threads, "tokens": tokens,
-        "encode_batch": {"seconds": tb, "cpu_seconds": cb, "tokens_per_s": base_tokens / tb,
-                         "mb_per_s": mb / tb},
-        "encode_batch_fast": {"seconds": tf, "cpu_seconds": cf,
-                              "tokens_per_s": base_tokens / tf, "mb_per_s": mb / tf},
-        "cpt_stage": {"seconds": tc, "cpu_seconds": cc, "tokens_per_s": tokens / tc,
-                      "mb_per_s": mb / tc},
+        "docs": len(texts),
+        "text_mb": mb,
+        "threads": args.threads,
+        "tokens": tokens,
+        "encode_batch": {
+            "seconds": tb,
+            "cpu_seconds": cb,
+            "tokens_per_s": base_tokens / tb,
+            "mb_per_s": mb / tb,
+        },
+        "encode_batch_fast": {
+            "seconds": tf,
+            "cpu_seconds": cf,
+            "tokens_per_s": base_tokens / tf,
+            "mb_per_s": mb / tf,
+        },
+        "cpt_stage": {
+            "seconds": tc,
+            "cpu_seconds": cc,
+            "tokens_per_s": tokens / tc,
+            "mb_per_s": mb / tc,
+        },
         "speedup_vs_encode_batch": tb / tc,
         "speedup_vs_encode_batch_fast": tf / tc,
-        "shard_bytes": shard_bytes, "one_frame_zstd3_bytes": one_frame,
-        "size_ratio_vs_one_frame": shard_bytes / one_frame, "one_frame_compress_seconds": t_one,
+        "shard_bytes": shard_bytes,
+        "one_frame_zstd3_bytes": one_frame,
+        "size_ratio_vs_one_frame": shard_bytes / one_frame,
+        "one_frame_compress_seconds": t_one,
         "reader_sequential_tokens_per_s": n_seq / t_seq,
         "reader_random_2049_tokens_per_s": n_rand / t_rand,
     }
-    rows = [("HF tokenizers encode_batch", tb, cb, base_tokens, "baseline"),
-            ("HF tokenizers encode_batch_fast", tf, cf, base_tokens, f"{tb / tf:.2f}x"),
-            ("cpt tokenize stage (read+tok+zstd+write)", tc, cc, tokens, f"{tb / tc:.2f}x")]
+    rows = [
+        ("HF tokenizers encode_batch", tb, cb, base_tokens, "baseline"),
+        ("HF tokenizers encode_batch_fast", tf, cf, base_tokens, f"{tb / tf:.2f}x"),
+        ("cpt tokenize stage (read+tok+zstd+write)", tc, cc, tokens, f"{tb / tc:.2f}x"),
+    ]
     print(f"{'':42}{'wall s':>8}{'cpu s':>8}{'M tok/s':>9}{'MB/s':>7}  vs encode_batch (wall)")
     for name, t, c, n, rel in rows:
         print(f"{name:42}{t:8.2f}{c:8.2f}{n / t / 1e6:9.2f}{mb / t:7.2f}  {rel}")
-    print(f"shards {shard_bytes / 1e6:.2f} MB vs one zstd-3 frame of the raw "
-          f"{flat.dtype.itemsize * 8}-bit array {one_frame / 1e6:.2f} MB: "
-          f"{shard_bytes / one_frame:.3f}x")
-    print(f"reader: sequential {n_seq / t_seq / 1e6:.1f} M tokens/s, random 2049-token windows "
-          f"{n_rand / t_rand / 1e6:.1f} M tokens/s")
+    print(
+        f"shards {shard_bytes / 1e6:.2f} MB vs one zstd-3 frame of the raw "
+        f"{flat.dtype.itemsize * 8}-bit array {one_frame / 1e6:.2f} MB: "
+        f"{shard_bytes / one_frame:.3f}x"
+    )
+    print(
+        f"reader: sequential {n_seq / t_seq / 1e6:.1f} M tokens/s, random 2049-token windows "
+        f"{n_rand / t_rand / 1e6:.1f} M tokens/s"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -71,8 +71,19 @@ class Shard:
         head = self._pread(min(HEADER_LEN, size), 0)
         if len(head) < HEADER_LEN:
             raise self._error(f"truncated: {size} bytes, shorter than the 64-byte header")
-        (magic, version, width, _reserved, frame_tokens, num_tokens, num_docs, num_frames,
-         index_offset, index_sum, header_sum) = _HEADER.unpack(head)
+        (
+            magic,
+            version,
+            width,
+            _reserved,
+            frame_tokens,
+            num_tokens,
+            num_docs,
+            num_frames,
+            index_offset,
+            index_sum,
+            header_sum,
+        ) = _HEADER.unpack(head)
         if magic != MAGIC:
             raise self._error("not a cpt token shard (bad magic)")
         if version != FORMAT_VERSION:
@@ -105,7 +116,9 @@ class Shard:
         expect_offsets = HEADER_LEN + np.concatenate(([0], np.cumsum(self._lengths)[:-1]))
         if num_frames and (
             not np.array_equal(self._offsets, expect_offsets)
-            or not np.array_equal(frames[:, 2], np.arange(num_frames, dtype=np.uint64) * frame_tokens)
+            or not np.array_equal(
+                frames[:, 2], np.arange(num_frames, dtype=np.uint64) * frame_tokens
+            )
             or int(self._offsets[-1] + self._lengths[-1]) != index_offset
         ):
             raise self._error("frame index out of place")
@@ -173,10 +186,14 @@ class TokenDataset:
             manifest: dict[str, Any] = json.loads(self.manifest_path.read_text())
         except json.JSONDecodeError as e:
             raise ShardFormatError(f"{self.manifest_path}: bad manifest JSON: {e}") from e
-        if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+        if (
+            manifest.get("format") != FORMAT_NAME
+            or manifest.get("format_version") != FORMAT_VERSION
+        ):
             raise ShardFormatError(
                 f"{self.manifest_path}: manifest format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}, expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
+                f"{manifest.get('format_version')!r}, expected {FORMAT_NAME!r} "
+                f"version {FORMAT_VERSION}"
             )
         self.manifest = manifest
         tok = manifest["tokenizer"]
@@ -194,7 +211,9 @@ class TokenDataset:
         for entry in manifest["shards"]:
             shard = Shard(self.manifest_path.parent / entry["file"])
             if (shard.num_tokens, shard.num_docs, shard.dtype) != (
-                entry["tokens"], entry["docs"], self.dtype
+                entry["tokens"],
+                entry["docs"],
+                self.dtype,
             ):
                 raise ShardFormatError(
                     f"{shard.path}: does not match its entry in {self.manifest_path}"
