@@ -500,12 +500,22 @@ fn job_hash(opts: &TokenizeOptions, setup: &TokenizerSetup, inputs: &[InputEntry
         "tokenizer": setup.hash,
         "eos": setup.eos_id,
         "inputs": inputs,
+        // Same size is not same content: an edited input must not reuse old shards.
+        "mtimes": inputs.iter().map(|i| mtime_nanos(Path::new(&i.path))).collect::<Vec<_>>(),
         "shard_tokens": opts.shard_tokens,
         "frame_tokens": opts.frame_tokens,
         "zstd_level": opts.zstd_level,
         "text_key": opts.text_key,
     });
     checksum_string(xxhash_rust::xxh3::xxh3_64(key.to_string().as_bytes()))
+}
+
+fn mtime_nanos(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The completed shards of an interrupted run of the same job that still verify, in order.
