@@ -407,3 +407,14 @@ def test_bad_options(tmp_path: Path, bpe_tokenizer: Path) -> None:
     for bad in (dict(frame_tokens=0), dict(shard_tokens=0), dict(zstd_level=99), dict(threads=0)):
         with pytest.raises(cpt.ConfigError):
             tokenize(src, bpe_tokenizer, tmp_path / "out", **bad)
+
+
+def test_failed_run_leaves_no_partial_shard(tmp_path: Path, bpe_tokenizer: Path) -> None:
+    src = tmp_path / "late.jsonl"
+    src.write_text('{"text": "some words here"}\n' * 50 + "not json\n")
+    out = tmp_path / "out"
+    with pytest.raises(cpt.InputError, match=r"late\.jsonl:51"):
+        # One document per batch: many are tokenized and handed to the writer before the error.
+        _engine.tokenize([str(src)], str(bpe_tokenizer), str(out), batch_bytes=1)
+    assert not (out / "shard-00000.cpts").exists()
+    assert not (out / "manifest.json").exists()
