@@ -1,1 +1,629 @@
-//! (being built)
+//! The tokenize stage: JSONL documents in, token shards (FORMAT.md) plus `manifest.json` and
+//! `tokenize_report.json` out.
+//!
+//! A reader thread parses documents into batches; each batch is tokenized on a rayon pool with
+//! longest-document-first scheduling (so a big document never starts last and serializes the
+//! tail), then appended in input order to the current shard, whose full frames are compressed
+//! in parallel. Shards close at the first document boundary past `shard_tokens`, so the output
+//! depends only on the inputs and options, never on the thread count. Completed shards are
+//! recorded in a state file; a rerun skips those that still verify.
+
+pub mod input;
+pub mod setup;
+pub mod stats;
+
+use crate::shard::format::checksum_string;
+use crate::shard::manifest::{
+    InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
+};
+use crate::shard::writer::{file_checksum, write_atomic, ShardSummary, ShardWriter};
+use crate::shard::{megatron, Dataset, ShardReader, FORMAT_VERSION};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use setup::TokenizerSetup;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+pub use setup::tokenizer_hash;
+pub use stats::FragmentedWord;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const REPORT: &str = "tokenize_report.json";
+const STATE: &str = ".tokenize-state.json";
+
+/// Everything the stage can be told. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct TokenizeOptions {
+    /// Files, directories or glob patterns of .jsonl / .jsonl.zst / .jsonl.gz.
+    pub inputs: Vec<String>,
+    pub tokenizer: PathBuf,
+    pub output: PathBuf,
+    /// Worker threads; `None` = all cores.
+    pub threads: Option<usize>,
+    /// A shard closes at the first document end at or past this many tokens.
+    pub shard_tokens: u64,
+    pub frame_tokens: u32,
+    pub zstd_level: i32,
+    /// EOS token spelling; `None` = from the post-processor or the usual names.
+    pub eos_token: Option<String>,
+    pub text_key: String,
+    /// Also write a Megatron-LM `PREFIX.bin` / `PREFIX.idx`.
+    pub megatron: Option<PathBuf>,
+    /// Hash of the curation config that produced the inputs, recorded in the manifest.
+    pub config_hash: Option<String>,
+    /// How many of the most fragmented frequent words to report.
+    pub top_words: usize,
+    /// Text bytes per parallel batch (grown automatically for big documents).
+    pub batch_bytes: usize,
+    /// Word frequencies for the fragmentation list come from the first this-many text bytes.
+    pub stats_sample_bytes: u64,
+    pub progress: bool,
+}
+
+impl Default for TokenizeOptions {
+    fn default() -> Self {
+        TokenizeOptions {
+            inputs: Vec::new(),
+            tokenizer: PathBuf::new(),
+            output: PathBuf::new(),
+            threads: None,
+            shard_tokens: 1 << 28,
+            frame_tokens: 1 << 18,
+            zstd_level: 6,
+            eos_token: None,
+            text_key: "text".into(),
+            megatron: None,
+            config_hash: None,
+            top_words: 20,
+            batch_bytes: 4 << 20,
+            stats_sample_bytes: 64 << 20,
+            progress: false,
+        }
+    }
+}
+
+/// What the stage did: written to `tokenize_report.json` and returned to callers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenizeReport {
+    pub output: String,
+    pub manifest: String,
+    pub tokenizer_hash: String,
+    pub dtype: String,
+    pub vocab_size: u64,
+    pub eos_id: u32,
+    pub bos_id: Option<u32>,
+    pub inputs: usize,
+    pub docs: u64,
+    pub tokens: u64,
+    pub content_tokens: u64,
+    pub shards: u64,
+    pub resumed_shards: u64,
+    pub resumed_docs: u64,
+    pub text_bytes: u64,
+    pub chars: u64,
+    pub words: u64,
+    pub chars_per_token: f64,
+    pub tokens_per_word: f64,
+    pub fragmented_words: Vec<FragmentedWord>,
+    pub shard_bytes: u64,
+    pub bytes_per_token: f64,
+    pub threads: usize,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+    pub mb_per_second: f64,
+    pub megatron: Option<[String; 2]>,
+}
+
+/// The resume record: which shards of which job are complete.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    job: String,
+    shards: Vec<ShardEntry>,
+}
+
+/// One batch of documents from the reader thread.
+struct Batch {
+    first_doc: u64,
+    texts: Vec<String>,
+    /// (input file index, line) of each document, for error messages.
+    origins: Vec<(usize, u64)>,
+}
+
+pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
+    let started = Instant::now();
+    validate(opts)?;
+    let files = input::expand_inputs(&opts.inputs)?;
+    let setup = TokenizerSetup::load(&opts.tokenizer, opts.eos_token.as_deref())?;
+    let inputs: Vec<InputEntry> = files
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
+            Ok(InputEntry {
+                path: p.to_string_lossy().into_owned(),
+                bytes,
+            })
+        })
+        .collect::<Result<_>>()?;
+    std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
+    let manifest_path = opts.output.join(MANIFEST);
+    // A manifest names only complete datasets: drop the old one before touching any shard.
+    remove_if_exists(&manifest_path)?;
+
+    let job = job_hash(opts, &setup, &inputs);
+    let mut done = resume(&opts.output, &job)?;
+    let resumed_shards = done.len() as u64;
+    let resumed_docs: u64 = done.iter().map(|s| s.docs).sum();
+
+    let threads = opts.threads.unwrap_or_else(num_cores).max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("cpt-tokenize-{i}"))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+
+    let progress = opts.progress.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} tokenize {msg} [{elapsed}]")
+                .expect("valid template"),
+        );
+        bar
+    });
+
+    // Three stages overlap: the reader thread parses and counts, the pool tokenizes, the writer
+    // thread compresses and writes. Channels are bounded, so memory stays at a few batches.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (acc, done) = std::thread::scope(|scope| -> Result<(Counters, Vec<ShardEntry>)> {
+        let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(2);
+        let (ids_tx, ids_rx) = sync_channel::<Vec<Vec<u32>>>(2);
+        let files_ref = &files;
+        let reader = scope.spawn(move || read_batches(files_ref, opts, threads, &batch_tx));
+        let (setup_ref, job_ref, failed_ref) = (&setup, job.as_str(), &failed);
+        let writer = scope.spawn(move || -> Result<Vec<ShardEntry>> {
+            let mut writer: Option<ShardWriter> = None;
+            for ids in ids_rx {
+                append_docs(&ids, opts, setup_ref, &mut writer, &mut done, job_ref)?;
+            }
+            // After a failure upstream the open shard is incomplete: leave it as a temporary.
+            if failed_ref.load(Ordering::SeqCst) {
+                return Ok(done);
+            }
+            if let Some(w) = writer.take() {
+                done.push(entry(w.finish()?));
+                save_state(&opts.output, job_ref, &done)?;
+            }
+            Ok(done)
+        });
+        let (mut docs, mut text_bytes) = (0u64, 0u64);
+        let tokenized = (|| -> Result<()> {
+            for batch in batch_rx {
+                let batch = batch?;
+                let skip = resumed_docs
+                    .saturating_sub(batch.first_doc)
+                    .min(batch.texts.len() as u64) as usize;
+                let ids = pool
+                    .install(|| tokenize_batch(&setup, &batch.texts[skip..], threads))
+                    .map_err(|(i, msg)| {
+                        let (f, line) = batch.origins[skip + i];
+                        Error::Input {
+                            path: files[f].clone(),
+                            line,
+                            msg: format!("cannot tokenize: {msg}"),
+                        }
+                    })?;
+                docs += batch.texts.len() as u64;
+                text_bytes += batch.texts.iter().map(|t| t.len() as u64).sum::<u64>();
+                if !ids.is_empty() && ids_tx.send(ids).is_err() {
+                    break; // the writer stopped on an error, reported below
+                }
+                if let Some(bar) = &progress {
+                    bar.set_message(format!("{docs} docs, {:.1} MB", text_bytes as f64 / 1e6));
+                    bar.tick();
+                }
+            }
+            Ok(())
+        })();
+        if tokenized.is_err() {
+            failed.store(true, Ordering::SeqCst);
+        }
+        drop(ids_tx);
+        let written = writer.join().expect("writer thread panicked");
+        let counted = reader.join().expect("reader thread panicked");
+        tokenized?;
+        let done = written?;
+        Ok((counted, done))
+    })?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    if acc.docs < resumed_docs {
+        return Err(Error::Config(format!(
+            "the inputs hold {} documents but the completed shards in {} hold {resumed_docs}: inputs changed; use a fresh output directory",
+            acc.docs,
+            opts.output.display()
+        )));
+    }
+    remove_stale_shards(&opts.output, done.len())?;
+
+    let manifest = build_manifest(opts, &setup, inputs, &done);
+    write_atomic(&manifest_path, manifest.to_json().as_bytes())?;
+
+    let megatron = match &opts.megatron {
+        Some(prefix) => {
+            let mut ds = Dataset::open(&manifest_path, None)?;
+            let (bin, idx) = megatron::export(&mut ds, prefix)?;
+            Some([
+                bin.to_string_lossy().into_owned(),
+                idx.to_string_lossy().into_owned(),
+            ])
+        }
+        None => None,
+    };
+
+    let tokens = manifest.totals.tokens;
+    let content_tokens = tokens - manifest.totals.docs * setup.specials_per_doc;
+    let seconds = started.elapsed().as_secs_f64();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let report = TokenizeReport {
+        output: opts.output.to_string_lossy().into_owned(),
+        manifest: manifest_path.to_string_lossy().into_owned(),
+        tokenizer_hash: setup.hash.clone(),
+        dtype: setup.dtype.name().into(),
+        vocab_size: setup.vocab_size,
+        eos_id: setup.eos_id,
+        bos_id: setup.bos_id,
+        inputs: files.len(),
+        docs: manifest.totals.docs,
+        tokens,
+        content_tokens,
+        shards: manifest.totals.shards,
+        resumed_shards,
+        resumed_docs,
+        text_bytes: acc.text_bytes,
+        chars: acc.chars,
+        words: acc.words,
+        chars_per_token: ratio(acc.chars as f64, content_tokens as f64),
+        tokens_per_word: ratio(content_tokens as f64, acc.words as f64),
+        fragmented_words: stats::most_fragmented(&setup, &acc.freq, 5000, opts.top_words),
+        shard_bytes: manifest.totals.bytes,
+        bytes_per_token: ratio(manifest.totals.bytes as f64, tokens as f64),
+        threads,
+        seconds,
+        tokens_per_second: ratio(tokens as f64, seconds),
+        mb_per_second: ratio(acc.text_bytes as f64 / 1e6, seconds),
+        megatron,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("report serializes") + "\n";
+    write_atomic(&opts.output.join(REPORT), json.as_bytes())?;
+    Ok(report)
+}
+
+fn validate(opts: &TokenizeOptions) -> Result<()> {
+    if opts.shard_tokens == 0 {
+        return Err(Error::Config("shard_tokens must be at least 1".into()));
+    }
+    if opts.frame_tokens == 0 {
+        return Err(Error::Config("frame_tokens must be at least 1".into()));
+    }
+    let levels = zstd::compression_level_range();
+    if !levels.contains(&opts.zstd_level) {
+        return Err(Error::Config(format!(
+            "zstd_level {} is outside {}..={}",
+            opts.zstd_level,
+            levels.start(),
+            levels.end()
+        )));
+    }
+    if opts.threads == Some(0) {
+        return Err(Error::Config("threads must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Reader thread: parse every document of every file, in order, into batches. A batch grows
+/// until it holds `batch_bytes` of text and at least 8 x threads times its largest document,
+/// so one big document cannot leave the other workers idle for long.
+fn read_batches(
+    files: &[PathBuf],
+    opts: &TokenizeOptions,
+    threads: usize,
+    tx: &std::sync::mpsc::SyncSender<Result<Batch>>,
+) -> Counters {
+    let max_batch = 256usize << 20;
+    let mut acc = Counters::default();
+    let mut batch = Batch {
+        first_doc: 0,
+        texts: Vec::new(),
+        origins: Vec::new(),
+    };
+    let (mut bytes, mut biggest, mut next_doc) = (0usize, 0usize, 0u64);
+    for (fi, path) in files.iter().enumerate() {
+        let result = input::for_each_doc(path, &opts.text_key, |line, text| {
+            acc.count(&text, opts.stats_sample_bytes);
+            bytes += text.len();
+            biggest = biggest.max(text.len());
+            batch.texts.push(text);
+            batch.origins.push((fi, line));
+            next_doc += 1;
+            if bytes >= opts.batch_bytes && (bytes >= 8 * threads * biggest || bytes >= max_batch) {
+                let full = std::mem::replace(
+                    &mut batch,
+                    Batch {
+                        first_doc: next_doc,
+                        texts: Vec::new(),
+                        origins: Vec::new(),
+                    },
+                );
+                (bytes, biggest) = (0, 0);
+                // A closed channel means the consumer stopped on an error: stop reading.
+                tx.send(Ok(full))
+                    .map_err(|_| Error::Config("stopped".into()))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            let _ = tx.send(Err(e));
+            return acc;
+        }
+    }
+    if !batch.texts.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
+    acc
+}
+
+/// A document's index in its batch and its ids (or the tokenizer's error).
+type Encoded = (usize, std::result::Result<Vec<u32>, String>);
+
+/// Tokenize `texts` on the current pool, longest first, each worker pulling the next document
+/// from a shared counter. Returns ids in input order, or the index and message of a failure.
+fn tokenize_batch(
+    setup: &TokenizerSetup,
+    texts: &[String],
+    threads: usize,
+) -> std::result::Result<Vec<Vec<u32>>, (usize, String)> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut local = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            local.push((i, setup.encode(&texts[i])));
+        }
+        local
+    };
+    let parts: Vec<Vec<Encoded>> = if threads > 1 && texts.len() > 1 {
+        rayon::broadcast(|_| work())
+    } else {
+        vec![work()]
+    };
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); texts.len()];
+    for (i, r) in parts.into_iter().flatten() {
+        out[i] = r.map_err(|m| (i, m))?;
+    }
+    Ok(out)
+}
+
+/// Append documents in order, closing a shard at the first document end at or past
+/// `shard_tokens`.
+fn append_docs(
+    ids: &[Vec<u32>],
+    opts: &TokenizeOptions,
+    setup: &TokenizerSetup,
+    writer: &mut Option<ShardWriter>,
+    done: &mut Vec<ShardEntry>,
+    job: &str,
+) -> Result<()> {
+    let mut start = 0;
+    while start < ids.len() {
+        let w = match writer {
+            Some(w) => w,
+            None => {
+                let path = opts.output.join(shard_name(done.len()));
+                writer.insert(ShardWriter::create(
+                    &path,
+                    setup.dtype,
+                    opts.frame_tokens,
+                    opts.zstd_level,
+                )?)
+            }
+        };
+        let mut tokens = w.tokens();
+        let mut end = start;
+        while end < ids.len() && tokens < opts.shard_tokens {
+            tokens += ids[end].len() as u64;
+            end += 1;
+        }
+        w.push_docs(ids[start..end].iter().map(Vec::as_slice))?;
+        if tokens >= opts.shard_tokens {
+            let w = writer.take().expect("writer is open");
+            done.push(entry(w.finish()?));
+            save_state(&opts.output, job, done)?;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+fn entry(s: ShardSummary) -> ShardEntry {
+    let checksum = s.checksum_string();
+    ShardEntry {
+        file: s.file,
+        tokens: s.tokens,
+        docs: s.docs,
+        bytes: s.bytes,
+        checksum,
+    }
+}
+
+pub fn shard_name(i: usize) -> String {
+    format!("shard-{i:05}.cpts")
+}
+
+/// Text statistics, counted by the reader thread on every document (resumed ones too) so reruns
+/// report the same.
+#[derive(Default)]
+struct Counters {
+    docs: u64,
+    text_bytes: u64,
+    chars: u64,
+    words: u64,
+    freq: HashMap<String, u64>,
+}
+
+impl Counters {
+    fn count(&mut self, text: &str, sample_bytes: u64) {
+        let (c, w) = stats::count_chars_words(text);
+        self.docs += 1;
+        self.chars += c;
+        self.words += w;
+        if self.text_bytes < sample_bytes {
+            stats::count_words(text, &mut self.freq);
+        }
+        self.text_bytes += text.len() as u64;
+    }
+}
+
+/// Identity of a job: a rerun may reuse shards only if all of this is unchanged.
+fn job_hash(opts: &TokenizeOptions, setup: &TokenizerSetup, inputs: &[InputEntry]) -> String {
+    let key = serde_json::json!({
+        "format_version": FORMAT_VERSION,
+        "tokenizer": setup.hash,
+        "eos": setup.eos_id,
+        "inputs": inputs,
+        // Same size is not same content: an edited input must not reuse old shards.
+        "mtimes": inputs.iter().map(|i| mtime_nanos(Path::new(&i.path))).collect::<Vec<_>>(),
+        "shard_tokens": opts.shard_tokens,
+        "frame_tokens": opts.frame_tokens,
+        "zstd_level": opts.zstd_level,
+        "text_key": opts.text_key,
+    });
+    checksum_string(xxhash_rust::xxh3::xxh3_64(key.to_string().as_bytes()))
+}
+
+fn mtime_nanos(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The completed shards of an interrupted run of the same job that still verify, in order.
+fn resume(dir: &Path, job: &str) -> Result<Vec<ShardEntry>> {
+    let path = dir.join(STATE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(Vec::new());
+    };
+    let Ok(state) = serde_json::from_slice::<State>(&bytes) else {
+        return Ok(Vec::new());
+    };
+    if state.job != job {
+        return Ok(Vec::new());
+    }
+    let mut kept = Vec::new();
+    for (i, e) in state.shards.into_iter().enumerate() {
+        let p = dir.join(&e.file);
+        let ok = e.file == shard_name(i)
+            && ShardReader::open(&p).and_then(|mut r| r.verify()).is_ok()
+            && file_checksum(&p).map(checksum_string).ok().as_deref() == Some(e.checksum.as_str());
+        if !ok {
+            break;
+        }
+        kept.push(e);
+    }
+    Ok(kept)
+}
+
+fn save_state(dir: &Path, job: &str, shards: &[ShardEntry]) -> Result<()> {
+    let state = State {
+        job: job.to_owned(),
+        shards: shards.to_vec(),
+    };
+    write_atomic(
+        &dir.join(STATE),
+        serde_json::to_string(&state)
+            .expect("state serializes")
+            .as_bytes(),
+    )
+}
+
+/// Remove shard files (and temporaries) of ours beyond the `count` this run wrote.
+fn remove_stale_shards(dir: &Path, count: usize) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let stale_tmp = name.starts_with("shard-") && name.ends_with(".cpts.tmp");
+        let stale = name
+            .strip_prefix("shard-")
+            .and_then(|n| n.strip_suffix(".cpts"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|i| i >= count && name == shard_name(i));
+        if stale || stale_tmp {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn build_manifest(
+    opts: &TokenizeOptions,
+    setup: &TokenizerSetup,
+    inputs: Vec<InputEntry>,
+    shards: &[ShardEntry],
+) -> Manifest {
+    Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: u32::from(FORMAT_VERSION),
+        tool: Tool {
+            name: "cpt-curate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        dtype: setup.dtype.name().into(),
+        frame_tokens: opts.frame_tokens,
+        tokenizer: TokenizerInfo {
+            hash: setup.hash.clone(),
+            file: setup.file_name.clone(),
+            vocab_size: setup.vocab_size,
+            eos_id: setup.eos_id,
+            eos_token: setup.eos_token.clone(),
+            bos_id: setup.bos_id,
+            bos_token: setup.bos_token.clone(),
+        },
+        totals: Totals {
+            shards: shards.len() as u64,
+            tokens: shards.iter().map(|s| s.tokens).sum(),
+            docs: shards.iter().map(|s| s.docs).sum(),
+            bytes: shards.iter().map(|s| s.bytes).sum(),
+        },
+        shards: shards.to_vec(),
+        inputs,
+        curation_config_hash: opts.config_hash.clone(),
+        options: ManifestOptions {
+            shard_tokens: opts.shard_tokens,
+            frame_tokens: opts.frame_tokens,
+            zstd_level: opts.zstd_level,
+            text_key: opts.text_key.clone(),
+        },
+    }
+}
