@@ -14,6 +14,9 @@ from typing import Any, Sequence, Union
 
 from cpt import _engine
 
+# The tokenize stage's Python face, re-exported here beside run().
+from cpt._tokenize import export_megatron, tokenize, tokenizer_hash  # noqa: F401
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 

@@ -182,7 +182,8 @@ def test_bad_config_and_input_give_clear_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("verify", [False, True])
 def test_empty_and_exact_copies(verify: bool) -> None:
     text = "the quick brown fox jumps over the lazy dog again and again"
-    res = dedup(["", text, "  ...  ", text.upper(), "something else entirely here now"], verify=verify)
+    texts = ["", text, "  ...  ", text.upper(), "something else entirely here now"]
+    res = dedup(texts, verify=verify)
     assert res.kept == [0, 1, 2, 4]
     assert res.duplicate_of.tolist() == [-1, -1, -1, 1, -1]
     assert res.cluster_ids.tolist() == [-1, 0, -1, 0, -1]
