@@ -105,6 +105,7 @@ def write_jsonl_zst(path: Path, records: Iterable[dict]) -> int:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        os.chmod(tmp, 0o644)  # mkstemp creates it private; the output is an ordinary data file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -195,3 +196,45 @@ def build_corpora(
             report.files[split] = str(path)
         result[sub] = report.as_dict()
     return result
+
+
+#: Tiny slices shipped in the package (``cpt/demo_data``) for the ``--tiny`` run and CI: every
+#: k-th document of each split, so the slice spans the years / license families of the full set.
+TINY_STRIDE = {"sotu-train": 23, "sotu-heldout": 8, "licenses-train": 25, "licenses-heldout": 7}
+
+
+def tiny_data_dir() -> Path:
+    """The directory of the packaged tiny slices (same layout as :func:`build_corpora` output)."""
+    return Path(__file__).resolve().parent.parent / "demo_data"
+
+
+def write_tiny_slices(full_dir: Path, out_dir: Path) -> dict:
+    """Cut the tiny slices from a :func:`build_corpora` output directory; returns doc counts."""
+    counts = {}
+    for stem, stride in TINY_STRIDE.items():
+        sub = "general" if stem.startswith("sotu") else "domain"
+        records = read_jsonl_zst(full_dir / sub / f"{stem}.jsonl.zst")
+        counts[stem] = write_jsonl_zst(out_dir / sub / f"{stem}.jsonl.zst", records[::stride])
+    return counts
+
+
+def main(argv: Optional[list] = None) -> None:
+    """``python -m cpt.demo.corpora OUT_DIR [--tiny-slices DIR]``: build the corpora."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m cpt.demo.corpora", description=main.__doc__)
+    parser.add_argument("out_dir", type=Path, help="where general/ and domain/ are written")
+    parser.add_argument("--tiny-slices", type=Path, help="also cut the packaged tiny slices here")
+    args = parser.parse_args(argv)
+    try:
+        report = build_corpora(args.out_dir)
+        if args.tiny_slices:
+            report["tiny"] = write_tiny_slices(args.out_dir, args.tiny_slices)
+    except CorpusError as err:
+        sys.exit(f"error: {err}")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
