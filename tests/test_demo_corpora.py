@@ -135,3 +135,18 @@ def test_matches_shared_reference_when_packages_installed(
     ref_held = read_jsonl_zst(shared_data / "general/sotu-heldout.jsonl.zst")
     ours_held = read_jsonl_zst(tmp_path / "general/sotu-heldout.jsonl.zst")
     assert [r["id"] for r in ours_held] == [r["id"] for r in ref_held]
+
+
+def test_packaged_tiny_slices_are_present_and_well_formed() -> None:
+    root = corpora.ensure_corpora(Path("unused"), tiny=True)
+    counts = {}
+    for rel in corpora.CORPUS_FILES:
+        records = read_jsonl_zst(root / rel)
+        counts[rel] = len(records)
+        assert all(set(r) == {"id", "source", "text"} and r["text"] for r in records)
+        assert len({r["id"] for r in records}) == len(records)
+    assert list(counts.values()) == [10, 3, 81, 31]
+    held = {r["id"] for r in read_jsonl_zst(root / "domain/licenses-heldout.jsonl.zst")}
+    assert all(is_heldout_key(i[len("license-") :]) for i in held)
+    years = [int(r["id"][5:9]) for r in read_jsonl_zst(root / "general/sotu-heldout.jsonl.zst")]
+    assert min(years) >= corpora.HELDOUT_FROM_YEAR

@@ -244,3 +244,21 @@ def main(argv: list | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+CORPUS_FILES: tuple[str, ...] = (
+    "general/sotu-train.jsonl.zst",
+    "general/sotu-heldout.jsonl.zst",
+    "domain/licenses-train.jsonl.zst",
+    "domain/licenses-heldout.jsonl.zst",
+)
+
+
+def ensure_corpora(out_dir: Path, tiny: bool = False) -> Path:
+    """Directory holding the four corpus files: the packaged slices when ``tiny``, else built
+    from the registry packages into ``out_dir`` (once; a complete earlier build is reused)."""
+    if tiny:
+        return tiny_data_dir()
+    if not all((out_dir / rel).is_file() for rel in CORPUS_FILES):
+        build_corpora(out_dir)
+    return out_dir
