@@ -404,7 +404,7 @@ def test_tokenizer_without_eos_needs_flag(tmp_path: Path, texts: list[str]) -> N
 
 def test_bad_options(tmp_path: Path, bpe_tokenizer: Path) -> None:
     src = write_jsonl(tmp_path / "docs.jsonl", ["a"], compress="none")
-    for bad in (dict(frame_tokens=0), dict(shard_tokens=0), dict(zstd_level=99), dict(threads=0)):
+    for bad in (dict(frame_tokens=0), dict(shard_tokens=0), dict(zstd_level=99)):
         with pytest.raises(cpt.ConfigError):
             tokenize(src, bpe_tokenizer, tmp_path / "out", **bad)
 

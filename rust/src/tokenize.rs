@@ -41,7 +41,7 @@ pub struct TokenizeOptions {
     pub inputs: Vec<String>,
     pub tokenizer: PathBuf,
     pub output: PathBuf,
-    /// Worker threads; `None` = all cores.
+    /// Worker threads; `None` or 0 = all cores (as in `cpt-curate run`).
     pub threads: Option<usize>,
     /// A shard closes at the first document end at or past this many tokens.
     pub shard_tokens: u64,
@@ -157,7 +157,10 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
     let resumed_shards = done.len() as u64;
     let resumed_docs: u64 = done.iter().map(|s| s.docs).sum();
 
-    let threads = opts.threads.unwrap_or_else(num_cores).max(1);
+    let threads = match opts.threads {
+        None | Some(0) => num_cores(),
+        Some(n) => n,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("cpt-tokenize-{i}"))
@@ -316,9 +319,6 @@ fn validate(opts: &TokenizeOptions) -> Result<()> {
             levels.start(),
             levels.end()
         )));
-    }
-    if opts.threads == Some(0) {
-        return Err(Error::Config("threads must be at least 1".into()));
     }
     Ok(())
 }
