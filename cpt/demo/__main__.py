@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="work directory")
     parser.add_argument("--steps", type=int, default=None,
                         help="continued-pretraining steps (default: 40, tiny: 60)")
+    parser.add_argument("--pretrain-steps", type=int, default=150,
+                        help="--tiny only: steps of the tiny base model's pretraining")
     parser.add_argument("--threads", type=int, default=None, help="torch and engine threads")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
         vocab = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
         base = phases.run("pretrain tiny base", tiny_base_model, tokens, tokenizer, vocab,
-                          out / "base", 150)
+                          out / "base", args.pretrain_steps)
     run = out / "run"
     recipe = cpt_recipe(base, tokenizer, tokens, run, tiny, steps, args.threads)
     phases.run("continued pretraining", train_run, recipe, out / "cpt.yaml")
