@@ -130,7 +130,12 @@ class Trainer:
         if cfg.run.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
-        self.acc = Accelerator(mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision))
+        # Several processes without a GPU (e.g. torchrun on CPU): Accelerate only sets up the
+        # gloo process group when told it runs on CPU.
+        multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+        self.acc = Accelerator(
+            mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision), cpu=multi_cpu
+        )
         self.run_dir = cfg.run_dir
         if self.acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
