@@ -94,7 +94,13 @@ def _load_hook(
             ) from None
         return factory(cfg, accelerator, cfg.run_dir)
     if cfg.eval:
-        from cpt.evaluate import build_hook  # owned by the evaluation package
+        try:
+            from cpt.evaluate import build_hook  # owned by the evaluation package
+        except ImportError as exc:
+            raise ConfigError(
+                f"config section 'eval' is set but cpt.evaluate cannot be imported "
+                f"({exc}); remove 'eval' or install cpt with its evaluation"
+            ) from None
 
         return build_hook(
             cfg.eval,
