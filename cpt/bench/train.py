@@ -201,12 +201,14 @@ def bench_hf(
         def __getitem__(self, i: int) -> dict[str, Any]:
             return {k: torch.as_tensor(v) for k, v in examples[i].items()}
 
+    real_tokens: list[int] = []  # per batch, in the order the Trainer draws them (shuffled)
     if padded:
 
         class PadCollator:
             """Pad to the longest document in the batch; labels -100 on padding."""
 
             def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+                real_tokens.append(sum(len(f["input_ids"]) for f in feats))
                 n = max(len(f["input_ids"]) for f in feats)
                 ids = torch.full((len(feats), n), eos, dtype=torch.long)
                 mask = torch.zeros((len(feats), n), dtype=torch.long)
@@ -231,10 +233,7 @@ def bench_hf(
     # the LR schedule is HF's own; the rate does not depend on it
     trainer.train()
     if padded:
-        per_step = [
-            sum(len(examples[(s * batch + i) % len(examples)]["input_ids"]) for i in range(batch))
-            for s in range(len(timer.stamps))
-        ]
+        per_step = real_tokens[: len(timer.stamps)]
     else:
         per_step = [batch * cfg["data"]["seq_len"]] * len(timer.stamps)
     return _rate(timer.stamps, per_step, warmup)
