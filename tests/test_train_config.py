@@ -134,3 +134,24 @@ def test_cli_help_lists_every_key() -> None:
 def test_shipped_configs_validate(name: str) -> None:
     cfg = load_config(REPO / "configs" / name)
     assert 0 < cfg.data.alpha <= 1
+
+
+def test_eval_section_without_evaluation_package(tmp_path: Path) -> None:
+    import importlib.util
+
+    from cpt.train.loop import train
+
+    if importlib.util.find_spec("cpt.evaluate") is not None:
+        pytest.skip("cpt.evaluate is present: the hook is built for real")
+    raw = tiny_config(tmp_path, tmp_path / "run")
+    raw["eval"] = {"every": 2}
+    with pytest.raises(ConfigError, match="'eval' is set but cpt.evaluate cannot be imported"):
+        train(load_config(data=raw))
+
+
+def test_bad_hook_reference(tmp_path: Path) -> None:
+    from cpt.train.loop import train
+
+    raw = tiny_config(tmp_path, tmp_path / "run", run={"hook": "no_such_module:build"})
+    with pytest.raises(ConfigError, match="'run.hook': cannot load 'no_such_module:build'"):
+        train(load_config(data=raw))

@@ -75,3 +75,21 @@ def test_total_tokens_sets_steps_and_final_model_loads(tmp_path: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final")
     assert model.config.vocab_size == VOCAB
     assert torch.isfinite(next(model.parameters())).all()
+
+
+def test_continue_from_a_saved_model(tmp_path: Path) -> None:
+    """model.path: a run starts from another run's final HF directory (the base model)."""
+    base_cfg = tiny_config(tmp_path, tmp_path / "base", schedule={"max_steps": 8},
+                           logging={"every": 1})
+    train(load_config(data=base_cfg))
+    cont = tiny_config(tmp_path, tmp_path / "cont", schedule={"max_steps": 2},
+                       logging={"every": 1})
+    cont["model"] = {"path": str(tmp_path / "base" / "final")}
+    fresh = tiny_config(tmp_path, tmp_path / "fresh", schedule={"max_steps": 2},
+                        logging={"every": 1})
+    train(load_config(data=cont))
+    train(load_config(data=fresh))
+    base_losses = _losses(tmp_path / "base")
+    cont_first = _losses(tmp_path / "cont")[0]
+    assert cont_first < _losses(tmp_path / "fresh")[0] - 0.3  # it starts from trained weights
+    assert abs(cont_first - base_losses[-1]) < 0.5

@@ -94,7 +94,13 @@ def _load_hook(
             ) from None
         return factory(cfg, accelerator, cfg.run_dir)
     if cfg.eval:
-        from cpt.evaluate import build_hook  # owned by the evaluation package
+        try:
+            from cpt.evaluate import build_hook  # owned by the evaluation package
+        except ImportError as exc:
+            raise ConfigError(
+                f"config section 'eval' is set but cpt.evaluate cannot be imported "
+                f"({exc}); remove 'eval' or install cpt with its evaluation"
+            ) from None
 
         return build_hook(
             cfg.eval,
@@ -130,7 +136,12 @@ class Trainer:
         if cfg.run.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
-        self.acc = Accelerator(mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision))
+        # Several processes without a GPU (e.g. torchrun on CPU): Accelerate only sets up the
+        # gloo process group when told it runs on CPU.
+        multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+        self.acc = Accelerator(
+            mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision), cpu=multi_cpu
+        )
         self.run_dir = cfg.run_dir
         if self.acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
