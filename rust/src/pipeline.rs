@@ -274,9 +274,8 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
                 .iter()
                 .map(|&(f, r)| scans[f].records[r].bytes)
                 .sum();
-            let report = pool.install(|| {
-                near::apply(nd, &mut scans, &mut decided, &state.dir, opts.quiet)
-            })?;
+            let report =
+                pool.install(|| near::apply(nd, &mut scans, &mut decided, &state.dir, opts.quiet))?;
             Some((report, survivors, bytes))
         }
         None => None,
