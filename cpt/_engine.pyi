@@ -11,7 +11,13 @@ class EngineIOError(CurateError): ...
 
 # --- minhash (python/src/minhash.rs) ---
 def minhash_signatures(
-    texts: list[str], num_perm: int, ngram: int, shingle: str, seed: int, hash_bits: int, threads: int
+    texts: list[str],
+    num_perm: int,
+    ngram: int,
+    shingle: str,
+    seed: int,
+    hash_bits: int,
+    threads: int,
 ) -> bytes: ...
 def minhash_lsh_params(threshold: float, num_perm: int, checked: bool) -> tuple[int, int]: ...
 def minhash_plan(config_json: str, n_docs: int) -> tuple[str, str]: ...
