@@ -43,6 +43,8 @@ pub struct RunOptions {
 pub struct Plan {
     pub inputs: Vec<InputFile>,
     pub stages: Vec<String>,
+    /// The LSH choice when near-dup removal is on (the S-curve is printed when it runs).
+    pub near_dedup: Option<String>,
     pub output: PathBuf,
 }
 
@@ -62,6 +64,9 @@ impl Plan {
             ));
         }
         s.push_str(&format!("  stages: {}\n", self.stages.join(" -> ")));
+        if let Some(n) = &self.near_dedup {
+            s.push_str(&format!("  near_dedup: {n}\n"));
+        }
         let o = self.output.display();
         s.push_str(&format!(
             "  outputs:\n    {o}/kept/part-FFFFF-PPPP.jsonl.zst\n    {o}/rejected/part-FFFFF-PPPP.jsonl.zst\n    {o}/report.json\n    {o}/.state/ (resume state)\n"
@@ -81,8 +86,15 @@ pub fn plan(config: &Config) -> Result<Plan> {
     }
     let chain = FilterChain::from_config(&config.filters);
     stages.extend(chain.names().into_iter().map(|n| format!("filter:{n}")));
+    let mut near_dedup = None;
     if config.minhash.enabled {
         stages.push("near_dedup".into());
+        let nd = NearDup::new(&config.minhash)?;
+        let p = nd.plan(0);
+        near_dedup = Some(format!(
+            "{} permutations, threshold {} -> {} bands x {} rows, P(candidate) {:.3} / {:.3} / {:.3} at J = threshold -0.1 / +0 / +0.1, candidates checked: {}",
+            p.num_perm, p.threshold, p.bands, p.rows, p.p_at_minus, p.p_at_threshold, p.p_at_plus, p.check
+        ));
     }
     if Redactor::new(config.pii.clone()).enabled() {
         stages.push("pii".into());
@@ -91,6 +103,7 @@ pub fn plan(config: &Config) -> Result<Plan> {
     Ok(Plan {
         inputs,
         stages,
+        near_dedup,
         output,
     })
 }

@@ -175,7 +175,8 @@ fn dry_run_touches_nothing_and_bad_flags_exit_2() {
     assert!(
         text.contains("min_words: 50")
             && text.contains("a.jsonl (14 bytes)")
-            && text.contains("filter:repetition"),
+            && text.contains("filter:repetition")
+            && text.contains("near_dedup: 128 permutations"),
         "{text}"
     );
     assert!(!out_dir.exists());
