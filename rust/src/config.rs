@@ -262,7 +262,7 @@ Configuration keys (YAML file, `--set key.sub=value`, or Python keyword argument
   filters.quality.max_symbol_word_ratio                                      0.1
   filters.quality.max_bullet_lines_frac | max_ellipsis_lines_frac            0.9, 0.3
   filters.quality.min_alpha_words_frac                                       0.8
-  minhash.enabled | num_perm | ngram | shingle | hash_bits  true, 128, 5, word, 32
+  minhash.enabled | num_perm | ngram | shingle | hash_bits   true, 128, 5, word, 32
   minhash.threshold | bands | rows                           0.8, null, null (b x r chosen from threshold)
   minhash.verify | sample_check | sample_size                false, true, 256
   minhash.max_cluster_size | refuse_oversize                 null, false
