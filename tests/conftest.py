@@ -1,10 +1,14 @@
-"""Shared fixtures: where the project's shared test data lives."""
+"""Shared fixtures: where the project's shared test data lives, and the near-dup reference."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import AbstractSet, Hashable
 
 import pytest
+import zstandard
 
 
 def find_shared_data() -> Path | None:
@@ -22,3 +26,53 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("shared/data not found beside the checkout")
     return path
+
+
+@dataclass(frozen=True)
+class NearDupReference:
+    """The near-dup benchmark (``neardup/docs.jsonl.zst``) and its exact-Jaccard answer."""
+
+    path: Path
+    ids: list[str]
+    texts: list[str]
+    removed: frozenset[int]
+    """File positions an exact-Jaccard dedup at 0.8 removes: union-find over the true
+    pairs >= 0.8 (``pairs.jsonl``), first document (file order) of each group kept."""
+
+    @property
+    def removed_ids(self) -> frozenset[str]:
+        return frozenset(self.ids[i] for i in self.removed)
+
+
+def precision_recall(
+    got: AbstractSet[Hashable], truth: AbstractSet[Hashable]
+) -> tuple[float, float]:
+    tp = len(set(got) & set(truth))
+    return tp / max(len(got), 1), tp / max(len(truth), 1)
+
+
+@pytest.fixture(scope="session")
+def neardup_reference(shared_data: Path) -> NearDupReference:
+    path = shared_data / "neardup/docs.jsonl.zst"
+    raw = zstandard.decompress(path.read_bytes(), max_output_size=1 << 31)
+    recs = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    pos = {r["id"]: i for i, r in enumerate(recs)}
+    parent = list(range(len(recs)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    with open(shared_data / "neardup/pairs.jsonl") as f:
+        for line in f:
+            p = json.loads(line)
+            if p["jaccard"] >= 0.8:
+                a, b = find(pos[p["a"]]), find(pos[p["b"]])
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    removed = frozenset(i for i in range(len(recs)) if find(i) != i)
+    return NearDupReference(
+        path, [r["id"] for r in recs], [r["text"] for r in recs], removed
+    )

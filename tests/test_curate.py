@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from conftest import NearDupReference, precision_recall
 
 import cpt
 import cpt._engine
@@ -21,6 +22,12 @@ PROSE = (
     "views are heard, recorded and considered carefully by the committee of the whole town. "
     "Each proposal that passes is published within a week, together with the minutes of "
     "the meeting and a short summary for residents who could not be present."
+)
+OTHER_PROSE = (
+    "Our river valley has long depended on careful farming, patient trade and the work of "
+    "many small families who settled here generations ago. Harvests were stored in wooden "
+    "barns near the old mill, while merchants carried grain downstream to growing markets. "
+    "Today visitors walk the same trails, read the weathered signs and imagine daily life."
 )
 
 
@@ -52,15 +59,18 @@ def test_run_dedups_filters_and_redacts(tmp_path: Path) -> None:
         {"id": "a", "text": PROSE, "source": "s1", "meta": {"year": 1999}},
         {"text": PROSE.upper(), "source": "s2"},
         {"id": "short", "text": "too short"},
-        {"id": "pii", "text": PROSE + " Mail clerk@town.gov or call 555-867-5309."},
+        {"id": "pii", "text": OTHER_PROSE + " Mail clerk@town.gov or call 555-867-5309."},
+        {"id": "near", "text": PROSE + " Minutes are also posted online."},
     ]
     src = write_jsonl(tmp_path / "docs.jsonl", docs)
     out = tmp_path / "out"
     report = cpt.curate.run(src, out, threads=1, filters={"length": {"min_words": 20}})
-    assert report["input_docs"] == 4
+    assert report["input_docs"] == 5
     assert report["kept_docs"] == 2
     assert report["rejected"]["exact_duplicate"]["docs"] == 1
     assert report["rejected"]["length"]["docs"] == 1
+    assert report["rejected"]["near_duplicate"]["docs"] == 1
+    assert report["near_dedup"]["stats"]["clusters"] == 1
     assert report["pii"]["email"] == 1 and report["pii"]["phone"] == 1
     assert report["config"]["filters"]["length"]["min_words"] == 20
     assert json.loads((out / "report.json").read_text())["kept_docs"] == 2
@@ -69,9 +79,12 @@ def test_run_dedups_filters_and_redacts(tmp_path: Path) -> None:
     assert kept[0] == docs[0]
     assert kept[1]["text"].endswith("Mail <EMAIL> or call <PHONE>.")
     rejected = read_shards(out / "rejected")
-    assert [d["reject_reason"] for d in rejected] == ["exact_duplicate", "length"]
+    reasons = ["exact_duplicate", "length", "near_duplicate"]
+    assert [d["reject_reason"] for d in rejected] == reasons
     assert rejected[0]["duplicate_of"] == "a" and rejected[0]["id"] == "docs:2"
     assert rejected[1]["reject_detail"] == "words 2 < 20"
+    assert rejected[2]["id"] == "near" and rejected[2]["duplicate_of"] == "a"
+    assert rejected[2]["cluster_id"] == 0
 
 
 def test_dunder_keys_and_sets_reach_the_engine(tmp_path: Path) -> None:
@@ -148,3 +161,36 @@ def test_truncated_zstd_is_an_input_error_naming_the_file(tmp_path: Path) -> Non
     src.write_bytes(data[: len(data) // 2])
     with pytest.raises(cpt.InputError, match=r"cut\.jsonl\.zst: corrupt or truncated zstd"):
         cpt.curate.run(src, tmp_path / "o", lenient=True, quiet=True)
+
+
+def test_near_dup_stage_on_the_benchmark(
+    neardup_reference: NearDupReference, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Exact + near-duplicate rejections match an exact-Jaccard dedup at 0.8 (filters
+    off, so the dedup stages alone are measured); same bytes for 1 and 2 threads."""
+    no_filters = {k: {"enabled": False} for k in ("length", "repetition", "quality")}
+    one = cpt.curate.run(neardup_reference.path, tmp_path / "one", threads=1, filters=no_filters)
+    err = capfd.readouterr().err
+    assert "bands x" in err and "P(candidate)" in err  # the LSH plan, before clustering
+    assert one["kept_docs"] + one["rejected_docs"] == one["input_docs"] == 4850
+    assert one["near_dedup"]["plan"]["bands"] * one["near_dedup"]["plan"]["rows"] <= 128
+    assert one["timings"]["near_dedup"]["seconds"] >= 0
+    rejected = read_shards(tmp_path / "one" / "rejected")
+    dup_reasons = ("near_duplicate", "exact_duplicate")
+    dups = {d["id"] for d in rejected if d["reject_reason"] in dup_reasons}
+    p, r = precision_recall(dups, neardup_reference.removed_ids)
+    assert p >= 0.95 and r >= 0.95, (p, r)
+    kept = {d["id"] for d in read_shards(tmp_path / "one" / "kept")}
+    near = [d for d in rejected if d["reject_reason"] == "near_duplicate"]
+    assert len(near) == one["near_dedup"]["stats"]["duplicates"] > 100
+    assert all(d["duplicate_of"] in kept and isinstance(d["cluster_id"], int) for d in near)
+
+    cpt.curate.run(
+        neardup_reference.path, tmp_path / "two", threads=2, filters=no_filters, quiet=True
+    )
+    for sub in ["kept", "rejected"]:
+        names = sorted(p.name for p in (tmp_path / "one" / sub).iterdir())
+        assert names == sorted(p.name for p in (tmp_path / "two" / sub).iterdir())
+        for name in names:
+            a_bytes = (tmp_path / "one" / sub / name).read_bytes()
+            assert a_bytes == (tmp_path / "two" / sub / name).read_bytes()

@@ -3,55 +3,26 @@ spilling, the LSH index, and clear errors."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-import zstandard
+from conftest import NearDupReference, precision_recall
 
 import cpt
 from cpt.minhash import LSHIndex, dedup, dedup_jsonl, jaccard_estimate, lsh_params, signatures
 
 
-def _neardup(shared_data: Path) -> tuple[list[str], set[int]]:
-    """Texts in file order and the removal set of an exact-Jaccard dedup at 0.8:
-    union-find over the true pairs >= 0.8, first document (file order) kept."""
-    raw = zstandard.decompress(
-        (shared_data / "neardup/docs.jsonl.zst").read_bytes(), max_output_size=1 << 31
-    )
-    recs = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    pos = {r["id"]: i for i, r in enumerate(recs)}
-    parent = list(range(len(recs)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    with open(shared_data / "neardup/pairs.jsonl") as f:
-        for line in f:
-            p = json.loads(line)
-            if p["jaccard"] >= 0.8:
-                a, b = find(pos[p["a"]]), find(pos[p["b"]])
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    truth = {i for i in range(len(recs)) if find(i) != i}
-    return [r["text"] for r in recs], truth
-
-
 @pytest.fixture(scope="module")
-def neardup(shared_data: Path) -> tuple[list[str], set[int]]:
-    return _neardup(shared_data)
+def neardup(neardup_reference: NearDupReference) -> tuple[list[str], set[int]]:
+    """Texts in file order and the reference removal set (see conftest)."""
+    return neardup_reference.texts, set(neardup_reference.removed)
 
 
 def _precision_recall(removed: list[int], truth: set[int]) -> tuple[float, float]:
-    got = set(removed)
-    tp = len(got & truth)
-    return tp / max(len(got), 1), tp / max(len(truth), 1)
+    return precision_recall(set(removed), truth)
 
 
 def test_signatures_shape_dtype_and_thread_independence() -> None:

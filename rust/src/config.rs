@@ -3,6 +3,7 @@
 //! YAML tree first, unknown keys are rejected with their full dotted path, and the
 //! result is deserialized and validated into [`Config`].
 
+pub use crate::dedup::MinHashConfig;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
@@ -25,7 +26,8 @@ pub struct Config {
     pub zstd_level: i32,
     pub exact_dedup: ExactDedupConfig,
     pub filters: FiltersConfig,
-    pub minhash: MinhashConfig,
+    /// Near-duplicate removal (MinHash LSH); the section is `dedup::MinHashConfig`.
+    pub minhash: MinHashConfig,
     pub pii: PiiConfig,
 }
 
@@ -40,7 +42,7 @@ impl Default for Config {
             zstd_level: 3,
             exact_dedup: ExactDedupConfig::default(),
             filters: FiltersConfig::default(),
-            minhash: MinhashConfig::default(),
+            minhash: MinHashConfig::default(),
             pii: PiiConfig::default(),
         }
     }
@@ -217,30 +219,6 @@ impl Default for QualityConfig {
     }
 }
 
-/// Near-duplicate removal (MinHash LSH). The engine's hook is in place; the
-/// algorithm lives in `dedup::{minhash, lsh}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct MinhashConfig {
-    pub enabled: bool,
-    pub num_perm: usize,
-    pub ngram: usize,
-    pub threshold: f64,
-    pub seed: u64,
-}
-
-impl Default for MinhashConfig {
-    fn default() -> Self {
-        MinhashConfig {
-            enabled: false,
-            num_perm: 128,
-            ngram: 5,
-            threshold: 0.8,
-            seed: 42,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PiiConfig {
@@ -284,7 +262,12 @@ Configuration keys (YAML file, `--set key.sub=value`, or Python keyword argument
   filters.quality.max_symbol_word_ratio                                      0.1
   filters.quality.max_bullet_lines_frac | max_ellipsis_lines_frac            0.9, 0.3
   filters.quality.min_alpha_words_frac                                       0.8
-  minhash.enabled | num_perm | ngram | threshold | seed      false, 128, 5, 0.8, 42
+  minhash.enabled | num_perm | ngram | shingle | hash_bits   true, 128, 5, word, 32
+  minhash.threshold | bands | rows                           0.8, null, null (b x r chosen from threshold)
+  minhash.verify | sample_check | sample_size                false, true, 256
+  minhash.max_cluster_size | refuse_oversize                 null, false
+  minhash.mem_limit (bytes or 2GiB; band tables spill to .state/) | seed
+                                                             null, 42
   pii.enabled | email | ip_address | phone                   true, true, true, true";
 
 impl Config {
@@ -404,7 +387,6 @@ impl Config {
             "filters.quality.min_alpha_words_frac".into(),
             q.min_alpha_words_frac,
         ));
-        fracs.push(("minhash.threshold".into(), self.minhash.threshold));
         for (key, v) in fracs {
             if !(0.0..=1.0).contains(&v) {
                 return bad(&key, format!("{v} is not a fraction in [0, 1]"));
@@ -425,13 +407,7 @@ impl Config {
                 "must be >= 0".into(),
             );
         }
-        if self.minhash.num_perm == 0 {
-            return bad("minhash.num_perm", "must be > 0".into());
-        }
-        if self.minhash.ngram == 0 {
-            return bad("minhash.ngram", "must be > 0".into());
-        }
-        Ok(())
+        self.minhash.validate()
     }
 
     /// Checks a job needs before running (not needed for `--dry-run` of a partial config).

@@ -10,13 +10,21 @@ pub enum Error {
     Config(String),
     /// A malformed input record (bad JSON, invalid UTF-8, missing `text`).
     #[error("{}:{line}: {msg}", path.display())]
-    Input { path: PathBuf, line: u64, msg: String },
+    Input {
+        path: PathBuf,
+        line: u64,
+        msg: String,
+    },
     /// A truncated or corrupt compressed input.
     #[error("{}: {msg}", path.display())]
     Corrupt { path: PathBuf, msg: String },
     /// A file system error, with the path it happened on.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A token shard that is truncated, corrupt or of the wrong version.
     #[error("{}: {msg}", path.display())]
     Shard { path: PathBuf, msg: String },
@@ -32,6 +40,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The curation job in two passes, built for scale and resume:
 //! 1. scan (per input file, in parallel): a compact record per document, saved to
 //!    `.state/scan-NNNNN.bin`; a restarted job skips files already scanned;
-//! 2. decide (sequential, input order): exact dedup, filter verdicts, near-dup hook;
+//! 2. decide (sequential, input order): exact dedup and filter verdicts, then
+//!    near-duplicate clustering of the survivors (MinHash LSH, parallel inside);
 //! 3. write (per input file, in parallel): kept and rejected shards, then a done
 //!    marker; a restarted job redoes only unfinished files.
 //!
@@ -9,11 +10,13 @@
 
 pub mod decide;
 pub mod doc;
+pub mod near;
 pub mod scan;
 pub mod state;
 pub mod write;
 
 use crate::config::Config;
+use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
 use crate::filters::FilterChain;
 use crate::io::{expand_inputs, write_atomic, InputFile};
@@ -40,6 +43,8 @@ pub struct RunOptions {
 pub struct Plan {
     pub inputs: Vec<InputFile>,
     pub stages: Vec<String>,
+    /// The LSH choice when near-dup removal is on (the S-curve is printed when it runs).
+    pub near_dedup: Option<String>,
     pub output: PathBuf,
 }
 
@@ -59,6 +64,9 @@ impl Plan {
             ));
         }
         s.push_str(&format!("  stages: {}\n", self.stages.join(" -> ")));
+        if let Some(n) = &self.near_dedup {
+            s.push_str(&format!("  near_dedup: {n}\n"));
+        }
         let o = self.output.display();
         s.push_str(&format!(
             "  outputs:\n    {o}/kept/part-FFFFF-PPPP.jsonl.zst\n    {o}/rejected/part-FFFFF-PPPP.jsonl.zst\n    {o}/report.json\n    {o}/.state/ (resume state)\n"
@@ -78,8 +86,15 @@ pub fn plan(config: &Config) -> Result<Plan> {
     }
     let chain = FilterChain::from_config(&config.filters);
     stages.extend(chain.names().into_iter().map(|n| format!("filter:{n}")));
+    let mut near_dedup = None;
     if config.minhash.enabled {
         stages.push("near_dedup".into());
+        let nd = NearDup::new(&config.minhash)?;
+        let p = nd.plan(0);
+        near_dedup = Some(format!(
+            "{} permutations, threshold {} -> {} bands x {} rows, P(candidate) {:.3} / {:.3} / {:.3} at J = threshold -0.1 / +0 / +0.1, candidates checked: {}",
+            p.num_perm, p.threshold, p.bands, p.rows, p.p_at_minus, p.p_at_threshold, p.p_at_plus, p.check
+        ));
     }
     if Redactor::new(config.pii.clone()).enabled() {
         stages.push("pii".into());
@@ -88,6 +103,7 @@ pub fn plan(config: &Config) -> Result<Plan> {
     Ok(Plan {
         inputs,
         stages,
+        near_dedup,
         output,
     })
 }
@@ -212,12 +228,12 @@ fn abort_after_files() -> Option<usize> {
 pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let started = Instant::now();
     let plan = plan(config)?;
-    if config.minhash.enabled {
-        // Fail before any work; see the NEAR-DUP HOOKs in scan.rs and decide.rs.
-        return Err(Error::Config(
-            "minhash.enabled: near-duplicate removal is not part of this build yet; set minhash.enabled=false".into(),
-        ));
-    }
+    // Built (and its config checked) before any work: one per job, not per document.
+    let near = if config.minhash.enabled {
+        Some(NearDup::new(&config.minhash)?)
+    } else {
+        None
+    };
     let inputs = plan.inputs;
     let output = plan.output;
     let identity = JobIdentity::new(config.output_hash(), &inputs);
@@ -238,8 +254,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let scanner = scan::Scanner {
         config,
         filters: &filters,
+        near: near.as_ref(),
     };
-    let scans: Vec<ScanFile> = par_files(&pool, inputs.len(), |i| {
+    let mut scans: Vec<ScanFile> = par_files(&pool, inputs.len(), |i| {
         let input = &inputs[i];
         if let Some(s) = state.load_scan(i, input)? {
             resumed_scans.fetch_add(1, Ordering::Relaxed);
@@ -257,8 +274,30 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
 
     // Decide.
     let t1 = Instant::now();
-    let decided = decide::decide(config, &scans)?;
+    let mut decided = decide::decide(config, &scans)?;
     let decide_secs = t1.elapsed().as_secs_f64();
+
+    // Near-duplicate clustering of the survivors.
+    let t_near = Instant::now();
+    let near_dedup = match &near {
+        Some(nd) => {
+            let survivors = decided.survivors.len() as u64;
+            let bytes = decided
+                .survivors
+                .iter()
+                .map(|&(f, r)| scans[f].records[r].bytes)
+                .sum();
+            let report =
+                pool.install(|| near::apply(nd, &mut scans, &mut decided, &state.dir, opts.quiet))?;
+            Some((report, survivors, bytes))
+        }
+        None => None,
+    };
+    let near_secs = t_near.elapsed().as_secs_f64();
+    let (near_dedup, near_timing) = match near_dedup {
+        Some((r, docs, bytes)) => (Some(r), Some(StageTiming::new(near_secs, docs, bytes))),
+        None => (None, None),
+    };
 
     // Pass 2: write.
     let t2 = Instant::now();
@@ -301,9 +340,11 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         scans: &scans,
         stats: &stats,
         decided: &decided,
+        near_dedup,
         timings: Timings {
             scan: StageTiming::new(scan_secs, input_docs, input_bytes),
             decide: StageTiming::new(decide_secs, input_docs, input_bytes),
+            near_dedup: near_timing,
             write: StageTiming::new(write_secs, input_docs, input_bytes),
             total_seconds: started.elapsed().as_secs_f64(),
         },
@@ -341,6 +382,7 @@ struct BuildReport<'a> {
     scans: &'a [ScanFile],
     stats: &'a [WriteStats],
     decided: &'a decide::Decided,
+    near_dedup: Option<near::NearDedupReport>,
     timings: Timings,
     threads: usize,
     resumed_scans: usize,
@@ -424,6 +466,7 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
             clusters: b.decided.exact_clusters,
             size_histogram: b.decided.exact_histogram.clone(),
         },
+        near_dedup: b.near_dedup,
         timings: b.timings,
         threads: b.threads,
         resumed_scans: b.resumed_scans,

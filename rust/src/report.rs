@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::filters::pii::PiiCounts;
+use crate::pipeline::near::NearDedupReport;
 use crate::pipeline::state::Count;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,6 +39,9 @@ impl StageTiming {
 pub struct Timings {
     pub scan: StageTiming,
     pub decide: StageTiming,
+    /// Near-duplicate clustering (docs and bytes: the documents clustered); absent when off.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub near_dedup: Option<StageTiming>,
     pub write: StageTiming,
     pub total_seconds: f64,
 }
@@ -57,7 +61,7 @@ pub struct Pii {
     pub docs_with_pii: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub format: u32,
     pub input_docs: u64,
@@ -73,6 +77,9 @@ pub struct Report {
     pub malformed_docs: u64,
     pub pii: Pii,
     pub exact_duplicates: ExactDuplicates,
+    /// MinHash LSH near-duplicate removal: plan and statistics (absent when disabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near_dedup: Option<NearDedupReport>,
     pub timings: Timings,
     pub threads: usize,
     /// Input files whose scan or write was reused from an interrupted run.
@@ -119,9 +126,28 @@ impl Report {
             self.pii.counts.ip_address,
             self.pii.counts.phone
         ));
+        if let Some(n) = &self.near_dedup {
+            let st = &n.stats;
+            s.push_str(&format!(
+                "  near-dup ({} x {}, check {}): {} clusters, {} removed, {} candidate pairs{}, largest cluster {}\n",
+                st.bands,
+                st.rows,
+                st.check,
+                st.clusters,
+                st.duplicates,
+                st.candidate_pairs,
+                st.verified_pairs
+                    .map_or(String::new(), |v| format!(" ({v} confirmed)")),
+                st.largest_cluster
+            ));
+        }
         let t = &self.timings;
+        let near = t
+            .near_dedup
+            .as_ref()
+            .map_or(String::new(), |n| format!(", near-dup {:.2}s", n.seconds));
         s.push_str(&format!(
-            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s, write {:.2}s ({:.1} MB/s), {} threads",
+            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s{near}, write {:.2}s ({:.1} MB/s), {} threads",
             t.scan.seconds,
             t.scan.mb_per_s,
             t.decide.seconds,

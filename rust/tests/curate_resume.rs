@@ -36,7 +36,6 @@ fn inputs(dir: &Path) -> Option<Vec<PathBuf>> {
         }
         paths.push(path);
     }
-    // A duplicate of an earlier document in the last file, to cross files.
     Some(paths)
 }
 
@@ -86,6 +85,12 @@ fn byte_identical_for_thread_counts_and_after_a_kill() {
     );
     assert_eq!(files, output_files(&two));
     assert_eq!(stable_report(&one), stable_report(&two));
+    // MinHash near-dup removal is on by default, and this sample has near-duplicates.
+    let near = stable_report(&one)["rejected"]["near_duplicate"]["docs"].clone();
+    assert!(
+        near.as_u64().is_some_and(|n| n > 0),
+        "no near-duplicates: {near}"
+    );
 
     // Kill after 2 of 5 files are written, plant leftovers of a half-written file, resume.
     let killed = dir.path().join("killed");
@@ -170,7 +175,8 @@ fn dry_run_touches_nothing_and_bad_flags_exit_2() {
     assert!(
         text.contains("min_words: 50")
             && text.contains("a.jsonl (14 bytes)")
-            && text.contains("filter:repetition"),
+            && text.contains("filter:repetition")
+            && text.contains("near_dedup: 128 permutations"),
         "{text}"
     );
     assert!(!out_dir.exists());

@@ -2,95 +2,38 @@
 //! (`shared/data/neardup`: documents plus every pair with exact word-5-gram Jaccard >= 0.5),
 //! and the statistical accuracy of the Jaccard estimate.
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+mod neardup_truth;
+use std::collections::HashSet;
 
 use cpt_engine::dedup::minhash::{jaccard_estimate, Signature};
-use cpt_engine::dedup::nearfile::read_all;
 use cpt_engine::dedup::textprep::normalize_into;
 use cpt_engine::dedup::{ByteSize, MinHashConfig, MinHasher, NearDup, NearDupOutcome, Shingle};
 use cpt_engine::normalize::normalize;
 
-fn shared_data() -> Option<PathBuf> {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|p| p.join("shared").join("data"))
-        .find(|p| p.is_dir())
-}
-
 struct Corpus {
-    ids: Vec<String>,
     normalized: Vec<String>,
-    pairs: Vec<(String, String, f64)>,
+    reference: neardup_truth::Reference,
 }
 
 fn load() -> Option<Corpus> {
-    let Some(dir) = shared_data() else {
-        eprintln!("shared/data not found: skipping");
-        return None;
-    };
-    let docs = read_all(&dir.join("neardup/docs.jsonl.zst")).unwrap();
-    let (mut ids, mut normalized, mut fast) = (Vec::new(), Vec::new(), String::new());
-    for line in docs.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
-        ids.push(v["id"].as_str().unwrap().to_string());
-        let raw = v["text"].as_str().unwrap();
-        let n = normalize(raw);
-        // The sketching fast path must give exactly the engine's normalization.
-        normalize_into(raw, &mut fast);
-        assert_eq!(fast, n, "fast normalization differs for {}", v["id"]);
-        normalized.push(n);
-    }
-    let pairs_text = std::fs::read_to_string(dir.join("neardup/pairs.jsonl")).unwrap();
-    let pairs = pairs_text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["a"].as_str().unwrap().to_string(),
-                v["b"].as_str().unwrap().to_string(),
-                v["jaccard"].as_f64().unwrap(),
-            )
+    let (_, reference) = neardup_truth::load()?;
+    let mut fast = String::new();
+    let normalized = reference
+        .texts
+        .iter()
+        .zip(&reference.ids)
+        .map(|(raw, id)| {
+            let n = normalize(raw);
+            // The sketching fast path must give exactly the engine's normalization.
+            normalize_into(raw, &mut fast);
+            assert_eq!(fast, n, "fast normalization differs for {id}");
+            n
         })
         .collect();
     Some(Corpus {
-        ids,
         normalized,
-        pairs,
+        reference,
     })
-}
-
-/// The removal set of an exact-Jaccard dedup: union-find over true pairs >= t, keep first in file order.
-fn truth_removed(c: &Corpus, t: f64) -> HashSet<usize> {
-    let pos: HashMap<&str, usize> = c
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    let mut parent: Vec<usize> = (0..c.ids.len()).collect();
-    fn find(p: &mut [usize], mut x: usize) -> usize {
-        while p[x] != x {
-            p[x] = p[p[x]];
-            x = p[x];
-        }
-        x
-    }
-    for (a, b, j) in &c.pairs {
-        if *j >= t {
-            let (ra, rb) = (
-                find(&mut parent, pos[a.as_str()]),
-                find(&mut parent, pos[b.as_str()]),
-            );
-            if ra != rb {
-                parent[ra.max(rb)] = ra.min(rb);
-            }
-        }
-    }
-    (0..c.ids.len())
-        .filter(|&i| find(&mut parent, i) != i)
-        .collect()
 }
 
 fn run(
@@ -117,14 +60,13 @@ fn run(
 
 fn precision_recall(out: &NearDupOutcome, truth: &HashSet<usize>) -> (f64, f64) {
     let got: HashSet<usize> = out.duplicates.iter().map(|h| h.ordinal as usize).collect();
-    let tp = got.intersection(truth).count() as f64;
-    (tp / got.len().max(1) as f64, tp / truth.len().max(1) as f64)
+    neardup_truth::precision_recall(&got, truth)
 }
 
 #[test]
 fn neardup_quality_determinism_and_spill() {
     let Some(c) = load() else { return };
-    let truth = truth_removed(&c, 0.8);
+    let truth = c.reference.removed(0.8);
     assert!(truth.len() > 500, "ground truth too small: {}", truth.len());
 
     let cfg = MinHashConfig::default();

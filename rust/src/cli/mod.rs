@@ -8,7 +8,11 @@ pub mod run;
 pub mod tokenize;
 
 #[derive(Parser, Debug)]
-#[command(name = "cpt-curate", version, about = "Curate and tokenize corpora for continued pretraining")]
+#[command(
+    name = "cpt-curate",
+    version,
+    about = "Curate and tokenize corpora for continued pretraining"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

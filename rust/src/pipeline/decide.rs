@@ -1,11 +1,12 @@
 //! The sequential decide step: walk every record in input order and give each document
 //! one decision. Exact duplicates are found first (first occurrence kept), filter
-//! verdicts apply to the rest, then near-duplicate clustering runs over the survivors.
+//! verdicts apply to the rest; the survivors, in input order, go on to near-duplicate
+//! clustering (`super::near`).
 
 use super::state::{ScanFile, ScanVerdict};
 use crate::config::Config;
 use crate::dedup::exact::ExactIndex;
-use crate::{Error, Result};
+use crate::Result;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,8 @@ pub struct Decided {
     pub decisions: Vec<Vec<Decision>>,
     pub exact_clusters: u64,
     pub exact_histogram: BTreeMap<u64, u64>,
+    /// (file, record) of the documents kept so far, in input order.
+    pub survivors: Vec<(usize, usize)>,
 }
 
 pub fn decide(config: &Config, scans: &[ScanFile]) -> Result<Decided> {
@@ -70,19 +73,12 @@ pub fn decide(config: &Config, scans: &[ScanFile]) -> Result<Decided> {
         }
         decisions.push(out);
     }
-    if config.minhash.enabled {
-        // NEAR-DUP HOOK (decide): cluster `survivors` by their `sketch` with
-        // `dedup::lsh`, keep the first (input order) of each cluster and set the others to
-        // Reject { reason: "near_duplicate", duplicate_of: Some(kept id), cluster_id }.
-        return Err(Error::Config(
-            "minhash.enabled: near-duplicate removal is not part of this build yet; set minhash.enabled=false".into(),
-        ));
-    }
     let (exact_clusters, exact_histogram) = index.cluster_stats();
     Ok(Decided {
         decisions,
         exact_clusters,
         exact_histogram,
+        survivors,
     })
 }
 

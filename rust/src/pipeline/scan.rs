@@ -4,7 +4,7 @@
 use super::doc;
 use super::state::{ScanFile, ScanRecord, ScanVerdict};
 use crate::config::Config;
-use crate::dedup::exact;
+use crate::dedup::{exact, NearDup};
 use crate::filters::{Doc, FilterChain, Verdict};
 use crate::io::{file_stem, InputFile, LineReader};
 use crate::normalize::normalize;
@@ -14,6 +14,8 @@ use rayon::prelude::*;
 pub struct Scanner<'a> {
     pub config: &'a Config,
     pub filters: &'a FilterChain,
+    /// Near-dup sketching, when `minhash.enabled` (one per job, shared by all threads).
+    pub near: Option<&'a NearDup>,
 }
 
 /// Lines are read sequentially and processed in parallel batches of this many bytes
@@ -103,9 +105,11 @@ impl Scanner<'_> {
                 detail,
             },
         };
-        // NEAR-DUP HOOK (pass 1): when `minhash.enabled`, compute the document's MinHash
-        // signature from `normalized` with `dedup::minhash` and store its bytes here.
-        let sketch = None;
+        // Only documents that pass the filters can reach near-dup clustering.
+        let sketch = match (&verdict, self.near) {
+            (ScanVerdict::Keep, Some(nd)) => Some(nd.sketch(&normalized)),
+            _ => None,
+        };
         ScanRecord {
             line,
             bytes,
