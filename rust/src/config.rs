@@ -29,6 +29,9 @@ pub struct Config {
     /// Near-duplicate removal (MinHash LSH); the section is `dedup::MinHashConfig`.
     pub minhash: MinHashConfig,
     pub pii: PiiConfig,
+    /// Optional last stage: tokenize the kept shards into token shards (FORMAT.md).
+    /// Kept last: [`Config::output_hash`] leaves it out, so it never invalidates curation.
+    pub tokenize: TokenizeConfig,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             filters: FiltersConfig::default(),
             minhash: MinHashConfig::default(),
             pii: PiiConfig::default(),
+            tokenize: TokenizeConfig::default(),
         }
     }
 }
@@ -239,6 +243,81 @@ impl Default for PiiConfig {
     }
 }
 
+/// The tokenize stage run after curation; defaults are `tokenize::TokenizeOptions`'.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenizeConfig {
+    pub enabled: bool,
+    /// The model's tokenizer.json; required when enabled.
+    pub tokenizer: Option<String>,
+    /// Token shard directory; `None` = `<output>/tokens`.
+    pub output: Option<String>,
+    pub shard_tokens: u64,
+    pub frame_tokens: u32,
+    pub zstd_level: i32,
+    /// EOS token spelling; `None` = found in the tokenizer.
+    pub eos_token: Option<String>,
+    /// Also write a Megatron-LM `PREFIX.bin` / `PREFIX.idx`.
+    pub megatron: Option<String>,
+}
+
+impl Default for TokenizeConfig {
+    fn default() -> Self {
+        let o = crate::tokenize::TokenizeOptions::default();
+        TokenizeConfig {
+            enabled: false,
+            tokenizer: None,
+            output: None,
+            shard_tokens: o.shard_tokens,
+            frame_tokens: o.frame_tokens,
+            zstd_level: o.zstd_level,
+            eos_token: o.eos_token,
+            megatron: None,
+        }
+    }
+}
+
+impl TokenizeConfig {
+    /// Range checks, each naming its key (the tokenizer file is checked by the job).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::Config(format!("tokenize.{key}: {why}")));
+        if self.enabled && !matches!(self.tokenizer.as_deref(), Some(t) if !t.is_empty()) {
+            return bad(
+                "tokenizer",
+                "required when tokenize.enabled is true (path to the model's tokenizer.json)"
+                    .into(),
+            );
+        }
+        if self.shard_tokens == 0 {
+            return bad("shard_tokens", "must be > 0".into());
+        }
+        if self.frame_tokens == 0 {
+            return bad("frame_tokens", "must be > 0".into());
+        }
+        let levels = zstd::compression_level_range();
+        if !levels.contains(&self.zstd_level) {
+            return bad(
+                "zstd_level",
+                format!(
+                    "{} is not in {}..={}",
+                    self.zstd_level,
+                    levels.start(),
+                    levels.end()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Where the token shards go: `output`, or `<job output>/tokens`.
+    pub fn output_dir(&self, job_output: &Path) -> std::path::PathBuf {
+        match &self.output {
+            Some(o) if !o.is_empty() => std::path::PathBuf::from(o),
+            _ => job_output.join("tokens"),
+        }
+    }
+}
+
 /// The `--help` text that lists every key; a test checks it names them all.
 pub const KEYS_HELP: &str = "\
 Configuration keys (YAML file, `--set key.sub=value`, or Python keyword arguments):
@@ -268,7 +347,12 @@ Configuration keys (YAML file, `--set key.sub=value`, or Python keyword argument
   minhash.max_cluster_size | refuse_oversize                 null, false
   minhash.mem_limit (bytes or 2GiB; band tables spill to .state/) | seed
                                                              null, 42
-  pii.enabled | email | ip_address | phone                   true, true, true, true";
+  pii.enabled | email | ip_address | phone                   true, true, true, true
+  tokenize.enabled (tokenize the kept shards last) | tokenizer (tokenizer.json, required if enabled)
+                                                             false, null
+  tokenize.output                                            null (= <output>/tokens)
+  tokenize.shard_tokens | frame_tokens | zstd_level          268435456, 262144, 6
+  tokenize.eos_token | megatron (PREFIX for .bin/.idx)       null (from the tokenizer), null";
 
 impl Config {
     /// Resolve a configuration: the YAML file (if any), then `overlay` (a tree, e.g.
@@ -407,7 +491,8 @@ impl Config {
                 "must be >= 0".into(),
             );
         }
-        self.minhash.validate()
+        self.minhash.validate()?;
+        self.tokenize.validate()
     }
 
     /// Checks a job needs before running (not needed for `--dry-run` of a partial config).
@@ -425,14 +510,20 @@ impl Config {
         Ok(())
     }
 
-    /// Hash of everything that shapes the output (not `threads`, `inputs` or `output`,
-    /// which a resumed job may spell differently): xxh3-64 of canonical JSON.
+    /// Hash of everything that shapes the curated output (not `threads`, `inputs` or
+    /// `output`, which a resumed job may spell differently, nor the `tokenize` stage, which
+    /// reads the output and resumes by itself): xxh3-64 of canonical JSON.
     pub fn output_hash(&self) -> String {
         let mut c = self.clone();
         c.threads = 0;
         c.inputs.clear();
         c.output.clear();
-        hash_json(&c)
+        let mut v = serde_json::to_value(&c).expect("config serializes");
+        if let serde_json::Value::Object(m) = &mut v {
+            // The same hash as before the section existed: older jobs still resume.
+            m.shift_remove("tokenize");
+        }
+        hash_json(&v)
     }
 
     /// Hash of the whole resolved config, for the report.

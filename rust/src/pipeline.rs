@@ -4,7 +4,9 @@
 //! 2. decide (sequential, input order): exact dedup and filter verdicts, then
 //!    near-duplicate clustering of the survivors (MinHash LSH, parallel inside);
 //! 3. write (per input file, in parallel): kept and rejected shards, then a done
-//!    marker; a restarted job redoes only unfinished files.
+//!    marker; a restarted job redoes only unfinished files;
+//! 4. tokenize (optional): the kept shards, in order, into token shards; the tokenize
+//!    stage resumes by itself.
 //!
 //! Output depends only on inputs and config, never on thread count or interruption.
 
@@ -20,7 +22,9 @@ use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
 use crate::filters::FilterChain;
 use crate::io::{expand_inputs, write_atomic, InputFile};
-use crate::report::{ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings};
+use crate::report::{
+    ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,
+};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -45,6 +49,8 @@ pub struct Plan {
     pub stages: Vec<String>,
     /// The LSH choice when near-dup removal is on (the S-curve is printed when it runs).
     pub near_dedup: Option<String>,
+    /// Token shard directory when the tokenize stage is on.
+    pub tokenize: Option<PathBuf>,
     pub output: PathBuf,
 }
 
@@ -71,6 +77,12 @@ impl Plan {
         s.push_str(&format!(
             "  outputs:\n    {o}/kept/part-FFFFF-PPPP.jsonl.zst\n    {o}/rejected/part-FFFFF-PPPP.jsonl.zst\n    {o}/report.json\n    {o}/.state/ (resume state)\n"
         ));
+        if let Some(t) = &self.tokenize {
+            let t = t.display();
+            s.push_str(&format!(
+                "    {t}/shard-NNNNN.cpts\n    {t}/manifest.json\n    {t}/tokenize_report.json\n"
+            ));
+        }
         s
     }
 }
@@ -100,10 +112,30 @@ pub fn plan(config: &Config) -> Result<Plan> {
         stages.push("pii".into());
     }
     stages.push("write".into());
+    let tokenize = if config.tokenize.enabled {
+        let t = &config.tokenize;
+        let file = t.tokenizer.as_deref().unwrap_or_default();
+        if !Path::new(file).is_file() {
+            return Err(Error::Config(format!(
+                "tokenize.tokenizer: {file} is not a file (expected the model's tokenizer.json)"
+            )));
+        }
+        stages.push(format!(
+            "tokenize ({file}, shard_tokens {}, frame_tokens {}, zstd {}, eos {})",
+            t.shard_tokens,
+            t.frame_tokens,
+            t.zstd_level,
+            t.eos_token.as_deref().unwrap_or("from tokenizer")
+        ));
+        Some(t.output_dir(&output))
+    } else {
+        None
+    };
     Ok(Plan {
         inputs,
         stages,
         near_dedup,
+        tokenize,
         output,
     })
 }
@@ -334,7 +366,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     pb.finish_and_clear();
     let write_secs = t2.elapsed().as_secs_f64();
 
-    let report = build_report(BuildReport {
+    let mut report = build_report(BuildReport {
         config,
         inputs: &inputs,
         scans: &scans,
@@ -346,12 +378,20 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
             decide: StageTiming::new(decide_secs, input_docs, input_bytes),
             near_dedup: near_timing,
             write: StageTiming::new(write_secs, input_docs, input_bytes),
+            tokenize: None,
             total_seconds: started.elapsed().as_secs_f64(),
         },
         threads,
         resumed_scans: resumed_scans.into_inner(),
         resumed_writes: resumed_writes.into_inner(),
     })?;
+    // Pass 3 (optional): only after every document is accounted for.
+    if let Some(dir) = &plan.tokenize {
+        let t = tokenize_kept(config, &report, &output, dir, threads, opts.quiet)?;
+        report.timings.tokenize = Some(StageTiming::new(t.seconds, t.docs, t.text_bytes));
+        report.tokenize = Some(TokenizeSummary::new(&t));
+        report.timings.total_seconds = started.elapsed().as_secs_f64();
+    }
     let path = output.join("report.json");
     let mut json = serde_json::to_vec_pretty(&report).expect("report serializes");
     json.push(b'\n');
@@ -360,6 +400,44 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         eprintln!("{}", report.summary());
     }
     Ok(report)
+}
+
+/// Tokenize the kept shards, in the report's (input) order, recording the curation config
+/// hash in the manifest. The stage resumes by itself: shards of an unchanged job are kept.
+fn tokenize_kept(
+    config: &Config,
+    report: &Report,
+    output: &Path,
+    dir: &Path,
+    threads: usize,
+    quiet: bool,
+) -> Result<crate::tokenize::TokenizeReport> {
+    if report.kept_shards.is_empty() {
+        return Err(Error::Config(format!(
+            "tokenize: no document was kept ({} input docs), nothing to tokenize; set tokenize.enabled=false",
+            report.input_docs
+        )));
+    }
+    let t = &config.tokenize;
+    let opts = crate::tokenize::TokenizeOptions {
+        inputs: report
+            .kept_shards
+            .iter()
+            .map(|s| output.join(s).to_string_lossy().into_owned())
+            .collect(),
+        tokenizer: PathBuf::from(t.tokenizer.as_deref().unwrap_or_default()),
+        output: dir.to_path_buf(),
+        threads: Some(threads),
+        shard_tokens: t.shard_tokens,
+        frame_tokens: t.frame_tokens,
+        zstd_level: t.zstd_level,
+        eos_token: t.eos_token.clone(),
+        megatron: t.megatron.as_ref().map(PathBuf::from),
+        config_hash: Some(report.config_hash.clone()),
+        progress: !quiet && std::io::stderr().is_terminal(),
+        ..crate::tokenize::TokenizeOptions::default()
+    };
+    crate::tokenize::run(&opts)
 }
 
 /// Every scanned document of a file was written exactly once.
@@ -467,6 +545,7 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
             size_histogram: b.decided.exact_histogram.clone(),
         },
         near_dedup: b.near_dedup,
+        tokenize: None,
         timings: b.timings,
         threads: b.threads,
         resumed_scans: b.resumed_scans,

@@ -43,6 +43,9 @@ pub struct Timings {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub near_dedup: Option<StageTiming>,
     pub write: StageTiming,
+    /// The tokenize stage (docs and bytes: the kept documents and their text); absent when off.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tokenize: Option<StageTiming>,
     pub total_seconds: f64,
 }
 
@@ -59,6 +62,52 @@ pub struct Pii {
     #[serde(flatten)]
     pub counts: PiiCounts,
     pub docs_with_pii: u64,
+}
+
+/// What the tokenize stage made of the kept shards.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenizeSummary {
+    pub output: String,
+    pub manifest: String,
+    pub report: String,
+    pub tokenizer_hash: String,
+    pub docs: u64,
+    /// Including one EOS per document.
+    pub tokens: u64,
+    pub content_tokens: u64,
+    pub shards: u64,
+    pub shard_bytes: u64,
+    pub resumed_shards: u64,
+    pub resumed_docs: u64,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+    pub mb_per_second: f64,
+    pub megatron: Option<[String; 2]>,
+}
+
+impl TokenizeSummary {
+    pub fn new(r: &crate::tokenize::TokenizeReport) -> Self {
+        TokenizeSummary {
+            output: r.output.clone(),
+            manifest: r.manifest.clone(),
+            report: std::path::Path::new(&r.output)
+                .join(crate::tokenize::REPORT)
+                .to_string_lossy()
+                .into_owned(),
+            tokenizer_hash: r.tokenizer_hash.clone(),
+            docs: r.docs,
+            tokens: r.tokens,
+            content_tokens: r.content_tokens,
+            shards: r.shards,
+            shard_bytes: r.shard_bytes,
+            resumed_shards: r.resumed_shards,
+            resumed_docs: r.resumed_docs,
+            seconds: r.seconds,
+            tokens_per_second: r.tokens_per_second,
+            mb_per_second: r.mb_per_second,
+            megatron: r.megatron.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +129,10 @@ pub struct Report {
     /// MinHash LSH near-duplicate removal: plan and statistics (absent when disabled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub near_dedup: Option<NearDedupReport>,
+    /// The tokenize stage over the kept shards (absent when disabled); its full report is
+    /// `<tokenize output>/tokenize_report.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenize: Option<TokenizeSummary>,
     pub timings: Timings,
     pub threads: usize,
     /// Input files whose scan or write was reused from an interrupted run.
@@ -146,8 +199,26 @@ impl Report {
             .near_dedup
             .as_ref()
             .map_or(String::new(), |n| format!(", near-dup {:.2}s", n.seconds));
+        if let Some(k) = &self.tokenize {
+            s.push_str(&format!(
+                "  tokenized {} docs into {} tokens in {} shard(s){}: {}\n",
+                k.docs,
+                k.tokens,
+                k.shards,
+                if k.resumed_shards > 0 {
+                    format!(" ({} resumed)", k.resumed_shards)
+                } else {
+                    String::new()
+                },
+                k.manifest
+            ));
+        }
+        let tok = t
+            .tokenize
+            .as_ref()
+            .map_or(String::new(), |k| format!(", tokenize {:.2}s", k.seconds));
         s.push_str(&format!(
-            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s{near}, write {:.2}s ({:.1} MB/s), {} threads",
+            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s{near}, write {:.2}s ({:.1} MB/s){tok}, {} threads",
             t.scan.seconds,
             t.scan.mb_per_s,
             t.decide.seconds,
