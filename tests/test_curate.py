@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import zstandard
 from conftest import NearDupReference, precision_recall
+from tokenizers import Tokenizer
 
 import cpt
 import cpt._engine
 import cpt.curate
+from cpt.data.shards import TokenDataset
 
 PROSE = (
     "The council shall review the annual budget before spring and members vote on proposals "
@@ -37,8 +39,12 @@ def write_jsonl(path: Path, docs: list[dict]) -> Path:
 
 
 def read_shards(directory: Path) -> list[dict]:
+    return read_shard_files(sorted(directory.glob("*.jsonl.zst")))
+
+
+def read_shard_files(shards: list[Path]) -> list[dict]:
     docs: list[dict] = []
-    for shard in sorted(directory.glob("*.jsonl.zst")):
+    for shard in shards:
         with zstandard.ZstdDecompressor().stream_reader(shard.open("rb")) as r:
             docs.extend(json.loads(line) for line in io.TextIOWrapper(r, encoding="utf-8"))
     return docs
@@ -194,3 +200,51 @@ def test_near_dup_stage_on_the_benchmark(
         for name in names:
             a_bytes = (tmp_path / "one" / sub / name).read_bytes()
             assert a_bytes == (tmp_path / "two" / sub / name).read_bytes()
+
+
+def test_run_tokenizes_kept_docs_last(tmp_path: Path, shared_data: Path) -> None:
+    tok_path = shared_data / "tokenizers" / "smollm2-135m.tokenizer.json"
+    words = PROSE.split() + OTHER_PROSE.split()
+    docs = [{"id": str(i), "text": " ".join(words[i:] + words[:i])} for i in range(24)]
+    docs += [{"text": docs[3]["text"]}, {"text": "too short"}]  # an exact copy, a length reject
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    out = tmp_path / "out"
+    tokenize = {"enabled": True, "tokenizer": str(tok_path), "shard_tokens": 1500}
+    plan = cpt.curate.plan(src, out, minhash={"enabled": False}, tokenize=tokenize)
+    assert "-> tokenize (" in plan and f"{out}/tokens/manifest.json" in plan
+    # Rotations of one text are near-duplicates: keep them all with MinHash off.
+    nodup = {"enabled": False}
+    report = cpt.curate.run(src, out, quiet=True, threads=2, minhash=nodup, tokenize=tokenize)
+    assert 0 < report["kept_docs"] < len(docs)
+    summary = report["tokenize"]
+    manifest = json.loads((out / "tokens" / "manifest.json").read_text())
+    assert Path(summary["manifest"]) == out / "tokens" / "manifest.json"
+    assert manifest["totals"]["docs"] == summary["docs"] == report["kept_docs"]
+    assert manifest["curation_config_hash"] == report["config_hash"]
+    assert manifest["totals"]["shards"] > 1
+    assert report["timings"]["tokenize"]["seconds"] >= 0
+    assert json.loads((out / "report.json").read_text())["tokenize"] == summary
+
+    tok = Tokenizer.from_file(str(tok_path))
+    eos = tok.token_to_id("<|endoftext|>")
+    kept = read_shard_files([out / shard for shard in report["kept_shards"]])
+    expected = [tok.encode(d["text"]).ids + [eos] for d in kept]
+    ds = TokenDataset(out / "tokens" / "manifest.json")
+    assert [d.tolist() for d in ds.iter_documents()] == expected
+
+    # A rerun redoes neither curation nor tokenization.
+    again = cpt.curate.run(src, out, quiet=True, threads=1, minhash=nodup, tokenize=tokenize)
+    assert again["resumed_writes"] == 1
+    assert again["tokenize"]["resumed_shards"] == manifest["totals"]["shards"]
+    assert json.loads((out / "tokens" / "manifest.json").read_text()) == manifest
+
+
+def test_run_tokenize_needs_a_tokenizer(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": PROSE}])
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.tokenizer"):
+        cpt.curate.run(src, tmp_path / "out", quiet=True, tokenize={"enabled": True})
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.tokenizer"):
+        missing = f"tokenize.tokenizer={tmp_path / 'missing.json'}"
+        cpt.curate.run(src, tmp_path / "out", quiet=True, sets=["tokenize.enabled=true", missing])
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.zstd_levl"):
+        cpt.curate.run(src, tmp_path / "out", quiet=True, tokenize={"zstd_levl": 3})
