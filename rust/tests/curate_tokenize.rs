@@ -21,7 +21,9 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
         let mut body = String::new();
         for i in 0..30 {
             let text = prose(f * 100 + i, 80 + i * 3);
-            body.push_str(&serde_json::json!({ "id": format!("{f}-{i}"), "text": text }).to_string());
+            body.push_str(
+                &serde_json::json!({ "id": format!("{f}-{i}"), "text": text }).to_string(),
+            );
             body.push('\n');
         }
         body.push_str(&serde_json::json!({ "text": prose(f * 100, 80) }).to_string());
@@ -93,7 +95,10 @@ fn kept_docs_are_tokenized_last_and_resume() {
         serde_json::from_slice(&std::fs::read(tokens.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["totals"]["docs"], report.kept_docs);
     assert_eq!(manifest["totals"]["tokens"], t.tokens);
-    assert_eq!(manifest["curation_config_hash"], report.config_hash.as_str());
+    assert_eq!(
+        manifest["curation_config_hash"],
+        report.config_hash.as_str()
+    );
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(on_disk["tokenize"]["docs"], report.kept_docs);
@@ -166,7 +171,10 @@ fn tokenize_section_is_checked_and_does_not_change_the_curation_hash() {
     let c = config(
         &[&input],
         &dir.path().join("out"),
-        &["tokenize.enabled=true", "tokenize.tokenizer=/nonexistent/t.json"],
+        &[
+            "tokenize.enabled=true",
+            "tokenize.tokenizer=/nonexistent/t.json",
+        ],
     );
     let err = pipeline::plan(&c).err().expect("missing tokenizer");
     assert!(err.to_string().contains("tokenize.tokenizer"), "{err}");
