@@ -60,6 +60,9 @@ def run(
     ``filters__length__min_words=50``) override it, then ``sets`` (``["key.sub=value"]``).
     A finished job in ``output`` with the same config is resumed (nothing is redone);
     ``overwrite=True`` starts over. ``quiet`` hides the progress bar and stderr summary.
+    ``tokenize={"enabled": True, "tokenizer": "tokenizer.json"}`` adds tokenization of the
+    kept shards as the last stage (token shards in ``<output>/tokens``; summary under
+    ``report["tokenize"]``).
     Raises ``cpt.ConfigError`` for bad keys or values, ``cpt.InputError`` for malformed or
     corrupt input, ``cpt.EngineIOError`` for file system errors.
     """
