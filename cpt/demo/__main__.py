@@ -115,12 +115,12 @@ def train_run(config: dict[str, Any], path: Path) -> Any:
     from cpt.train.config import load_config
     from cpt.train.loop import train
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config, sort_keys=False)
     run_dir = Path(config["run"]["dir"])
     if run_dir.exists() and (not path.is_file() or path.read_text() != text):
         # Resume only the very same recipe (an interrupted demo); anything else starts afresh.
         shutil.rmtree(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(f"  recipe: {path} (rerun with python -m cpt.train --config {path})")
     return train(load_config(path, []))
