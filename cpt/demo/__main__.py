@@ -168,7 +168,7 @@ def cpt_recipe(base: Path, tokenizer: Path, tokens: dict[str, Path], run: Path, 
         "logging": {"every": 5 if not tiny else 20},
         "run": {"dir": str(run), "seed": 1234, "threads": threads},
         "eval": {
-            "every": max(1, steps // 4),
+            "every": max(1, steps // 2) if not tiny else max(1, steps // 4),
             "heldout": {"domain": [str(tokens["domain-heldout"])],
                         "general": [str(tokens["general-heldout"])]},
             "ppl_tokens": 2048 if not tiny else 8192,
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                              "packages; about 2 minutes)")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="work directory")
     parser.add_argument("--steps", type=int, default=None,
-                        help="continued-pretraining steps (default: 40, tiny: 60)")
+                        help="continued-pretraining steps (default: 50, tiny: 60)")
     parser.add_argument("--pretrain-steps", type=int, default=150,
                         help="--tiny only: steps of the tiny base model's pretraining")
     parser.add_argument("--threads", type=int, default=None, help="torch and engine threads")
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     out: Path = args.out.resolve()
     tiny: bool = args.tiny
-    steps = args.steps or (60 if tiny else 40)
+    steps = args.steps or (60 if tiny else 50)
     threads = args.threads or 0
     phases = Phases()
 
