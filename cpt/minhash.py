@@ -1,9 +1,9 @@
 """Near-duplicate detection with MinHash LSH, usable on its own (``pip install cpt``).
 
 All the work runs in Rust (``cpt._engine``) with the GIL released: text normalization
-(NFKC, lowercase, punctuation folded), word or character n-gram shingles hashed with
-xxh3, MinHash permutations, LSH banding and clustering. The first document of every
-cluster (input order) is kept.
+(NFKC, lowercase, punctuation folded), word n-gram shingles (each word hashed once) or
+character n-grams (xxh3), MinHash permutations, LSH banding and clustering. The first
+document of every cluster (input order) is kept.
 
 >>> from cpt.minhash import dedup
 >>> result = dedup(texts, threshold=0.8)        # doctest: +SKIP
@@ -208,7 +208,8 @@ def _result(
 ) -> DedupResult:
     duplicate_of = np.full(n, -1, dtype=np.int64)
     cluster_ids = np.full(n, -1, dtype=np.int64)
-    for ordinal, cluster, kept in hits:
+    if hits:
+        ordinal, cluster, kept = np.asarray(hits, dtype=np.int64).T
         duplicate_of[ordinal] = kept
         cluster_ids[ordinal] = cluster
         cluster_ids[kept] = cluster

@@ -6,7 +6,6 @@ use rayon::prelude::*;
 
 use super::minhash::{MinHasher, Signature};
 use super::neardup::{NearDup, NearDupOutcome};
-use super::textprep::normalize_into;
 use crate::{Error, Result};
 
 /// Run `f` on a rayon pool of `threads` threads (0 = one per core).
@@ -31,10 +30,9 @@ pub fn signatures_le<S: AsRef<str> + Sync>(hasher: &MinHasher, texts: &[S]) -> V
         .with_min_len(16)
         .for_each_init(
             || (String::new(), Vec::new()),
-            |(norm, hashes), (row, text)| {
-                normalize_into(text.as_ref(), norm);
+            |(scratch, hashes), (row, text)| {
                 hashes.clear();
-                hasher.shingle_hashes(norm, hashes);
+                hasher.shingle_hashes_raw(text.as_ref(), scratch, hashes);
                 match hasher.signature_of_hashes(hashes) {
                     Signature::U32(v) => {
                         for (dst, x) in row.chunks_exact_mut(4).zip(v) {
@@ -61,10 +59,7 @@ pub fn dedup_texts<S: AsRef<str> + Sync>(
     let sketches: Vec<Vec<u8>> = texts
         .par_iter()
         .with_min_len(16)
-        .map_init(String::new, |norm, t| {
-            normalize_into(t.as_ref(), norm);
-            nd.sketch(norm)
-        })
+        .map(|t| nd.sketch_raw(t.as_ref()))
         .collect();
     nd.cluster(
         sketches.iter().enumerate().map(|(i, s)| (i as u64, s)),

@@ -7,6 +7,7 @@ pub mod lsh;
 pub mod minhash;
 pub mod neardup;
 pub mod nearfile;
+pub mod shingle;
 pub mod textprep;
 
 pub use lsh::{LshIndex, LshPlan};

@@ -102,7 +102,7 @@ pub struct NearDupOutcome {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<(Vec<u64>, String)> = const { RefCell::new((Vec::new(), String::new())) };
 }
 
 impl NearDup {
@@ -192,10 +192,20 @@ impl NearDup {
     /// shingle-hash set when `verify` is on. `normalized` comes from `crate::normalize`.
     pub fn sketch(&self, normalized: &str) -> Vec<u8> {
         SCRATCH.with(|cell| {
-            let mut hashes = cell.borrow_mut();
+            let (hashes, _) = &mut *cell.borrow_mut();
             hashes.clear();
-            self.hasher.shingle_hashes(normalized, &mut hashes);
-            self.sketch_of_hashes(&hashes)
+            self.hasher.shingle_hashes(normalized, hashes);
+            self.sketch_of_hashes(hashes)
+        })
+    }
+
+    /// `sketch(&normalize(raw))`, without the normalized copy for ASCII text.
+    pub fn sketch_raw(&self, raw: &str) -> Vec<u8> {
+        SCRATCH.with(|cell| {
+            let (hashes, scratch) = &mut *cell.borrow_mut();
+            hashes.clear();
+            self.hasher.shingle_hashes_raw(raw, scratch, hashes);
+            self.sketch_of_hashes(hashes)
         })
     }
 
@@ -252,16 +262,18 @@ impl NearDup {
     pub fn cluster<I, B>(&self, sketches: I, spill_dir: Option<&Path>) -> Result<NearDupOutcome>
     where
         I: IntoIterator<Item = (u64, B)>,
-        B: AsRef<[u8]>,
+        B: AsRef<[u8]> + Sync,
     {
         let tmp = std::env::temp_dir();
         let spill_parent = spill_dir.unwrap_or(&tmp);
         let mut tables = BandTables::new(self.bands, self.cfg.mem_limit.map(|m| m.0), spill_parent);
-        let mut ordinals: Vec<u64> = Vec::new();
-        let mut sets: Vec<Box<[u32]>> = Vec::new();
+        let sketches = sketches.into_iter();
+        let mut ordinals: Vec<u64> = Vec::with_capacity(sketches.size_hint().0);
+        // The shingle sets stay inside their sketches (kept, not copied) when checked.
+        let mut sets = SketchSets::default();
         let mut empty_docs = 0u64;
-        for (ordinal, blob) in sketches {
-            let blob = blob.as_ref();
+        for (ordinal, sketch) in sketches {
+            let blob = sketch.as_ref();
             if let Some(&prev) = ordinals.last() {
                 if ordinal <= prev {
                     return Err(Error::Config(format!(
@@ -282,7 +294,9 @@ impl NearDup {
                 empty_docs += 1;
             }
             if self.check != Check::None {
-                sets.push(parsed.set.chunks_exact(4).map(read_u32).collect());
+                let start = parsed.set.as_ptr() as usize - blob.as_ptr() as usize;
+                let range = start..start + parsed.set.len();
+                sets.push(sketch, range);
             }
             ordinals.push(ordinal);
         }
@@ -298,13 +312,13 @@ impl NearDup {
         let accepted: Vec<bool> = match self.check {
             Check::Exact => links
                 .par_iter()
-                .map(|&(a, b)| exact_jaccard(&sets[a as usize], &sets[b as usize]) >= t)
+                .map(|&(a, b)| exact_jaccard(&sets.get(a), &sets.get(b)) >= t)
                 .collect(),
             Check::Sample => {
                 let k = self.cfg.sample_size;
                 links
                     .par_iter()
-                    .map(|&(a, b)| bottom_k_jaccard(&sets[a as usize], &sets[b as usize], k) >= t)
+                    .map(|&(a, b)| bottom_k_jaccard(&sets.get(a), &sets.get(b), k) >= t)
                     .collect()
             }
             Check::None => vec![true; links.len()],
@@ -441,6 +455,63 @@ struct ParsedSketch<'a> {
     set: &'a [u8],
 }
 
+/// The shingle sets of the clustered documents: each a range of its own sketch.
+struct SketchSets<B> {
+    sketches: Vec<B>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl<B> Default for SketchSets<B> {
+    fn default() -> Self {
+        SketchSets {
+            sketches: Vec::new(),
+            ranges: Vec::new(),
+        }
+    }
+}
+
+impl<B: AsRef<[u8]>> SketchSets<B> {
+    fn push(&mut self, sketch: B, range: std::ops::Range<usize>) {
+        self.sketches.push(sketch);
+        self.ranges.push(range);
+    }
+
+    fn get(&self, i: u32) -> LeU32s<'_> {
+        let i = i as usize;
+        LeU32s(&self.sketches[i].as_ref()[self.ranges[i].clone()])
+    }
+}
+
+/// A sorted set of u32 values, read as a slice or as little-endian bytes in place.
+pub trait SortedU32s {
+    fn len(&self) -> usize;
+    fn at(&self, i: usize) -> u32;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SortedU32s for [u32] {
+    fn len(&self) -> usize {
+        <[u32]>::len(self)
+    }
+    fn at(&self, i: usize) -> u32 {
+        self[i]
+    }
+}
+
+/// Little-endian u32 values stored in a byte slice.
+pub struct LeU32s<'a>(&'a [u8]);
+
+impl SortedU32s for LeU32s<'_> {
+    fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+    fn at(&self, i: usize) -> u32 {
+        read_u32(&self.0[4 * i..])
+    }
+}
+
 /// The verification key of a shingle: 32 bits of its hash (collisions ~ 2^-32 per pair of shingles).
 #[allow(clippy::cast_possible_truncation)]
 fn shingle_key(h: u64) -> u32 {
@@ -486,18 +557,24 @@ fn bottom_k(v: &mut Vec<u32>, k: usize) {
 
 /// Jaccard estimated from two bottom-k sketches: among the k smallest values of their
 /// union, the share present in both (exact when both sets have fewer than k values).
-fn bottom_k_jaccard(a: &[u32], b: &[u32], k: usize) -> f64 {
+fn bottom_k_jaccard<S: SortedU32s + ?Sized>(a: &S, b: &S, k: usize) -> f64 {
     let (mut i, mut j, mut union, mut both) = (0, 0, 0usize, 0usize);
     while union < k && (i < a.len() || j < b.len()) {
-        match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if x == y => {
+        if i < a.len() && j < b.len() {
+            let (x, y) = (a.at(i), b.at(j));
+            if x == y {
                 both += 1;
                 i += 1;
                 j += 1;
+            } else if x < y {
+                i += 1;
+            } else {
+                j += 1;
             }
-            (Some(x), Some(y)) if x < y => i += 1,
-            (Some(_), None) => i += 1,
-            _ => j += 1,
+        } else if i < a.len() {
+            i += 1;
+        } else {
+            j += 1;
         }
         union += 1;
     }
@@ -508,13 +585,13 @@ fn bottom_k_jaccard(a: &[u32], b: &[u32], k: usize) -> f64 {
 }
 
 /// |A ∩ B| / |A ∪ B| of two sorted sets without repeats.
-pub fn exact_jaccard(a: &[u32], b: &[u32]) -> f64 {
+pub fn exact_jaccard<S: SortedU32s + ?Sized>(a: &S, b: &S) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
     let (mut i, mut j, mut inter) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
+        match a.at(i).cmp(&b.at(j)) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -564,9 +641,9 @@ mod tests {
 
     #[test]
     fn exact_jaccard_of_sets() {
-        assert!((exact_jaccard(&[1, 2, 3], &[2, 3, 4]) - 0.5).abs() < 1e-12);
-        assert!((exact_jaccard(&[1], &[1]) - 1.0).abs() < 1e-12);
-        assert!(exact_jaccard(&[1], &[2]).abs() < 1e-12);
+        assert!((exact_jaccard(&[1, 2, 3][..], &[2, 3, 4][..]) - 0.5).abs() < 1e-12);
+        assert!((exact_jaccard(&[1][..], &[1][..]) - 1.0).abs() < 1e-12);
+        assert!(exact_jaccard(&[1][..], &[2][..]).abs() < 1e-12);
     }
 
     #[test]
@@ -578,9 +655,9 @@ mod tests {
         bottom_k(&mut big, 10);
         assert_eq!(big, (0..10).collect::<Vec<_>>());
         // Small sets: exact Jaccard.
-        assert!((bottom_k_jaccard(&[1, 2, 3], &[2, 3, 4], 16) - 0.5).abs() < 1e-12);
+        assert!((bottom_k_jaccard(&[1, 2, 3][..], &[2, 3, 4][..], 16) - 0.5).abs() < 1e-12);
         // k = 2 of the union {1,2,...}: {1,2}, of which only 2 is in both.
-        assert!((bottom_k_jaccard(&[1, 2, 3], &[2, 3, 4], 2) - 0.5).abs() < 1e-12);
+        assert!((bottom_k_jaccard(&[1, 2, 3][..], &[2, 3, 4][..], 2) - 0.5).abs() < 1e-12);
     }
 
     #[test]

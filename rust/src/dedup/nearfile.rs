@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::neardup::{NearDup, NearDupOutcome};
-use super::textprep::normalize_into;
 use crate::{Error, Result};
 
 #[derive(Deserialize)]
@@ -19,59 +18,74 @@ struct Record<'a> {
     text: Option<Cow<'a, str>>,
 }
 
-/// The whole file, decompressed.
-pub fn read_all(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+/// The bytes of a whole input file: mapped when plain, decompressed when zstd or gzip.
+pub enum FileBytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// The whole file, decompressed. A plain file is memory-mapped, so its pages are
+/// read by the threads that parse them instead of copied up front by one.
+pub fn read_all(path: &Path) -> Result<FileBytes> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Ok(FileBytes::Owned(Vec::new()));
+    }
+    // SAFETY: the map is read-only and private to this call; a file truncated while
+    // mapped could fault, as with any mmap reader (ripgrep makes the same trade).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     let corrupt = |e: std::io::Error| Error::Corrupt {
         path: path.to_path_buf(),
         msg: e.to_string(),
     };
-    if raw.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
-        zstd::stream::decode_all(raw.as_slice()).map_err(corrupt)
-    } else if raw.starts_with(&[0x1F, 0x8B]) {
+    if map.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        zstd::stream::decode_all(&map[..])
+            .map(FileBytes::Owned)
+            .map_err(corrupt)
+    } else if map.starts_with(&[0x1F, 0x8B]) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw.as_slice())
+        flate2::read::MultiGzDecoder::new(&map[..])
             .read_to_end(&mut out)
             .map_err(corrupt)?;
-        Ok(out)
+        Ok(FileBytes::Owned(out))
     } else {
-        Ok(raw)
+        Ok(FileBytes::Mapped(map))
     }
 }
 
-/// Sketch every non-blank line of a JSONL file; returns (line number, sketch), in file order.
-pub fn sketch_jsonl(nd: &NearDup, path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
+/// Sketch every non-blank line of a JSONL file, in file order. Lines are found and
+/// parsed in parallel; a line number is only counted for an error message.
+pub fn sketch_jsonl(nd: &NearDup, path: &Path) -> Result<Vec<Vec<u8>>> {
     let data = read_all(path)?;
-    let mut lines: Vec<(u64, &[u8])> = Vec::new();
-    let mut start = 0usize;
-    let mut line_no = 0u64;
-    for end in memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len())) {
-        line_no += 1;
-        let line = &data[start..end];
-        start = end + 1;
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            lines.push((line_no, line));
-        }
-        if end == data.len() {
-            break;
-        }
-    }
-    lines
-        .par_iter()
-        .with_min_len(64)
-        .map_init(String::new, |norm, &(line_no, line)| {
-            let input_err = |msg: String| Error::Input {
-                path: path.to_path_buf(),
-                line: line_no,
-                msg,
+    let data: &[u8] = &data;
+    data.par_split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| {
+            let input_err = |msg: String| {
+                let offset = line.as_ptr() as usize - data.as_ptr() as usize;
+                Error::Input {
+                    path: path.to_path_buf(),
+                    line: memchr::memchr_iter(b'\n', &data[..offset]).count() as u64 + 1,
+                    msg,
+                }
             };
             let rec: Record =
                 serde_json::from_slice(line).map_err(|e| input_err(format!("bad JSON: {e}")))?;
             let text = rec
                 .text
                 .ok_or_else(|| input_err("missing string field `text`".into()))?;
-            normalize_into(&text, norm);
-            Ok((line_no, nd.sketch(norm)))
+            Ok(nd.sketch_raw(&text))
         })
         .collect()
 }
@@ -85,10 +99,7 @@ pub fn dedup_jsonl(
     let sketches = sketch_jsonl(nd, path)?;
     let n = sketches.len() as u64;
     let outcome = nd.cluster(
-        sketches
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, s))| (i as u64, s)),
+        sketches.into_iter().enumerate().map(|(i, s)| (i as u64, s)),
         spill_dir,
     )?;
     Ok((n, outcome))

@@ -37,6 +37,32 @@ pub fn normalize_into(text: &str, out: &mut String) {
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
+/// Text whose words (as `shingle::WordShingler` reads them) are those of `normalize(raw)`,
+/// for raw text with non-ASCII bytes: the pieces (between ASCII whitespace) that hold
+/// non-ASCII characters are normalized, ASCII stretches are copied as they are (the word
+/// scanner folds their case and punctuation itself).
+pub fn words_text_into(raw: &str, out: &mut String) {
+    out.clear();
+    let bytes = raw.as_bytes();
+    let mut done = 0;
+    while let Some(off) = bytes[done..].iter().position(|&b| b >= 0x80) {
+        let high = done + off;
+        let start = bytes[done..high]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(done, |p| done + p + 1);
+        let end = bytes[high..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |p| high + p);
+        out.push_str(&raw[done..start]);
+        out.push_str(&normalize(&raw[start..end]));
+        out.push(' ');
+        done = end;
+    }
+    out.push_str(&raw[done..]);
+}
+
 /// ASCII byte -> its lowercase form if alphanumeric, else 0 (a separator).
 static FOLD: [u8; 256] = {
     let mut t = [0u8; 256];
