@@ -67,6 +67,12 @@ class ModelConfig:
     )
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
     compile: bool = _f(False, "wrap the model in torch.compile")
+    loss_chunk: int = _f(
+        1024,
+        "tokens per chunk of the fused output projection + cross-entropy, which never holds "
+        "the full logits; 0 = the model's own loss (used anyway with compile or FSDP)",
+        min=0,
+    )
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch import nn
 
 from cpt import ConfigError
 from cpt.checkpoint import CheckpointManager, latest_checkpoint
@@ -28,6 +29,7 @@ from cpt.data.sources import open_source
 from cpt.schedule import LRSchedule
 from cpt.train.config import TrainConfig
 from cpt.train.hooks import Action, EvaluationHook
+from cpt.train.loss import causal_lm_loss, hidden_states, unsupported_reason
 from cpt.train.metrics import MetricsLogger, write_plots
 from cpt.train.model import build_model, load_tokenizer, optimizer_groups, tokenizer_hash
 
@@ -190,6 +192,7 @@ class Trainer:
             betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
             eps=cfg.optim.eps,
         )
+        self.loss_head = self._chunked_loss_head(model)
         if cfg.model.compile:
             model = torch.compile(model)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
@@ -246,6 +249,7 @@ class Trainer:
                 resumed_at=self.state.step,
                 mixed_precision=self.acc.mixed_precision,
                 peak_lr=self.schedule.peak_lr,
+                loss_function=self.loss_kind,
             )
 
     def _resume(self) -> None:
@@ -308,6 +312,35 @@ class Trainer:
         if self.acc.is_main_process:
             self.metrics.event("action", **record)
 
+    def _chunked_loss_head(self, model: nn.Module) -> nn.Linear | None:
+        """The output head to compute the chunked loss with, or None for the model's own loss."""
+        from accelerate.utils import DistributedType
+
+        cfg = self.cfg.model
+        self.loss_kind = "model's own"
+        if cfg.loss_chunk == 0:
+            return None
+        reason = unsupported_reason(model)
+        if cfg.compile:
+            reason = "model.compile is on"
+        elif self.acc.distributed_type == DistributedType.FSDP:
+            reason = "FSDP shards the output head"
+        if reason is not None:
+            self.loss_kind = f"model's own ({reason})"
+            return None
+        self.loss_kind = f"chunked ({cfg.loss_chunk} tokens)"
+        return model.get_output_embeddings()
+
+    def _loss(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        # use_cache=False: no KV cache in training, and HF only infers document masks from
+        # restarting position ids when there is no cache.
+        if self.loss_head is None:
+            return self.model(**inputs, use_cache=False).loss
+        labels = inputs.pop("labels")
+        with hidden_states(self.loss_head):
+            hidden = self.model(**inputs, use_cache=False).logits
+        return causal_lm_loss(hidden, self.loss_head.weight, labels, self.cfg.model.loss_chunk)
+
     def _train_step(self, batch: StepBatch) -> torch.Tensor:
         lr = self.schedule(self.state.step) * self.state.lr_multiplier
         for group in self.optimizer.param_groups:
@@ -321,9 +354,7 @@ class Trainer:
             }
             sync = self.acc.no_sync(self.model) if i < n_micro - 1 else nullcontext()
             with sync:
-                # use_cache=False: no KV cache in training, and HF only infers document
-                # masks from restarting position ids when there is no cache.
-                loss = self.model(**inputs, use_cache=False).loss / n_micro
+                loss = self._loss(inputs) / n_micro
                 self.acc.backward(loss)
             loss_sum += loss.detach()
         if self.cfg.optim.grad_clip > 0:
