@@ -97,3 +97,21 @@ def test_training_with_the_chunked_loss_follows_the_models_own(tmp_path: Path) -
     records = [json.loads(x) for x in (tmp_path / "chunked" / "log.jsonl").read_text().splitlines()]
     start = next(r for r in records if r.get("event") == "start")
     assert start["loss_function"] == "chunked (16 tokens)"
+
+
+@pytest.mark.parametrize("mode", ["autocast", "bf16-weights"])
+def test_low_precision_matches_the_models_own(mode: str) -> None:
+    model = _model(False)
+    if mode == "bf16-weights":
+        model = model.to(torch.bfloat16)
+    ids = torch.randint(0, 97, (2, 16))
+    head = model.get_output_embeddings()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast"):
+        own = model(input_ids=ids, labels=ids, use_cache=False).loss
+        with hidden_states(head):
+            hidden = model(input_ids=ids, use_cache=False).logits
+        loss = causal_lm_loss(hidden, head.weight, ids, 5)
+    loss.backward()
+    assert abs(loss.item() - own.item()) < 1e-2 * own.item()
+    assert head.weight.grad is not None and head.weight.grad.dtype == head.weight.dtype
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

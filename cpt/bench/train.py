@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+LOOPS = ("cpt", "cpt-own-loss", "hf-packed", "hf-padded")
+
 
 def _find_shared_data() -> Path | None:
     for base in (Path.cwd(), Path(__file__).resolve()):
@@ -301,21 +303,18 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
 
-        # The three loops run in turn, ``--repeats`` times; each keeps its best rate, so a
-        # change in machine load during the run does not favour whichever ran first.
-        cpt_rate = cpt_own = hf_packed = hf_padded = 0.0
+        # The loops run in turn, ``--repeats`` times, so a change in machine load during the
+        # run does not favour whichever ran first; each keeps its best and median rate.
+        rates: dict[str, list[float]] = {k: [] for k in LOOPS}
         docs = _documents(dom, gen, eos, args.seq_len)
         trainer = None
         for rep in range(args.repeats):
             cfg["run"]["dir"] = str(tmp / f"cpt-run-{rep}")
             rate, rows, trainer = bench_cpt(cfg, args.warmup)
-            cpt_rate = max(cpt_rate, rate)
-            print(f"[{rep}] cpt          {rate:12,.0f} tokens/s", flush=True)
+            rates["cpt"].append(rate)
             own_cfg = {**cfg, "model": {**cfg["model"], "loss_chunk": 0}}
             own_cfg["run"] = {**cfg["run"], "dir": str(tmp / f"cpt-own-{rep}")}
-            rate, _, _ = bench_cpt(own_cfg, args.warmup)
-            cpt_own = max(cpt_own, rate)
-            print(f"[{rep}] cpt-own-loss {rate:12,.0f} tokens/s", flush=True)
+            rates["cpt-own-loss"].append(bench_cpt(own_cfg, args.warmup)[0])
             packed = [
                 {
                     "input_ids": r,
@@ -325,22 +324,26 @@ def main(argv: list[str]) -> int:
                 }
                 for r in rows
             ]
-            rate = bench_hf(cfg, packed, tmp, padded=False, eos=eos, warmup=args.warmup)
-            hf_packed = max(hf_packed, rate)
-            print(f"[{rep}] hf-packed    {rate:12,.0f} tokens/s", flush=True)
-            rate = bench_hf(cfg, docs, tmp, padded=True, eos=eos, warmup=args.warmup)
-            hf_padded = max(hf_padded, rate)
-            print(f"[{rep}] hf-padded    {rate:12,.0f} real tokens/s", flush=True)
-        print(
-            f"best: cpt {cpt_rate:,.0f}, cpt-own-loss {cpt_own:,.0f}, hf-packed {hf_packed:,.0f}, "
-            f"hf-padded {hf_padded:,.0f} tokens/s",
-            flush=True,
-        )
+            rates["hf-packed"].append(
+                bench_hf(cfg, packed, tmp, padded=False, eos=eos, warmup=args.warmup)
+            )
+            rates["hf-padded"].append(
+                bench_hf(cfg, docs, tmp, padded=True, eos=eos, warmup=args.warmup)
+            )
+            for name in LOOPS:
+                print(f"[{rep}] {name:<13}{rates[name][-1]:12,.0f} tokens/s", flush=True)
+        best = {k: max(v) for k, v in rates.items()}
+        median = {k: float(np.median(v)) for k, v in rates.items()}
+        for label, values in (("best", best), ("median", median)):
+            print(f"{label}: " + ", ".join(f"{k} {v:,.0f}" for k, v in values.items()), flush=True)
+        cpt_rate, cpt_own, hf_packed, hf_padded = (best[k] for k in LOOPS)
 
         loader_rate = bench_loader(trainer, seconds=3.0)
         print(f"loader alone {loader_rate:12,.0f} tokens/s", flush=True)
 
     figures = {
+        "median_cpt_vs_hf_packed": median["cpt"] / median["hf-packed"],
+        "median_cpt_vs_hf_padded": median["cpt"] / median["hf-padded"],
         "cpt_tokens_per_s": cpt_rate,
         "cpt_own_loss_tokens_per_s": cpt_own,
         "hf_packed_tokens_per_s": hf_packed,
@@ -357,6 +360,10 @@ def main(argv: list[str]) -> int:
         "(same rows and loss: the loop alone)"
     )
     print(f"cpt / hf-padded  {figures['cpt_vs_hf_padded']:.2f}x  (padding-free packing too)")
+    print(
+        f"medians: cpt / hf-packed {figures['median_cpt_vs_hf_packed']:.2f}x, "
+        f"cpt / hf-padded {figures['median_cpt_vs_hf_padded']:.2f}x"
+    )
     print(f"loader / training {figures['loader_vs_training']:.0f}x  (target >= 20x)")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=1))

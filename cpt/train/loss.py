@@ -29,35 +29,68 @@ IGNORE_INDEX = -100
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
 
+# Reused logits buffers, per CPU device: a fresh [chunk, vocab] tensor costs a page fault per
+# 4 KiB on every chunk (PyTorch does not cache CPU memory); CUDA's allocator already reuses.
+_SCRATCH: dict[torch.device, torch.Tensor] = {}
+
+
+def _logits_buffer(rows: int, vocab: int, device: torch.device) -> torch.Tensor:
+    if device.type != "cpu":
+        return torch.empty((rows, vocab), dtype=torch.float32, device=device)
+    buf = _SCRATCH.get(device)
+    if buf is None or buf.numel() < rows * vocab:
+        buf = _SCRATCH[device] = torch.empty(rows * vocab, dtype=torch.float32, device=device)
+    return buf[: rows * vocab].view(rows, vocab)
+
+
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk: int
     ) -> torch.Tensor:
+        device = hidden.device
+        # The projection runs in the dtype the model's own head would use (autocast's, if on);
+        # the softmax always in float32. Pure float32 takes the allocation-free path.
+        mm_dtype = (
+            torch.get_autocast_dtype(device.type)
+            if torch.is_autocast_enabled(device.type)
+            else weight.dtype
+        )
+        exact32 = mm_dtype == weight.dtype == hidden.dtype == torch.float32
         valid = labels != IGNORE_INDEX
         # 1 / (number of predicted tokens), as a tensor: no device sync on a GPU.
         scale = 1.0 / valid.sum().clamp(min=1).float()
-        grad_hidden = torch.zeros_like(hidden)
+        grad_hidden = torch.empty_like(hidden)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        with torch.no_grad():
-            for start in range(0, hidden.shape[0], chunk):
-                h = hidden[start : start + chunk]
-                y = labels[start : start + chunk]
-                keep = valid[start : start + chunk]
-                # One fused log-softmax pass, then exp in place: the softmax.
-                log_probs = torch.log_softmax((h @ weight.T).float(), dim=-1)
-                target = y.clamp(min=0)
-                total -= (log_probs.gather(1, target[:, None])[:, 0] * keep).sum()
-                # d(mean loss)/d(logits) = (softmax - one_hot) / count on kept rows, 0 elsewhere.
-                grad = log_probs.exp_()
-                grad[torch.arange(len(y), device=grad.device), target] -= 1.0
-                grad.mul_((keep * scale)[:, None])
-                grad = grad.to(weight.dtype)
-                torch.mm(grad, weight, out=grad_hidden[start : start + chunk])
-                grad_weight.addmm_(grad.T.float(), h.float())
+        total = torch.zeros((), dtype=torch.float32, device=device)
+        w = weight.to(mm_dtype)
+        for start in range(0, hidden.shape[0], chunk):
+            h = hidden[start : start + chunk].to(mm_dtype)
+            rows = h.shape[0]
+            target = labels[start : start + chunk].clamp(min=0)
+            row_scale = valid[start : start + chunk] * scale
+            z = _logits_buffer(rows, weight.shape[0], device)
+            if exact32:
+                torch.mm(h, w.T, out=z)
+            else:
+                z.copy_(h @ w.T)
+            # loss = logsumexp(z) - z[target]; z becomes softmax(z) in place.
+            picked = z.gather(1, target[:, None])[:, 0]
+            top = z.amax(dim=1, keepdim=True)
+            z.sub_(top).exp_()
+            sums = z.sum(dim=1, keepdim=True)
+            total += ((top[:, 0] + sums[:, 0].log() - picked) * row_scale).sum()
+            # d(mean loss)/d(logits) = (softmax - one_hot) / count on kept rows, 0 elsewhere.
+            z.mul_(row_scale[:, None] / sums)
+            z[torch.arange(rows, device=device), target] -= row_scale
+            grad = z if exact32 else z.to(mm_dtype)
+            if exact32:
+                torch.mm(grad, w, out=grad_hidden[start : start + chunk])
+            else:
+                grad_hidden[start : start + chunk] = grad @ w
+            grad_weight.addmm_(grad.T.float(), h.float())
         ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
-        return total * scale
+        return total
 
     @staticmethod
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]

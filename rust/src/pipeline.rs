@@ -175,6 +175,15 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
             path: state.job(),
             msg: format!("{e}; pass --overwrite to start over"),
         })?;
+        if previous.format != identity.format {
+            return Err(Error::Config(format!(
+                "{} holds a job started by another version of cpt-curate (state format {} vs {}); \
+                 pass --overwrite to start over",
+                output.display(),
+                previous.format,
+                identity.format
+            )));
+        }
         if previous.config_hash != identity.config_hash {
             return Err(Error::Config(format!(
                 "{} holds a job with a different config (hash {} vs {}); pass --overwrite to start over",

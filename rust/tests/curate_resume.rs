@@ -133,6 +133,21 @@ fn byte_identical_for_thread_counts_and_after_a_kill() {
         "{msg}"
     );
 
+    // So is a state left by another engine version (its sketches would not match ours).
+    let job = killed.join(".state/job.json");
+    let current = std::fs::read_to_string(&job).unwrap();
+    let mut old: serde_json::Value = serde_json::from_str(&current).unwrap();
+    old["format"] = serde_json::json!(1);
+    std::fs::write(&job, old.to_string()).unwrap();
+    let refused = curate(&in_dir, &killed, &[], None);
+    assert_eq!(refused.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        msg.contains("another version") && msg.contains("--overwrite"),
+        "{msg}"
+    );
+    std::fs::write(&job, current).unwrap();
+
     let resumed = curate(&in_dir, &killed, &["--threads", "1"], None);
     assert!(
         resumed.status.success(),

@@ -16,7 +16,8 @@ use super::lsh::{
 use super::minhash::{band_hashes, MinHashConfig, MinHasher, Signature};
 use crate::{Error, Result};
 
-const SKETCH_MAGIC: u8 = 0xB1;
+// 0xB2: word shingles hash each word once (0xB1 sketches hashed whole shingles).
+const SKETCH_MAGIC: u8 = 0xB2;
 const FLAG_NONEMPTY: u8 = 1;
 const FLAG_VERIFY: u8 = 2;
 const FLAG_SAMPLE: u8 = 4;

@@ -197,6 +197,10 @@ pub struct WriteStats {
     pub rejected_shards: Vec<String>,
 }
 
+/// Version of the state directory's contents. 2: near-dup sketches hash each word once
+/// (format 1 sketches cannot be clustered with them).
+pub const STATE_FORMAT: u32 = 2;
+
 /// The job identity stored in `.state/job.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobIdentity {
@@ -212,7 +216,7 @@ impl JobIdentity {
             .map(|f| (f.path.to_string_lossy().into_owned(), f.size))
             .collect();
         JobIdentity {
-            format: 1,
+            format: STATE_FORMAT,
             config_hash,
             inputs,
         }
