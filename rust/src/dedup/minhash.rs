@@ -501,6 +501,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn raw_text_gives_the_shingles_of_its_normalized_form() {
+        let samples = [
+            "  Hello,   WORLD!\n\tIt's  x ",
+            "ＡＢＣ… déjà Vu, and then ASCII words",
+            "cafe\u{301} e\u{301}t\u{e9} < \u{338} <\u{338} =\u{338}x",
+            "\u{301}lead ﬁne İstanbul ǅemal",
+            "Copyright © 2020 “quoted” text—dash\u{a0}nbsp and_more",
+            "a\u{3000}b\u{2028}c d e f",
+            "one",
+            "",
+        ];
+        for shingle in [Shingle::Word, Shingle::Char] {
+            let h = MinHasher::new(16, 3, shingle, 32, 5);
+            let (mut raw, mut norm, mut scratch) = (Vec::new(), Vec::new(), String::new());
+            for t in samples {
+                raw.clear();
+                norm.clear();
+                h.shingle_hashes_raw(t, &mut scratch, &mut raw);
+                h.shingle_hashes(&crate::normalize::normalize(t), &mut norm);
+                assert_eq!(raw, norm, "{shingle:?} {t:?}");
+            }
+        }
+    }
+
+    #[test]
     fn byte_sizes_parse() {
         assert_eq!(ByteSize::parse("2GiB").unwrap().0, 2 << 30);
         assert_eq!(ByteSize::parse("512 MB").unwrap().0, 512_000_000);
