@@ -88,9 +88,11 @@ def plan(
 ) -> str:
     """The resolved config (YAML) and the plan, as ``cpt-curate run --dry-run`` prints them."""
     overlay = json.dumps(_overlay(inputs, output, keys))
-    return str(_engine.curate_run(
-        os.fspath(config) if config is not None else None, overlay, list(sets), dry_run=True
-    ))
+    return str(
+        _engine.curate_run(
+            os.fspath(config) if config is not None else None, overlay, list(sets), dry_run=True
+        )
+    )
 
 
 def cli_main(argv: Sequence[str] | None = None) -> int:

@@ -73,6 +73,4 @@ def neardup_reference(shared_data: Path) -> NearDupReference:
                 if a != b:
                     parent[max(a, b)] = min(a, b)
     removed = frozenset(i for i in range(len(recs)) if find(i) != i)
-    return NearDupReference(
-        path, [r["id"] for r in recs], [r["text"] for r in recs], removed
-    )
+    return NearDupReference(path, [r["id"] for r in recs], [r["text"] for r in recs], removed)

@@ -135,13 +135,15 @@ def test_console_script_uses_the_rust_cli(tmp_path: Path) -> None:
     assert "--set <KEY=VALUE>" in help_out.stdout and "filters.length.enabled" in help_out.stdout
     ok = subprocess.run(
         [sys.executable, "-c", code, "run", "-q", "-i", str(src), "-o", str(tmp_path / "o")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "o" / "report.json").exists()
     bad = subprocess.run(
         [sys.executable, "-c", code, "run", "-i", str(tmp_path / "missing.jsonl"), "-o", "x"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 1 and "missing.jsonl" in bad.stderr
     assert cpt.curate.cli_main(["run", "--no-such-flag"]) == 2

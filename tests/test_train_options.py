@@ -22,16 +22,24 @@ def _losses(run_dir: Path) -> list[float]:
 def test_gradient_checkpointing_same_losses(tmp_path: Path) -> None:
     base = dict(schedule={"max_steps": 3}, logging={"every": 1})
     train(load_config(data=tiny_config(tmp_path, tmp_path / "a", **base)))
-    train(load_config(data=tiny_config(tmp_path, tmp_path / "b", **base,
-                                       model={"gradient_checkpointing": True})))
+    train(
+        load_config(
+            data=tiny_config(
+                tmp_path, tmp_path / "b", **base, model={"gradient_checkpointing": True}
+            )
+        )
+    )
     assert np.allclose(_losses(tmp_path / "a"), _losses(tmp_path / "b"), rtol=1e-5)
 
 
 def test_document_masking_changes_training(tmp_path: Path) -> None:
     base = dict(schedule={"max_steps": 2}, logging={"every": 1})
     train(load_config(data=tiny_config(tmp_path, tmp_path / "a", **base)))
-    train(load_config(data=tiny_config(tmp_path, tmp_path / "b", **base,
-                                       data={"mask_documents": True})))
+    train(
+        load_config(
+            data=tiny_config(tmp_path, tmp_path / "b", **base, data={"mask_documents": True})
+        )
+    )
     a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
     assert np.isfinite(b).all() and a != b
 
@@ -41,8 +49,15 @@ def test_weight_decay_groups() -> None:
 
     from cpt.train.model import optimizer_groups
 
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1,
-                                         num_attention_heads=2, intermediate_size=32))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
     decay, no_decay = optimizer_groups(model, 0.1)
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     names = {id(p): n for n, p in model.named_parameters()}
@@ -66,8 +81,7 @@ def test_token_outside_vocab_is_named(tmp_path: Path) -> None:
 
 
 def test_total_tokens_sets_steps_and_final_model_loads(tmp_path: Path) -> None:
-    cfg = tiny_config(tmp_path, tmp_path / "run", schedule={"max_steps": None,
-                                                            "total_tokens": 500})
+    cfg = tiny_config(tmp_path, tmp_path / "run", schedule={"max_steps": None, "total_tokens": 500})
     result = train(load_config(data=cfg))
     assert result.steps == 4  # 128 tokens per step -> ceil(500 / 128)
     from transformers import AutoModelForCausalLM
@@ -79,14 +93,15 @@ def test_total_tokens_sets_steps_and_final_model_loads(tmp_path: Path) -> None:
 
 def test_continue_from_a_saved_model(tmp_path: Path) -> None:
     """model.path: a run starts from another run's final HF directory (the base model)."""
-    base_cfg = tiny_config(tmp_path, tmp_path / "base", schedule={"max_steps": 8},
-                           logging={"every": 1})
+    base_cfg = tiny_config(
+        tmp_path, tmp_path / "base", schedule={"max_steps": 8}, logging={"every": 1}
+    )
     train(load_config(data=base_cfg))
-    cont = tiny_config(tmp_path, tmp_path / "cont", schedule={"max_steps": 2},
-                       logging={"every": 1})
+    cont = tiny_config(tmp_path, tmp_path / "cont", schedule={"max_steps": 2}, logging={"every": 1})
     cont["model"] = {"path": str(tmp_path / "base" / "final")}
-    fresh = tiny_config(tmp_path, tmp_path / "fresh", schedule={"max_steps": 2},
-                        logging={"every": 1})
+    fresh = tiny_config(
+        tmp_path, tmp_path / "fresh", schedule={"max_steps": 2}, logging={"every": 1}
+    )
     train(load_config(data=cont))
     train(load_config(data=fresh))
     base_losses = _losses(tmp_path / "base")

@@ -58,31 +58,40 @@ def curate(corpora: Path, out: Path, threads: int) -> dict[str, Path]:
     from cpt.curate import run
 
     kept = {}
-    for side, rel in (("domain", "domain/licenses-train.jsonl.zst"),
-                      ("general", "general/sotu-train.jsonl.zst")):
+    for side, rel in (
+        ("domain", "domain/licenses-train.jsonl.zst"),
+        ("general", "general/sotu-train.jsonl.zst"),
+    ):
         # License texts are short and list-like: relax Gopher's length and bullet rules for them.
         # The demo owns its work dir: a changed recipe or engine version starts curation over.
         keys: dict[str, Any] = {"threads": threads, "quiet": True, "overwrite": True}
         if side == "domain":
-            keys["filters"] = {"length": {"min_words": 20},
-                               "quality": {"max_bullet_lines_frac": 1.0}}
+            keys["filters"] = {
+                "length": {"min_words": 20},
+                "quality": {"max_bullet_lines_frac": 1.0},
+            }
         report = run(inputs=[corpora / rel], output=out / side, **keys)
         rejected = {reason: n["docs"] for reason, n in report["rejected"].items()}
-        print(f"  {side}: {report['input_docs']} docs in, {report['kept_docs']} kept, "
-              f"rejected {rejected}")
+        print(
+            f"  {side}: {report['input_docs']} docs in, {report['kept_docs']} kept, "
+            f"rejected {rejected}"
+        )
         kept[side] = out / side / "kept"
     return kept
 
 
-def tokenize_all(sources: dict[str, Path], tokenizer: Path, out: Path, threads: int
-                 ) -> dict[str, Path]:
+def tokenize_all(
+    sources: dict[str, Path], tokenizer: Path, out: Path, threads: int
+) -> dict[str, Path]:
     from cpt.curate import tokenize
 
     manifests = {}
     for name, src in sources.items():
         report = tokenize([src], tokenizer, out / name, threads=threads)
-        print(f"  {name}: {report['docs']} docs, {report['tokens']} tokens, "
-              f"{report['chars_per_token']:.2f} chars/token")
+        print(
+            f"  {name}: {report['docs']} docs, {report['tokens']} tokens, "
+            f"{report['chars_per_token']:.2f} chars/token"
+        )
         manifests[name] = out / name / "manifest.json"
     return manifests
 
@@ -99,12 +108,17 @@ def train_tokenizer(corpora: Path, out: Path, vocab_size: int = 4096) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    texts = [r["text"] for rel in ("general/sotu-train.jsonl.zst",
-                                   "domain/licenses-train.jsonl.zst")
-             for r in read_jsonl_zst(corpora / rel)]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    texts = [
+        r["text"]
+        for rel in ("general/sotu-train.jsonl.zst", "domain/licenses-train.jsonl.zst")
+        for r in read_jsonl_zst(corpora / rel)
+    ]
     tok.train_from_iterator(texts, trainer)
     out.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
@@ -126,17 +140,32 @@ def train_run(config: dict[str, Any], path: Path) -> Any:
     return train(load_config(path, []))
 
 
-def tiny_base_model(tokens: dict[str, Path], tokenizer: Path, vocab: int, run: Path,
-                    steps: int) -> Path:
+def tiny_base_model(
+    tokens: dict[str, Path], tokenizer: Path, vocab: int, run: Path, steps: int
+) -> Path:
     """Pretrain a tiny Llama on the general corpus only, the stand-in for a real base model."""
     config = {
-        "model": {"init": {"arch": "llama", "hidden_size": 128, "layers": 2, "heads": 4,
-                           "kv_heads": 2, "intermediate_size": 384, "vocab_size": vocab,
-                           "max_position": 256, "tie_word_embeddings": True},
-                  "tokenizer": str(tokenizer)},
-        "data": {"domain": [], "general": [{"path": str(tokens["general-train"]),
-                                            "format": "cpt", "name": "sotu"}],
-                 "alpha": 0.0, "seq_len": 128, "micro_batch_size": 8},
+        "model": {
+            "init": {
+                "arch": "llama",
+                "hidden_size": 128,
+                "layers": 2,
+                "heads": 4,
+                "kv_heads": 2,
+                "intermediate_size": 384,
+                "vocab_size": vocab,
+                "max_position": 256,
+                "tie_word_embeddings": True,
+            },
+            "tokenizer": str(tokenizer),
+        },
+        "data": {
+            "domain": [],
+            "general": [{"path": str(tokens["general-train"]), "format": "cpt", "name": "sotu"}],
+            "alpha": 0.0,
+            "seq_len": 128,
+            "micro_batch_size": 8,
+        },
         "optim": {"base_lr": 3e-3, "beta": 1.0, "mixed_precision": "no"},
         "schedule": {"kind": "cosine", "max_steps": steps, "warmup_frac": 0.05},
         "checkpoint": {"every": 0, "keep_last": 1},
@@ -147,8 +176,15 @@ def tiny_base_model(tokens: dict[str, Path], tokenizer: Path, vocab: int, run: P
     return Path(result.final_dir)
 
 
-def cpt_recipe(base: Path, tokenizer: Path, tokens: dict[str, Path], run: Path, tiny: bool,
-               steps: int, threads: int | None) -> dict[str, Any]:
+def cpt_recipe(
+    base: Path,
+    tokenizer: Path,
+    tokens: dict[str, Path],
+    run: Path,
+    tiny: bool,
+    steps: int,
+    threads: int | None,
+) -> dict[str, Any]:
     """The continued-pretraining recipe: DESIGN.md's defaults, sized for 2 CPU cores."""
     seq_len, batch = (128, 8) if tiny else (256, 4)
     return {
@@ -156,31 +192,53 @@ def cpt_recipe(base: Path, tokenizer: Path, tokens: dict[str, Path], run: Path, 
         "data": {
             "domain": [{"path": str(tokens["domain-train"]), "format": "cpt", "name": "licenses"}],
             "general": [{"path": str(tokens["general-train"]), "format": "cpt", "name": "sotu"}],
-            "alpha": 0.75, "seq_len": seq_len, "micro_batch_size": batch,
+            "alpha": 0.75,
+            "seq_len": seq_len,
+            "micro_batch_size": batch,
         },
         # peak LR = beta x base LR: SmolLM2 was pretrained at about 3e-3; beta 0.05 (1.5e-4) kept
         # general perplexity flat on this pair of corpora where 0.1 cost it 6 %.
-        "optim": {"base_lr": 3e-3, "beta": 0.05, "weight_decay": 0.1, "grad_clip": 1.0,
-                  "mixed_precision": "no" if tiny else "auto"},
-        "schedule": {"kind": "cosine", "max_steps": steps, "warmup_frac": 0.05,
-                     "min_lr_ratio": 0.1},
+        "optim": {
+            "base_lr": 3e-3,
+            "beta": 0.05,
+            "weight_decay": 0.1,
+            "grad_clip": 1.0,
+            "mixed_precision": "no" if tiny else "auto",
+        },
+        "schedule": {
+            "kind": "cosine",
+            "max_steps": steps,
+            "warmup_frac": 0.05,
+            "min_lr_ratio": 0.1,
+        },
         "checkpoint": {"every": max(1, steps // 2), "keep_last": 1},
         "logging": {"every": 5 if not tiny else 20},
         "run": {"dir": str(run), "seed": 1234, "threads": threads},
         "eval": {
             "every": max(1, steps // 2) if not tiny else max(1, steps // 4),
-            "heldout": {"domain": [str(tokens["domain-heldout"])],
-                        "general": [str(tokens["general-heldout"])]},
+            "heldout": {
+                "domain": [str(tokens["domain-heldout"])],
+                "general": [str(tokens["general-heldout"])],
+            },
             "ppl_tokens": 2048 if not tiny else 8192,
             "seq_len": seq_len,
             "batch_size": 8,
-            "lm_eval": {"tasks": ["cpt_sotu_continuation", "cpt_license_continuation"],
-                        "limit": 8, "batch_size": 8},
-            "monitor": {"threshold": GENERAL_LIMIT, "metrics": ["ppl/general"],
-                        "actions": {"raise_replay": {"enabled": True, "step": 0.1,
-                                                     "min_alpha": 0.5}}},
-            "select": {"domain_weight": 1.0, "general_weight": 1.0,
-                       "regression_limit": GENERAL_LIMIT, "keep_best": 1},
+            "lm_eval": {
+                "tasks": ["cpt_sotu_continuation", "cpt_license_continuation"],
+                "limit": 8,
+                "batch_size": 8,
+            },
+            "monitor": {
+                "threshold": GENERAL_LIMIT,
+                "metrics": ["ppl/general"],
+                "actions": {"raise_replay": {"enabled": True, "step": 0.1, "min_alpha": 0.5}},
+            },
+            "select": {
+                "domain_weight": 1.0,
+                "general_weight": 1.0,
+                "regression_limit": GENERAL_LIMIT,
+                "keep_best": 1,
+            },
         },
     }
 
@@ -191,36 +249,58 @@ def summarize(run: Path, phases: Phases, tiny: bool) -> int:
     base = evals[0]["metrics"]
     best_step = (report.get("best") or {}).get("step")
     chosen = next((e for e in evals if e["step"] == best_step), evals[-1])
-    label = (f"best checkpoint (step {best_step})" if best_step is not None
-             else f"last step ({chosen['step']}; no checkpoint within the general limit)")
+    label = (
+        f"best checkpoint (step {best_step})"
+        if best_step is not None
+        else f"last step ({chosen['step']}; no checkpoint within the general limit)"
+    )
     d_change = chosen["metrics"]["ppl/domain"] / base["ppl/domain"] - 1
     g_change = chosen["metrics"]["ppl/general"] / base["ppl/general"] - 1
     print("\n== summary")
     print(f"  phases (s): {json.dumps(phases.seconds)}; total {phases.total} s")
-    print(f"  base model: legal ppl {base['ppl/domain']:.2f}, "
-          f"general ppl {base['ppl/general']:.2f}")
-    print(f"  {label}: legal ppl {chosen['metrics']['ppl/domain']:.2f} ({d_change:+.1%}), "
-          f"general ppl {chosen['metrics']['ppl/general']:.2f} ({g_change:+.1%})")
+    print(
+        f"  base model: legal ppl {base['ppl/domain']:.2f}, general ppl {base['ppl/general']:.2f}"
+    )
+    print(
+        f"  {label}: legal ppl {chosen['metrics']['ppl/domain']:.2f} ({d_change:+.1%}), "
+        f"general ppl {chosen['metrics']['ppl/general']:.2f} ({g_change:+.1%})"
+    )
     print(f"  alerts: {len(report['alerts'])}, actions: {len(report['actions'])}")
     print(f"  report: {run / 'report.md'}; plots: {run}/*.png; models: {run}/final, {run}/best")
     if not tiny:
         met = d_change <= DOMAIN_TARGET and g_change <= GENERAL_LIMIT
-        print(f"  targets (legal {DOMAIN_TARGET:+.0%} or better, general within "
-              f"{GENERAL_LIMIT:+.0%}): {'met' if met else 'NOT met'}")
+        print(
+            f"  targets (legal {DOMAIN_TARGET:+.0%} or better, general within "
+            f"{GENERAL_LIMIT:+.0%}): {'met' if met else 'NOT met'}"
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cpt.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tiny", action="store_true",
-                        help="a tiny model and the corpus slices shipped in the wheel (no extra "
-                             "packages; about 2 minutes)")
+    parser = argparse.ArgumentParser(
+        prog="python -m cpt.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a tiny model and the corpus slices shipped in the wheel (no extra "
+        "packages; about 2 minutes)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="work directory")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="continued-pretraining steps (default: 50, tiny: 60)")
-    parser.add_argument("--pretrain-steps", type=int, default=150,
-                        help="--tiny only: steps of the tiny base model's pretraining")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="continued-pretraining steps (default: 50, tiny: 60)",
+    )
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=150,
+        help="--tiny only: steps of the tiny base model's pretraining",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch and engine threads")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -241,16 +321,26 @@ def main(argv: list[str] | None = None) -> int:
 
         base = phases.run("base model", ensure_base_model)
         tokenizer = base / "tokenizer.json"
-    sources = {"domain-train": kept["domain"], "general-train": kept["general"],
-               "domain-heldout": corpora / "domain/licenses-heldout.jsonl.zst",
-               "general-heldout": corpora / "general/sotu-heldout.jsonl.zst"}
+    sources = {
+        "domain-train": kept["domain"],
+        "general-train": kept["general"],
+        "domain-heldout": corpora / "domain/licenses-heldout.jsonl.zst",
+        "general-heldout": corpora / "general/sotu-heldout.jsonl.zst",
+    }
     tokens = phases.run("tokenize", tokenize_all, sources, tokenizer, out / "tokens", threads)
     if base is None:
         from tokenizers import Tokenizer
 
         vocab = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
-        base = phases.run("pretrain tiny base", tiny_base_model, tokens, tokenizer, vocab,
-                          out / "base", args.pretrain_steps)
+        base = phases.run(
+            "pretrain tiny base",
+            tiny_base_model,
+            tokens,
+            tokenizer,
+            vocab,
+            out / "base",
+            args.pretrain_steps,
+        )
     run = out / "run"
     recipe = cpt_recipe(base, tokenizer, tokens, run, tiny, steps, args.threads)
     phases.run("continued pretraining", train_run, recipe, out / "cpt.yaml")
