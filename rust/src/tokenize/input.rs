@@ -1,12 +1,11 @@
-//! Input documents for tokenization: expand files, directories and globs, open plain, zstd or
-//! gzip JSONL (detected by magic bytes), and pull the text field of each line. A bad line is an
-//! error naming file and line.
+//! Input documents for tokenization: expand files, directories and globs (in argument order),
+//! read each JSONL file through `crate::io::open` (plain, zstd or gzip by magic bytes), and pull
+//! the text field of each line. A bad line is an error naming file and line.
 
 use crate::{Error, Result};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 const JSONL_SUFFIXES: [&str; 4] = [".jsonl", ".jsonl.zst", ".jsonl.gz", ".jsonl.zstd"];
@@ -74,33 +73,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Open a file, decompressing zstd or gzip when its first bytes say so.
-pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 4];
-    let mut n = 0;
-    while n < 4 {
-        let k = file.read(&mut magic[n..]).map_err(|e| Error::io(path, e))?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    let head = std::io::Cursor::new(magic[..n].to_vec());
-    let raw = head.chain(file);
-    Ok(if n == 4 && magic == [0x28, 0xB5, 0x2F, 0xFD] {
-        let dec = zstd::stream::read::Decoder::new(raw).map_err(|e| Error::io(path, e))?;
-        Box::new(BufReader::with_capacity(1 << 20, dec))
-    } else if n >= 2 && magic[..2] == [0x1F, 0x8B] {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(raw),
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 20, raw))
-    })
-}
-
 /// Calls `f(line_number, text)` for every document of a JSONL file, in order. Blank lines are
 /// skipped; anything else that is not an object with a string `text_key` is an error.
 pub fn for_each_doc(
@@ -108,7 +80,7 @@ pub fn for_each_doc(
     text_key: &str,
     mut f: impl FnMut(u64, String) -> Result<()>,
 ) -> Result<()> {
-    let mut reader = open_decompressed(path)?;
+    let (mut reader, _) = crate::io::open(path)?;
     let mut line = Vec::with_capacity(1 << 16);
     let mut lineno = 0u64;
     loop {
