@@ -166,41 +166,27 @@ class DedupResult:
         return np.flatnonzero(self.duplicate_of >= 0).tolist()
 
 
-def _config(
-    threshold: float,
-    num_perm: int,
-    ngram: int,
-    shingle: str,
-    seed: int,
-    hash_bits: int,
-    verify: bool,
-    sample_check: bool,
-    bands: int | None,
-    rows: int | None,
-    max_cluster_size: int | None,
-    refuse_oversize: bool,
-    mem_limit: int | str | None,
-) -> str:
-    cfg: dict[str, Any] = {
-        "threshold": threshold,
-        "num_perm": num_perm,
-        "ngram": ngram,
-        "shingle": shingle,
-        "seed": seed,
-        "hash_bits": hash_bits,
-        "verify": verify,
-        "sample_check": sample_check,
-        "refuse_oversize": refuse_oversize,
-    }
-    for key, value in (
-        ("bands", bands),
-        ("rows", rows),
-        ("max_cluster_size", max_cluster_size),
-        ("mem_limit", mem_limit),
-    ):
-        if value is not None:
-            cfg[key] = value
-    return json.dumps(cfg)
+# The keyword arguments of `dedup` / `dedup_jsonl` that form the engine's `minhash` config.
+_CONFIG_KEYS = (
+    "threshold",
+    "num_perm",
+    "ngram",
+    "shingle",
+    "seed",
+    "hash_bits",
+    "verify",
+    "sample_check",
+    "bands",
+    "rows",
+    "max_cluster_size",
+    "refuse_oversize",
+    "mem_limit",
+)
+
+
+def _config(arguments: dict[str, Any]) -> str:
+    """The engine config (JSON) from a call's arguments; None leaves the engine's default."""
+    return json.dumps({k: arguments[k] for k in _CONFIG_KEYS if arguments[k] is not None})
 
 
 def _result(
@@ -247,22 +233,8 @@ def dedup(
     otherwise ``sample_check`` confirms it by the signature estimate. Band tables spill to
     ``spill_dir`` above ``mem_limit`` (bytes or e.g. ``"2GiB"``). Deterministic for any
     ``threads``."""
+    cfg = _config(locals())
     items = _texts(texts)
-    cfg = _config(
-        threshold,
-        num_perm,
-        ngram,
-        shingle,
-        seed,
-        hash_bits,
-        verify,
-        sample_check,
-        bands,
-        rows,
-        max_cluster_size,
-        refuse_oversize,
-        mem_limit,
-    )
     _, plan_text = _engine.minhash_plan(cfg, len(items))
     spill = None if spill_dir is None else os.fspath(spill_dir)
     hits, stats = _engine.minhash_dedup(items, cfg, threads, spill)
@@ -289,21 +261,7 @@ def dedup_jsonl(
 ) -> DedupResult:
     """Like :func:`dedup`, reading the ``text`` field of a JSONL file (plain, .zst or .gz)
     entirely in Rust. Indices are record numbers (non-blank lines, from 0)."""
-    cfg = _config(
-        threshold,
-        num_perm,
-        ngram,
-        shingle,
-        seed,
-        hash_bits,
-        verify,
-        sample_check,
-        bands,
-        rows,
-        max_cluster_size,
-        refuse_oversize,
-        mem_limit,
-    )
+    cfg = _config(locals())
     spill = None if spill_dir is None else os.fspath(spill_dir)
     n, hits, stats = _engine.minhash_dedup_jsonl(os.fspath(path), cfg, threads, spill)
     _, plan_text = _engine.minhash_plan(cfg, n)

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from test_eval_common import task_rows, tiny_model, token_ids, tokenizer
 
 from cpt.evaluate import build_hook
-
-
-@dataclass
-class View:
-    step: int
-    tokens_seen: int
-    alpha: float
-    lr_multiplier: float
-    run_dir: Path
+from cpt.train.loop import View
 
 
 class Recorder:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pytest
 from test_eval_common import task_rows, tiny_model, tokenizer, torch
@@ -12,17 +9,9 @@ from test_eval_common import task_rows, tiny_model, tokenizer, torch
 from cpt.evaluate.config import parse
 from cpt.evaluate.hook import CPTEvaluationHook, EvalConfig, Evaluator
 from cpt.evaluate.perplexity import ArraySource
+from cpt.train.loop import View
 
 SEQ, BATCH = 64, 8
-
-
-@dataclass
-class View:
-    step: int
-    tokens_seen: int
-    alpha: float
-    lr_multiplier: float
-    run_dir: Path
 
 
 def corpus(name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,10 @@ from test_eval_common import tiny_model, tokenizer, torch
 from cpt.evaluate import build_hook
 from cpt.evaluate.config import EvalConfigError, parse
 from cpt.evaluate.hook import CPTEvaluationHook, EvalConfig
+from cpt.train.loop import View
 
 # step -> (domain ppl, general ppl)
 SCRIPT = {0: (40.0, 20.0), 10: (30.0, 20.2), 20: (25.0, 21.0), 30: (22.0, 20.4), 40: (21.0, 20.3)}
-
-
-@dataclass
-class View:
-    step: int
-    tokens_seen: int
-    alpha: float
-    lr_multiplier: float
-    run_dir: Path
 
 
 class Scripted:
