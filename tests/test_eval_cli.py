@@ -9,7 +9,8 @@ import pytest
 from test_eval_common import task_rows, tiny_model, token_ids, tokenizer
 
 from cpt.eval import main
-from cpt.evaluate.perplexity import ArraySource, perplexity
+from cpt.data.sources import ArraySource
+from cpt.evaluate.perplexity import perplexity
 
 
 def test_cli_scores_a_saved_model(tmp_path, capsys):
@@ -38,4 +39,4 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["--model", str(tmp_path), "--tasks", "cpt_sotu_text"]) == 2
     assert "not a model directory" in capsys.readouterr().err
     assert main(["--model", str(tmp_path)]) == 2
-    assert "nothing to score" in capsys.readouterr().err
+    assert "nothing to evaluate" in capsys.readouterr().err

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from test_eval_common import tiny_model, token_ids, torch
 
-from cpt.evaluate.perplexity import ArraySource, combine, perplexity, window_starts
+from cpt.data.sources import ArraySource
+from cpt.evaluate.perplexity import combine, perplexity, window_starts
 
 
 def test_windows_are_strided_disjoint_and_deterministic():

@@ -12,7 +12,8 @@ import pytest
 from test_eval_common import tiny_model
 from test_monitor_training import BATCH, SEQ, corpus, train
 
-from cpt.evaluate.perplexity import ArraySource, perplexity
+from cpt.data.sources import ArraySource
+from cpt.evaluate.perplexity import perplexity
 
 
 def ppl(model, tokens):

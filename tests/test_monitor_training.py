@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from test_eval_common import task_rows, tiny_model, tokenizer, torch
 
-from cpt.evaluate.config import parse
+from cpt.config import build
+from cpt.data.sources import ArraySource
 from cpt.evaluate.hook import CPTEvaluationHook, EvalConfig, Evaluator
-from cpt.evaluate.perplexity import ArraySource
 from cpt.train.loop import View
 
 SEQ, BATCH = 64, 8
@@ -65,7 +65,7 @@ def run(tmp_path, base_model, lr, alpha):
     dom_train, dom_held = corpus("license_text.jsonl")
     model = tiny_model(seed=11, max_positions=SEQ)
     model.load_state_dict(base_model)
-    cfg = parse(
+    cfg = build(
         EvalConfig,
         {
             "every": 20,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_eval_common import tiny_model, tokenizer, torch
 
-from cpt.evaluate.config import parse
-from cpt.select import CheckpointSelector, SelectConfig, export_checkpoint
+from cpt.config import build
+from cpt.evaluate.select import CheckpointSelector, SelectConfig, export_checkpoint
 
 # (step, domain gain, general regression)
 HISTORY = [
@@ -35,7 +35,7 @@ def hand_best(domain_weight, general_weight, limit, available):
     [(1.0, 1.0, 0.05), (1.0, 1.0, 0.10), (1.0, 10.0, 0.10), (0.0, 1.0, 0.10), (1.0, 0.0, 0.05)],
 )
 def test_selector_picks_what_a_hand_scoring_picks(tmp_path, dw, gw, limit):
-    cfg = parse(
+    cfg = build(
         SelectConfig,
         {"domain_weight": dw, "general_weight": gw, "regression_limit": limit, "keep_best": 2},
         "eval.select",

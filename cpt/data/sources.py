@@ -1,8 +1,10 @@
-"""Token sources: the one interface the mixer reads from.
+"""Token sources: the one interface the mixer and the perplexity evaluation read from.
 
 A source is a flat stream of token ids (documents separated by EOS) that can be read at any offset.
 Two formats are supported: cpt's own token shards (``cpt.data.shards.TokenDataset``, imported only
-when used) and nanoGPT-style raw files (a flat little-endian uint16/uint32 array, memory-mapped).
+when used; its manifest records the EOS id) and raw files (a flat little-endian uint16/uint32
+array, memory-mapped: nanoGPT's ``.bin``, or the ``.bin`` of the engine's Megatron export).
+``open_source`` is the one opener of both.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +24,7 @@ class TokenSource(Protocol):
     name: str
     identity: str  # changes when the data changes; checked on resume
     num_tokens: int
+    eos_id: int | None  # the document separator the producer recorded (None: not recorded)
 
     def read(self, start: int, count: int) -> np.ndarray:
         """Tokens ``[start, start + count)``; the caller keeps the range inside ``num_tokens``."""
@@ -31,10 +34,17 @@ class TokenSource(Protocol):
 class RawTokenSource:
     """A nanoGPT-style ``.bin``: raw little-endian token ids, memory-mapped."""
 
+    eos_id: int | None = None  # a raw file does not say which id separates documents
+
     def __init__(self, path: str | Path, dtype: str = "uint16", name: str = "") -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigError(f"data source {self.path}: file not found")
+        if self.path.suffix == ".json":
+            raise ConfigError(
+                f"data source {self.path}: a .json file (a cpt manifest?) cannot be read as raw "
+                "tokens; use format cpt"
+            )
         np_dtype = np.dtype(dtype).newbyteorder("<")
         size = self.path.stat().st_size
         if size == 0:
@@ -71,10 +81,14 @@ class ShardTokenSource:
         from cpt.data.shards import TokenDataset  # lazy: the reader is its own module
 
         self.path = Path(manifest)
+        if self.path.is_dir():  # a dataset directory stands for its manifest
+            self.path = self.path / "manifest.json"
         if not self.path.exists():
             raise ConfigError(f"data source {self.path}: manifest not found")
         self._ds = TokenDataset(self.path, expected_tokenizer_hash=expected_tokenizer_hash)
         self.num_tokens = int(self._ds.num_tokens)
+        self.eos_id: int | None = int(self._ds.eos_id)
+        self.eos_token: str | None = self._ds.manifest["tokenizer"].get("eos_token")
         self.name = name or self.path.parent.name
         self.identity = f"cpt:{self._ds.tokenizer_hash}:{self.num_tokens}:{self._ds.num_docs}"
 
@@ -86,9 +100,32 @@ class ShardTokenSource:
         return np.asarray(self._ds.read(start, count))
 
 
+class ArraySource:
+    """Tokens already in memory (tests, benchmarks, small experiments)."""
+
+    eos_id: int | None = None
+
+    def __init__(self, tokens: Any, name: str = "array") -> None:
+        self.tokens = np.asarray(tokens)
+        self.num_tokens = int(self.tokens.shape[0])
+        self.name = name
+        self.identity = f"array:{name}:{self.num_tokens}"
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        return self.tokens[start : start + count]
+
+
 def open_source(
-    path: str, fmt: str, dtype: str, name: str, expected_tokenizer_hash: str | None = None
+    path: str | Path,
+    fmt: str = "auto",
+    dtype: str = "uint16",
+    name: str = "",
+    expected_tokenizer_hash: str | None = None,
 ) -> TokenSource:
+    """Open token data: ``fmt`` cpt (a manifest.json or its directory), raw (a flat ``.bin``) or
+    auto (raw for a ``.bin`` file, cpt otherwise)."""
+    if fmt == "auto":
+        fmt = "raw" if Path(path).suffix == ".bin" else "cpt"
     if fmt == "raw":
         return RawTokenSource(path, dtype=dtype, name=name)
     if fmt == "cpt":

@@ -1,4 +1,6 @@
-"""Evaluation during continued pretraining: perplexity, lm-eval tasks, and the trainer's hook.
+"""Evaluation of continued pretraining: perplexity, lm-eval tasks, the forgetting monitor
+(``monitor``), the checkpoint selector (``select``), the run report (``report``), the trainer's
+hook (``hook``) and ``python -m cpt.eval`` (``cli``).
 
 ``build_hook`` is the factory the trainer calls with its ``eval:`` config section, e.g.::
 
@@ -23,8 +25,8 @@
           stop: {enabled: false}
       select: {domain_weight: 1.0, general_weight: 1.0, regression_limit: 0.05, keep_best: 2}
 
-Every key is documented on its dataclass: ``cpt.evaluate.hook.EvalConfig`` (and ``HeldoutConfig``,
-``LMEvalConfig``), ``cpt.monitor.MonitorConfig``, ``cpt.select.SelectConfig``.
+Every key is a field of ``cpt.evaluate.config.EvalConfig`` (and its sections), part of the
+trainer's config: checked when it loads and listed by ``python -m cpt.train --help``.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ from typing import Any
 
 
 def build_hook(
-    eval_cfg: dict[str, Any],
+    eval_cfg: Any,
     *,
     tokenizer: Any,
     tokenizer_hash: str | None,
     accelerator: Any,
     run_dir: Any,
 ) -> Any:
-    """Validate ``eval_cfg`` (see ``cpt.evaluate.hook.EvalConfig``) and return the hook, or None."""
+    """The hook for ``eval_cfg`` (an ``EvalConfig`` or a mapping); None if nothing to evaluate."""
     from cpt.evaluate.hook import build_hook as _build
 
     return _build(

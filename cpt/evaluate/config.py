@@ -1,84 +1,183 @@
-"""Strict mapping -> dataclass parsing for the ``eval:`` config section (clear errors)."""
+"""The ``eval:`` section of the trainer config: perplexity, lm-eval, monitor, selector.
+
+Plain dataclasses made with ``cpt.config.option`` (the one config system): ``TrainConfig.eval`` is
+an ``EvalConfig``, so every key here is checked when the config loads (before any model is built)
+and listed by ``python -m cpt.train --help``. Kept free of torch and of the evaluation code so
+loading a config stays fast.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import typing
-from typing import Any, TypeVar, Union
+from dataclasses import dataclass
+from typing import List, Optional
 
-T = TypeVar("T")
+from cpt import ConfigError
+from cpt.config import option
 
-
-class EvalConfigError(ValueError):
-    """A bad ``eval:`` config value; the message names the key path."""
-
-
-def parse(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and bad types raise with the key path."""
-    if data is None:
-        data = {}
-    if dataclasses.is_dataclass(data) and isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise EvalConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise EvalConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()}
-    try:
-        obj = cls(**kwargs)
-    except TypeError as err:
-        raise EvalConfigError(f"{where}: {err}") from err
-    check = getattr(obj, "validate", None)
-    if check is not None:
-        check(where)
-    return obj
+# the shipped tasks that measure the domain, not general ability (not watched for forgetting)
+SHIPPED_DOMAIN_TASKS = ["cpt_license_text", "cpt_license_continuation"]
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is Union:
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, where)
-            except EvalConfigError as err:
-                errors.append(str(err))
-        raise EvalConfigError(errors[0] if len(errors) == 1 else f"{where}: bad value {value!r}")
-    if dataclasses.is_dataclass(tp):
-        return parse(tp, value, where)
-    if origin is list:
-        if isinstance(value, (str, int, float)):
-            value = [value]
-        if not isinstance(value, list):
-            raise EvalConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise EvalConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise EvalConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EvalConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise EvalConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
+@dataclass
+class HeldoutConfig:
+    """``eval.heldout``: held-out token data for perplexity."""
+
+    domain: List[str] = option(
+        [], "domain sets: cpt manifest.json (or its directory) or raw .bin token files"
+    )
+    general: List[str] = option([], "general sets, same form")
+    raw_dtype: str = option(
+        "uint16", "token id type of the raw .bin files", choices=("uint16", "uint32")
+    )
 
 
-def require(cond: bool, where: str, message: str) -> None:
-    if not cond:
-        raise EvalConfigError(f"{where}: {message}")
+@dataclass
+class LMEvalConfig:
+    """``eval.lm_eval``: lm-eval tasks, offline."""
+
+    tasks: List[str] = option(
+        [],
+        "task names: shipped (cpt_sotu_text, cpt_license_text, cpt_sotu_continuation, "
+        "cpt_license_continuation), from include_path, or lm-eval built-ins available offline",
+    )
+    include_path: List[str] = option([], "extra directories of task YAMLs")
+    limit: Optional[float] = option(  # noqa: UP045 (py39 + get_type_hints)
+        None, "documents per task (null = all; a number in (0, 1) = a fraction)", min=0.0,
+        min_exclusive=True,
+    )  # fmt: skip
+    batch_size: int = option(8, "lm-eval batch size", min=1)
+    max_length: Optional[int] = option(  # noqa: UP045
+        None, "context length lm-eval uses (null = the model's max_position_embeddings)", min=2
+    )
+    domain_tasks: List[str] = option(
+        list(SHIPPED_DOMAIN_TASKS),
+        "tasks that measure the domain; every other task's metrics are general and watched",
+    )
+
+    @property
+    def limit_arg(self) -> int | float | None:
+        """``limit`` as lm-eval reads it: an int is a count, a float a fraction."""
+        if self.limit is not None and self.limit >= 1:
+            return int(self.limit)
+        return self.limit
+
+
+@dataclass
+class RaiseReplayConfig:
+    """On an alert, lower alpha (the domain share) by ``step``: more replay; floor ``min_alpha``."""
+
+    enabled: bool = option(False, "lower alpha (more replay) on a forgetting alert")
+    step: float = option(
+        0.1, "alpha is lowered by this much", min=0.0, max=1.0, min_exclusive=True,
+        max_exclusive=True,
+    )  # fmt: skip
+    min_alpha: float = option(0.3, "alpha never goes below this", min=0.0, max=1.0)
+
+
+@dataclass
+class LowerLRConfig:
+    """On an alert, multiply the LR by ``factor``, unless that takes it below ``min_multiplier``."""
+
+    enabled: bool = option(False, "multiply the LR by factor on a forgetting alert")
+    factor: float = option(
+        0.5, "LR multiplier per action", min=0.0, max=1.0, min_exclusive=True,
+        max_exclusive=True,
+    )  # fmt: skip
+    min_multiplier: float = option(
+        0.05, "the cumulative LR multiplier never goes below this", min=0.0, max=1.0,
+        min_exclusive=True,
+    )  # fmt: skip
+
+
+@dataclass
+class StopConfig:
+    """On an alert, end training (the trainer still writes a final checkpoint)."""
+
+    enabled: bool = option(False, "end training on a forgetting alert")
+
+
+@dataclass
+class ActionsConfig:
+    raise_replay: RaiseReplayConfig = option(RaiseReplayConfig, "")
+    lower_lr: LowerLRConfig = option(LowerLRConfig, "")
+    stop: StopConfig = option(StopConfig, "")
+
+
+@dataclass
+class MonitorConfig:
+    """``eval.monitor``: general metrics against the step-0 baseline."""
+
+    threshold: float = option(
+        0.03,
+        "relative regression of a general metric vs. step 0 that raises an alert (0.03 = 3 %)",
+        min=0.0,
+        min_exclusive=True,
+    )
+    metrics: Optional[List[str]] = option(  # noqa: UP045
+        None,
+        "general metrics watched (e.g. ppl/general, lm/<task>/acc; 'lm/<task>/*' = all of a "
+        "task); null = ppl/general and every metric of a task not in lm_eval.domain_tasks",
+    )
+    cooldown_evals: int = option(
+        2, "after actions fire, this many following evaluations only alert", min=0
+    )
+    actions: ActionsConfig = option(ActionsConfig, "what to do on an alert (all off: alert only)")
+
+
+@dataclass
+class SelectConfig:
+    """``eval.select``: composite score of domain gain and general regression, best-K."""
+
+    domain_weight: float = option(
+        1.0, "weight of the domain gain (relative drop of domain_metric vs. step 0)", min=0.0
+    )
+    general_weight: float = option(
+        1.0, "weight of the general regression (worst watched metric vs. step 0)", min=0.0
+    )
+    regression_limit: float = option(
+        0.05,
+        "a checkpoint whose general regression exceeds this is ineligible (0.05 = 5 %)",
+        min=0.0,
+        min_exclusive=True,
+    )
+    keep_best: int = option(2, "best checkpoints protected from rotation of the last-N", min=0)
+    domain_metric: Optional[str] = option(  # noqa: UP045
+        None, "metric whose relative improvement is the domain gain (null = ppl/domain)"
+    )
+
+
+@dataclass
+class EvalConfig:
+    """The trainer config's ``eval:`` section; off while there is nothing to evaluate."""
+
+    every: int = option(
+        200, "evaluate at step 0, every N optimizer steps and at the end (0 = never)", min=0
+    )
+    heldout: HeldoutConfig = option(HeldoutConfig, "held-out token data for perplexity")
+    ppl_tokens: int = option(
+        32768, "tokens scored per held-out set (windows strided over the whole set)", min=1
+    )
+    seq_len: int = option(512, "perplexity window length in tokens", min=2)
+    batch_size: int = option(4, "perplexity windows per forward pass", min=1)
+    lm_eval: LMEvalConfig = option(LMEvalConfig, "lm-eval tasks")
+    monitor: MonitorConfig = option(MonitorConfig, "forgetting monitor")
+    select: SelectConfig = option(SelectConfig, "checkpoint selector")
+    report: bool = option(
+        True, "write report.json/.md and PNG plots at the end (report.json after every eval)"
+    )
+    tensorboard: bool = option(
+        True, "log eval scalars to TensorBoard (the accelerator's trackers, else run_dir/tb)"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Something to evaluate: held-out sets or lm-eval tasks."""
+        return bool(self.heldout.domain or self.heldout.general or self.lm_eval.tasks)
+
+    def require_enabled(self, where: str = "eval") -> None:
+        """A section that sets keys but names nothing to evaluate is a mistake, not 'off'."""
+        if not self.enabled:
+            raise ConfigError(
+                f"config key '{where}': nothing to evaluate: set heldout.domain/heldout.general "
+                "or lm_eval.tasks (or leave the section out)"
+            )

@@ -4,106 +4,22 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
-from cpt.evaluate.config import EvalConfigError, parse, require
+from cpt import ConfigError
+from cpt.config import build
+from cpt.data.sources import TokenSource, open_source
+from cpt.evaluate.config import EvalConfig
 from cpt.evaluate.lmeval import LMEvaluator
-from cpt.evaluate.perplexity import TokenSource, combine, open_heldout, perplexity
-from cpt.monitor import ForgettingMonitor, MonitorConfig, regression
-from cpt.report import write_report
-from cpt.select import CheckpointSelector, SelectConfig, export_checkpoint, export_model
+from cpt.evaluate.monitor import ForgettingMonitor, regression
+from cpt.evaluate.perplexity import combine, perplexity
+from cpt.evaluate.report import write_report
+from cpt.evaluate.select import CheckpointSelector, export_checkpoint, export_model
 from cpt.train.hooks import Action, TrainingView
 
 log = logging.getLogger("cpt.evaluate")
-
-# the shipped tasks that measure the domain, not general ability (not watched for forgetting)
-SHIPPED_DOMAIN_TASKS = ["cpt_license_text", "cpt_license_continuation"]
-
-
-@dataclass
-class HeldoutConfig:
-    """``eval.heldout``: held-out token data for perplexity.
-
-    domain, general: lists of cpt token datasets (``manifest.json`` paths; their tokenizer hash must
-        match the model's) or raw ``.bin`` token files (nanoGPT style).
-    raw_dtype: token id type of the ``.bin`` files (``uint16`` or ``uint32``).
-    """
-
-    domain: list[str] = field(default_factory=list)
-    general: list[str] = field(default_factory=list)
-    raw_dtype: str = "uint16"
-
-    def validate(self, where: str) -> None:
-        require(self.raw_dtype in ("uint16", "uint32"), f"{where}.raw_dtype", "uint16 or uint32")
-
-
-@dataclass
-class LMEvalConfig:
-    """``eval.lm_eval``.
-
-    tasks: task names: shipped (``cpt_sotu_text``, ``cpt_license_text``, ``cpt_sotu_continuation``,
-        ``cpt_license_continuation``), from ``include_path`` or lm-eval built-ins available offline.
-    include_path: extra directories of user task YAMLs.
-    limit: documents per task (None = all); a float in (0, 1) is a fraction.
-    batch_size: lm-eval batch size.
-    max_length: context length lm-eval uses (default: the model's ``max_position_embeddings``).
-    domain_tasks: tasks that measure the domain (default: the shipped license tasks); every other
-        task's metrics are general and watched by the forgetting monitor.
-    """
-
-    tasks: list[str] = field(default_factory=list)
-    include_path: list[str] = field(default_factory=list)
-    limit: Optional[float] = None  # noqa: UP045 (py39 + get_type_hints)
-    batch_size: int = 8
-    max_length: Optional[int] = None  # noqa: UP045 (py39 + get_type_hints)
-    domain_tasks: list[str] = field(default_factory=lambda: list(SHIPPED_DOMAIN_TASKS))
-
-    def validate(self, where: str) -> None:
-        require(self.batch_size > 0, f"{where}.batch_size", "must be > 0")
-        require(self.limit is None or self.limit > 0, f"{where}.limit", "must be > 0")
-        if self.limit is not None and self.limit >= 1:
-            self.limit = int(self.limit)  # lm-eval reads an int as a count, a float as a fraction
-
-
-@dataclass
-class EvalConfig:
-    """The trainer config's ``eval:`` section.
-
-    every: evaluate at step 0, every ``every`` optimizer steps and at the end (0 = never).
-    heldout: held-out token datasets for perplexity (``domain``, ``general`` manifest lists).
-    ppl_tokens: tokens scored per held-out dataset (windows evenly strided over the whole set).
-    seq_len: perplexity window length in tokens.
-    batch_size: windows per forward pass.
-    lm_eval: lm-eval tasks (see ``LMEvalConfig``).
-    monitor: forgetting monitor (see ``cpt.monitor.MonitorConfig``).
-    select: checkpoint selector (see ``cpt.select.SelectConfig``).
-    report: write report.json/.md and PNG plots at the end (and report.json after every eval).
-    tensorboard: log eval/forgetting scalars to TensorBoard: through the accelerator's trackers when
-        it has any, else to ``run_dir/tb`` (beside the trainer's events).
-    """
-
-    every: int = 200
-    heldout: HeldoutConfig = field(default_factory=HeldoutConfig)
-    ppl_tokens: int = 32768
-    seq_len: int = 512
-    batch_size: int = 4
-    lm_eval: LMEvalConfig = field(default_factory=LMEvalConfig)
-    monitor: MonitorConfig = field(default_factory=MonitorConfig)
-    select: SelectConfig = field(default_factory=SelectConfig)
-    report: bool = True
-    tensorboard: bool = True
-
-    def validate(self, where: str) -> None:
-        require(self.every >= 0, f"{where}.every", "must be >= 0")
-        require(self.ppl_tokens > 0, f"{where}.ppl_tokens", "must be > 0")
-        require(self.seq_len >= 2, f"{where}.seq_len", "must be >= 2")
-        require(self.batch_size > 0, f"{where}.batch_size", "must be > 0")
-        if not (self.heldout.domain or self.heldout.general or self.lm_eval.tasks):
-            raise EvalConfigError(
-                f"{where}: nothing to evaluate: set heldout.domain/heldout.general or lm_eval.tasks"
-            )
 
 
 class Evaluator:
@@ -315,44 +231,62 @@ class CPTEvaluationHook:
         self.selector.load_state_dict(state["selector"])
 
 
-def _open(path: Path, tokenizer_hash: str | None, dtype: str, where: str) -> TokenSource:
-    try:
-        return open_heldout(path, tokenizer_hash, dtype)
-    except (OSError, ValueError) as err:
-        raise EvalConfigError(f"{where}: {err}") from err
+def open_heldout(config: EvalConfig, tokenizer_hash: str | None) -> dict[str, list[TokenSource]]:
+    """The held-out sets of ``eval.heldout``, opened by the one token-source opener."""
+    sources: dict[str, list[TokenSource]] = {}
+    for group in ("domain", "general"):
+        sources[group] = []
+        for i, path in enumerate(getattr(config.heldout, group)):
+            try:
+                src = open_source(
+                    path, "auto", config.heldout.raw_dtype, expected_tokenizer_hash=tokenizer_hash
+                )
+            except (OSError, ValueError, KeyError, ConfigError) as err:
+                raise ConfigError(f"config key 'eval.heldout.{group}.{i}': {err}") from None
+            sources[group].append(src)
+    return sources
+
+
+def build_evaluator(config: EvalConfig, tokenizer: Any, tokenizer_hash: str | None) -> Evaluator:
+    """The scoring of ``config`` (perplexity sets + lm-eval tasks): the hook's and the CLI's."""
+    if config.lm_eval.tasks and tokenizer is None:
+        raise ConfigError(
+            "config key 'eval.lm_eval.tasks': lm-eval needs a tokenizer (model.tokenizer)"
+        )
+    lm = None
+    if config.lm_eval.tasks:
+        lm = LMEvaluator(
+            config.lm_eval.tasks,
+            include_paths=[Path(p) for p in config.lm_eval.include_path],
+            limit=config.lm_eval.limit_arg,
+            batch_size=config.lm_eval.batch_size,
+            max_length=config.lm_eval.max_length,
+        )
+    return Evaluator(config, open_heldout(config, tokenizer_hash), lm)
 
 
 def build_hook(
-    eval_cfg: dict[str, Any],
+    eval_cfg: EvalConfig | dict[str, Any],
     *,
     tokenizer: Any,
     tokenizer_hash: str | None,
     accelerator: Any,
     run_dir: Path,
 ) -> CPTEvaluationHook | None:
-    """The trainer's factory: validate ``eval_cfg`` and compose the hook (None if it is empty)."""
-    if not eval_cfg:
+    """The trainer's factory: compose the hook for ``eval_cfg`` (None if it evaluates nothing).
+
+    A mapping is checked by the config system first (an empty one means no evaluation).
+    """
+    if isinstance(eval_cfg, dict):
+        if not eval_cfg:
+            return None
+        config = build(EvalConfig, eval_cfg, "eval")
+        config.require_enabled("eval")
+    else:
+        config = eval_cfg
+    if not config.enabled:
         return None
-    config = parse(EvalConfig, eval_cfg, "eval")
-    if config.lm_eval.tasks and tokenizer is None:
-        raise EvalConfigError("eval.lm_eval.tasks: lm-eval needs a tokenizer (model.tokenizer)")
-    sources = {
-        group: [
-            _open(Path(m), tokenizer_hash, config.heldout.raw_dtype, f"eval.heldout.{group}")
-            for m in getattr(config.heldout, group)
-        ]
-        for group in ("domain", "general")
-    }
-    lm = None
-    if config.lm_eval.tasks:
-        lm = LMEvaluator(
-            config.lm_eval.tasks,
-            include_paths=[Path(p) for p in config.lm_eval.include_path],
-            limit=config.lm_eval.limit,
-            batch_size=config.lm_eval.batch_size,
-            max_length=config.lm_eval.max_length,
-        )
+    evaluator = build_evaluator(config, tokenizer, tokenizer_hash)
     return CPTEvaluationHook(
-        config, Evaluator(config, sources, lm), tokenizer=tokenizer, run_dir=run_dir,
-        accelerator=accelerator,
-    )  # fmt: skip
+        config, evaluator, tokenizer=tokenizer, run_dir=run_dir, accelerator=accelerator
+    )

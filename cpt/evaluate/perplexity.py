@@ -1,21 +1,14 @@
-"""Token-level perplexity of a causal LM on held-out token datasets."""
+"""Token-level perplexity of a causal LM on held-out token data (a ``cpt.data.sources`` source)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-
-class TokenSource(Protocol):
-    """What perplexity needs of a token dataset (``cpt.data.shards.TokenDataset`` fits)."""
-
-    num_tokens: int
-
-    def read(self, start: int, count: int) -> np.ndarray: ...
+from cpt.data.sources import TokenSource
 
 
 @dataclass(frozen=True)
@@ -101,44 +94,3 @@ def _batches(windows: Sequence[tuple[int, int]], size: int) -> list[list[tuple[i
 def combine(results: Sequence[PerplexityResult]) -> PerplexityResult:
     """One perplexity over several sets: token-weighted, as if they were one set."""
     return PerplexityResult(sum(r.nll_sum for r in results), sum(r.predicted for r in results))
-
-
-class ArraySource:
-    """A token source over an in-memory array (tests, and the CLI on plain token files)."""
-
-    def __init__(self, tokens: Any) -> None:
-        self.tokens = np.asarray(tokens)
-        self.num_tokens = int(self.tokens.shape[0])
-
-    def read(self, start: int, count: int) -> np.ndarray:
-        return self.tokens[start : start + count]
-
-
-class RawSource:
-    """A nanoGPT-style raw token file (flat little-endian ids), memory-mapped."""
-
-    def __init__(self, path: Path, dtype: str) -> None:
-        item = np.dtype(dtype).newbyteorder("<")
-        size = path.stat().st_size
-        if size == 0 or size % item.itemsize:
-            raise ValueError(f"{path}: {size} bytes is not a whole number of {dtype} token ids")
-        self.tokens = np.memmap(path, dtype=item, mode="r")
-        self.num_tokens = int(self.tokens.shape[0])
-
-    def read(self, start: int, count: int) -> np.ndarray:
-        return np.asarray(self.tokens[start : start + count])
-
-
-def open_heldout(
-    path: Any, expected_tokenizer_hash: str | None, raw_dtype: str = "uint16"
-) -> TokenSource:
-    """A held-out token dataset: a ``.bin`` raw token file, else a cpt token dataset (its
-    ``manifest.json`` or directory, read by ``cpt.data.shards`` with the tokenizer check)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"held-out token data {path}: not found")
-    if path.suffix == ".bin":
-        return RawSource(path, raw_dtype)
-    from cpt.data.shards import TokenDataset  # lazy: the shard reader is its own module
-
-    return TokenDataset(path, expected_tokenizer_hash=expected_tokenizer_hash)

@@ -8,25 +8,14 @@ with the closest known ones, a bad value with its key, the value and what is all
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
-
-import yaml
+from typing import Any, Dict, List, Optional
 
 from cpt import ConfigError
-
-
-def _f(default: Any, help: str, **meta: Any) -> Any:
-    """A dataclass field with a default and its help text (and optional min/max/choices)."""
-    if isinstance(default, (list, dict)):
-        return field(
-            default_factory=lambda: type(default)(default), metadata={"help": help, **meta}
-        )
-    return field(default=default, metadata={"help": help, **meta})
+from cpt.config import build, deep_merge, help_lines, parse_overrides, read_yaml, set_override
+from cpt.config import option as _f
+from cpt.evaluate.config import EvalConfig
 
 
 @dataclass
@@ -50,14 +39,52 @@ class SourceSpec:
     )
     name: str = _f("", "a short name for logs (default: the file name)")
 
+    def check_format(self, where: str) -> None:
+        # A manifest read as raw tokens would train on the bytes of its JSON text.
+        if self.format == "raw" and Path(self.path).suffix == ".json":
+            raise ConfigError(
+                f"config key '{where}.format': {self.path} is a .json file (a cpt manifest?) "
+                "but the format is raw; set format: cpt"
+            )
+
+
+@dataclass
+class InitConfig:
+    """``model.init``: a fresh model from a Hugging Face config; null = the arch's default."""
+
+    arch: str = _f("llama", "Hugging Face model type (AutoConfig.for_model)")
+    vocab_size: Optional[int] = _f(None, "vocabulary size (required)", min=1)  # noqa: UP045
+    hidden_size: Optional[int] = _f(None, "hidden size", min=1)  # noqa: UP045
+    layers: Optional[int] = _f(None, "decoder layers (num_hidden_layers)", min=1)  # noqa: UP045
+    heads: Optional[int] = _f(  # noqa: UP045
+        None, "attention heads (num_attention_heads)", min=1
+    )
+    kv_heads: Optional[int] = _f(  # noqa: UP045
+        None, "key/value heads (num_key_value_heads)", min=1
+    )
+    intermediate_size: Optional[int] = _f(  # noqa: UP045
+        None, "MLP width (null = 4 x hidden_size, hidden_size 64 if unset)", min=1
+    )
+    max_position: Optional[int] = _f(  # noqa: UP045
+        None, "maximum positions (max_position_embeddings)", min=1
+    )
+    tie_word_embeddings: Optional[bool] = _f(  # noqa: UP045
+        None, "share the input embedding and output head"
+    )
+    extra: Dict[str, Any] = _f(
+        {}, "further keys of the Hugging Face config, each checked against the arch's config"
+    )
+
+    def check(self, where: str) -> None:
+        if self.vocab_size is None:
+            raise ConfigError(f"config key '{where}.vocab_size': missing")
+
 
 @dataclass
 class ModelConfig:
     path: str | None = _f(None, "HF causal-LM directory to start from (the base model)")
-    init: Dict[str, Any] = _f(
-        {},
-        "build a fresh model instead: {arch: llama, hidden_size, layers, "
-        "heads, kv_heads, intermediate_size, vocab_size, max_position}",
+    init: Optional[InitConfig] = _f(  # noqa: UP045 (py39 + get_type_hints)
+        None, "build a fresh model instead of loading model.path (keys below)"
     )
     tokenizer: str | None = _f(
         None, "tokenizer.json file or tokenizer directory (default: the model directory's own)"
@@ -183,11 +210,9 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    eval: Dict[str, Any] = field(
-        default_factory=dict,
-        metadata={
-            "help": "evaluation hook settings (schema owned by cpt.evaluate); empty = no evaluation"
-        },
+    eval: EvalConfig = field(
+        default_factory=EvalConfig,
+        metadata={"help": "evaluation during training (cpt.evaluate); off unless it names data"},
     )
 
     @property
@@ -199,112 +224,14 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# Parsing and validation
+# Loading
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Check/convert one value against a field type; raise ConfigError naming the key."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is typing.Union or origin is types.UnionType:  # X | None
-        if value is None:
-            return None
-        inner = [a for a in args if a is not type(None)][0]
-        return _convert(value, inner, key)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
-        return _build(tp, value, key)
-    if origin in (list, List):
-        if not isinstance(value, list):
-            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
-        return [_convert(v, args[0], f"{key}.{i}") for i, v in enumerate(value)]
-    if origin in (dict, Dict):
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"config key '{key}': expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            # Allow 1e9-style floats that are whole numbers (YAML reads 1e9 as a string or float).
-            try:
-                as_float = float(value)
-            except (TypeError, ValueError):
-                as_float = None
-            if as_float is None or isinstance(value, bool) or not as_float.is_integer():
-                raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
-            return int(as_float)
-        return value
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"config key '{key}': expected a number, got {value!r}") from None
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
-        return str(value)
-    raise ConfigError(f"config key '{key}': unsupported type {_type_name(tp)}")
-
-
-def _check_range(value: Any, meta: dict[str, Any], key: str) -> None:
-    if value is None:
-        return
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(choices)}")
-    lo, hi = meta.get("min"), meta.get("max")
-    too_low = lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo))
-    if too_low or (hi is not None and value > hi):
-        parts = []
-        if lo is not None:
-            parts.append(f"{'>' if meta.get('min_exclusive') else '>='} {lo}")
-        if hi is not None:
-            parts.append(f"<= {hi}")
-        raise ConfigError(
-            f"config key '{key}': {value!r} is out of range (must be {' and '.join(parts)})"
-        )
-
-
-def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for raw_key, value in data.items():
-        key = str(raw_key)
-        full = f"{prefix}.{key}" if prefix else key
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            known = ", ".join(fields)
-            raise ConfigError(f"unknown config key '{full}'{hint} (known keys here: {known})")
-        meta = dict(fields[key].metadata)
-        if isinstance(value, bool) and "choices" in meta:
-            # YAML 1.1 reads bare no/off/yes/on as booleans; map back to the spelled choice.
-            words = ("off", "no") if value is False else ("on", "yes")
-            value = next((w for w in words if w in meta["choices"]), value)
-        converted = _convert(value, hints[key], full)
-        _check_range(converted, meta, full)
-        kwargs[key] = converted
-    return cls(**kwargs)
-
-
-def _check_whole(cfg: TrainConfig) -> None:
+def _check_whole(cfg: TrainConfig, tree: dict[str, Any]) -> None:
     """Rules that involve more than one key."""
-    if cfg.model.path is None and not cfg.model.init:
+    if cfg.model.path is None and cfg.model.init is None:
         raise ConfigError("config: give either 'model.path' (a base model) or 'model.init'")
-    if cfg.model.path is not None and cfg.model.init:
+    if cfg.model.path is not None and cfg.model.init is not None:
         raise ConfigError("config: 'model.path' and 'model.init' are exclusive; give one")
     if not cfg.data.domain and cfg.data.alpha > 0:
         raise ConfigError("config key 'data.domain': no domain sources but alpha > 0")
@@ -317,52 +244,24 @@ def _check_whole(cfg: TrainConfig) -> None:
         for i, spec in enumerate(getattr(cfg.data, side)):
             if not spec.path:
                 raise ConfigError(f"config key 'data.{side}.{i}.path': missing")
+            spec.check_format(f"data.{side}.{i}")
     if (cfg.schedule.max_steps is None) == (cfg.schedule.total_tokens is None):
         raise ConfigError(
             "config: give exactly one of 'schedule.max_steps' and 'schedule.total_tokens'"
         )
-
-
-def set_override(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``a.b.c=value`` in a nested dict; numeric parts index into lists."""
-    parts = dotted.split(".")
-    node: Any = tree
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(
-                    f"override '{dotted}': '{part}' is not an index of the list "
-                    f"'{'.'.join(parts[:i])}' (length {len(node)})"
-                )
-            idx = int(part)
-            if last:
-                node[idx] = value
-            else:
-                node = node[idx]
-            continue
-        if not isinstance(node, dict):
-            raise ConfigError(f"override '{dotted}': '{'.'.join(parts[:i])}' is not a mapping")
-        if last:
-            node[part] = value
-        else:
-            if node.get(part) is None:
-                node[part] = {}
-            node = node[part]
-
-
-def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
-    out = []
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key.sub=value")
-        key, text = item.split("=", 1)
-        try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from None
-        out.append((key.strip(), value))
-    return out
+    init = cfg.model.init
+    if init is not None and init.max_position is not None and cfg.data.seq_len > init.max_position:
+        raise ConfigError(
+            f"config key 'data.seq_len': {cfg.data.seq_len} is longer than the model's "
+            f"'model.init.max_position' = {init.max_position}"
+        )
+    if init is not None and cfg.data.eos_id is not None and cfg.data.eos_id >= init.vocab_size:
+        raise ConfigError(
+            f"config key 'data.eos_id': {cfg.data.eos_id} is outside the vocabulary "
+            f"('model.init.vocab_size' = {init.vocab_size})"
+        )
+    if tree.get("eval"):  # a section that names keys but nothing to evaluate is a mistake
+        cfg.eval.require_enabled("eval")
 
 
 def load_config(
@@ -371,65 +270,20 @@ def load_config(
     data: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """Read YAML (or take ``data``), apply ``key.sub=value`` overrides and validate."""
-    tree: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path}: invalid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: top level must be a mapping")
-        tree = loaded or {}
+    tree: dict[str, Any] = read_yaml(path) if path is not None else {}
     if data is not None:
-        tree = _deep_merge(tree, data)
+        tree = deep_merge(tree, data)
     for key, value in parse_overrides(overrides or []):
         set_override(tree, key, value)
-    cfg = _build(TrainConfig, tree, "")
-    _check_whole(cfg)
+    cfg = build(TrainConfig, tree, "")
+    _check_whole(cfg, tree)
     return cfg
-
-
-def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = (
-            _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
-        )
-    return out
 
 
 def help_text() -> str:
     """Every key with its default and meaning, generated from the dataclasses."""
     lines = ["configuration keys (YAML sections; override any with key.sub=value):", ""]
-
-    def walk(cls: Any, prefix: str, indent: str) -> None:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            tp = hints[f.name]
-            if dataclasses.is_dataclass(tp):
-                lines.append(f"{prefix}{f.name}:")
-                walk(tp, f"{prefix}{f.name}.", indent)
-                lines.append("")
-                continue
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            else:
-                default = f.default_factory()  # type: ignore[misc]
-            meta = dict(f.metadata)
-            allowed = ""
-            if "choices" in meta:
-                allowed = f" [{'|'.join(meta['choices'])}]"
-            elif "min" in meta or "max" in meta:
-                lo = meta.get("min", "")
-                hi = meta.get("max", "")
-                allowed = f" [{lo}..{hi}]"
-            lines.append(f"  {prefix}{f.name} = {default!r}{allowed}")
-            lines.append(f"      {meta.get('help', '')}")
-
-    walk(TrainConfig, "", "")
+    lines += help_lines(TrainConfig)
     lines.append("source entries (data.domain / data.general items):")
-    walk(SourceSpec, "  - ", "")
+    lines += help_lines(SourceSpec, "  - ")
     return "\n".join(lines)

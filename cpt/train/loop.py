@@ -31,7 +31,14 @@ from cpt.train.config import TrainConfig
 from cpt.train.hooks import Action, EvaluationHook
 from cpt.train.loss import causal_lm_loss, hidden_states, unsupported_reason
 from cpt.train.metrics import MetricsLogger, write_plots
-from cpt.train.model import build_model, load_tokenizer, optimizer_groups, tokenizer_hash
+from cpt.train.model import (
+    build_model,
+    load_tokenizer,
+    model_config,
+    optimizer_groups,
+    tokenizer_hash,
+)
+from cpt.train.preflight import check_seq_len, resolve_eos
 
 log = logging.getLogger("cpt.train")
 
@@ -95,14 +102,8 @@ def _load_hook(
                 f"config key 'run.hook': cannot load {cfg.run.hook!r}: {exc}"
             ) from None
         return factory(cfg, accelerator, cfg.run_dir)
-    if cfg.eval:
-        try:
-            from cpt.evaluate import build_hook  # owned by the evaluation package
-        except ImportError as exc:
-            raise ConfigError(
-                f"config section 'eval' is set but cpt.evaluate cannot be imported "
-                f"({exc}); remove 'eval' or install cpt with its evaluation"
-            ) from None
+    if cfg.eval.enabled:
+        from cpt.evaluate import build_hook  # owned by the evaluation package
 
         return build_hook(
             cfg.eval,
@@ -151,14 +152,7 @@ class Trainer:
 
         self.tokenizer = load_tokenizer(cfg.model)
         self.tok_hash = tokenizer_hash(cfg.model)
-        eos_id = cfg.data.eos_id
-        if eos_id is None and self.tokenizer is not None:
-            eos_id = self.tokenizer.eos_token_id
-        if eos_id is None:
-            raise ConfigError(
-                "config key 'data.eos_id': not set and the tokenizer has no EOS "
-                "token; give data.eos_id or model.tokenizer"
-            )
+        hf_cfg = model_config(cfg.model)  # no weights yet: the checks below come first
 
         # Open the data before building the model: a wrong path fails in seconds.
         def sources(side: str) -> list[tuple[Any, float]]:
@@ -175,8 +169,13 @@ class Trainer:
             return out
 
         domain, general = sources("domain"), sources("general")
+        opened = [src for src, _ in domain + general]
+        eos_id = resolve_eos(cfg, opened, self.tokenizer, int(hf_cfg.vocab_size))
+        check_seq_len(cfg, hf_cfg, opened)
+        # The hook opens its held-out data now, so a bad eval path also fails before the model.
+        self.hook = self._hook_override or _load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
 
-        model = build_model(cfg.model)
+        model = build_model(cfg.model, hf_cfg)
         vocab = int(model.get_input_embeddings().weight.shape[0])
         if cfg.model.gradient_checkpointing:
             kwargs = {"use_reentrant": False}
@@ -230,7 +229,6 @@ class Trainer:
         self.ckpt = CheckpointManager(
             self.run_dir / "checkpoints", cfg.checkpoint.keep_last, self.acc
         )
-        self.hook = self._hook_override or _load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
         self.state = RunState(alpha=cfg.data.alpha)
         self._resume()
         self.metrics = MetricsLogger(
@@ -458,10 +456,10 @@ class Trainer:
             if final.exists():
                 shutil.rmtree(final)
             tmp.rename(final)
+            if self.cfg.logging.plots:  # first: the evaluation report links these plots
+                write_plots(self.run_dir)
             if self.hook is not None:
                 self.hook.finalize(unwrapped, self.view())
-            if self.cfg.logging.plots:
-                write_plots(self.run_dir)
             self.metrics.event(
                 "done", step=self.state.step, tokens=self.state.tokens_seen, final=str(final)
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +9,32 @@ import torch
 from torch import nn
 
 from cpt import ConfigError
-from cpt.train.config import ModelConfig
+from cpt.train.config import InitConfig, ModelConfig
 
-# Short names for the usual keys of ``model.init``; anything else goes to the HF config as is.
-_INIT_ALIASES = {
+# ``model.init`` keys and the Hugging Face config names they stand for.
+_INIT_NAMES = {
+    "vocab_size": "vocab_size",
+    "hidden_size": "hidden_size",
     "layers": "num_hidden_layers",
     "heads": "num_attention_heads",
     "kv_heads": "num_key_value_heads",
+    "intermediate_size": "intermediate_size",
     "max_position": "max_position_embeddings",
+    "tie_word_embeddings": "tie_word_embeddings",
 }
 
 
-# The usual end-of-document tokens (GPT-2/SmolLM, Llama 2, Gemma, Llama 3), in that order.
-EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>")
+def init_kwargs(init: InitConfig) -> dict[str, Any]:
+    """The Hugging Face config keywords of ``model.init`` (unset fields left to the arch)."""
+    kwargs = {hf: getattr(init, key) for key, hf in _INIT_NAMES.items()}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs.setdefault("intermediate_size", 4 * int(kwargs.get("hidden_size", 64)))
+    return kwargs
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """Load ``cfg.path`` (safetensors) or build from ``cfg.init``; call after seeding."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def model_config(cfg: ModelConfig) -> Any:
+    """The model's Hugging Face config, read or built without loading any weights."""
+    from transformers import AutoConfig
 
     if cfg.path is not None:
         path = Path(cfg.path)
@@ -36,20 +43,43 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                 f"config key 'model.path': {path} is not a Hugging Face model "
                 "directory (no config.json)"
             )
-        return AutoModelForCausalLM.from_pretrained(
-            path, attn_implementation=cfg.attn_implementation, dtype=torch.float32
-        )
-    init = dict(cfg.init)
-    arch = init.pop("arch", "llama")
-    kwargs = {_INIT_ALIASES.get(k, k): v for k, v in init.items()}
-    if "vocab_size" not in kwargs:
-        raise ConfigError("config key 'model.init.vocab_size': missing")
-    kwargs.setdefault("intermediate_size", 4 * int(kwargs.get("hidden_size", 64)))
+        try:
+            return AutoConfig.from_pretrained(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"config key 'model.path': {path}/config.json: {exc}") from None
+    init = cfg.init
+    assert init is not None  # load_config requires model.path or model.init
     try:
-        hf_cfg = AutoConfig.for_model(arch, **kwargs)
+        default = AutoConfig.for_model(init.arch)
     except (ValueError, KeyError) as exc:
+        raise ConfigError(f"config key 'model.init.arch': {exc}") from None
+    known = set(default.to_dict()) | set(vars(default))
+    for key in init.extra:
+        if key in _INIT_NAMES.values():
+            short = next(k for k, v in _INIT_NAMES.items() if v == key)
+            raise ConfigError(f"config key 'model.init.extra.{key}': set 'model.init.{short}'")
+        if key not in known:
+            raise ConfigError(
+                f"config key 'model.init.extra.{key}': not a key of the {init.arch} config"
+            )
+    try:
+        hf_cfg = AutoConfig.for_model(init.arch, **init_kwargs(init), **init.extra)
+    except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"config key 'model.init': {exc}") from None
     hf_cfg._attn_implementation = cfg.attn_implementation
+    return hf_cfg
+
+
+def build_model(cfg: ModelConfig, hf_cfg: Any | None = None) -> nn.Module:
+    """Load ``cfg.path`` (safetensors) or build from ``cfg.init``; call after seeding."""
+    from transformers import AutoModelForCausalLM
+
+    if hf_cfg is None:
+        hf_cfg = model_config(cfg)
+    if cfg.path is not None:
+        return AutoModelForCausalLM.from_pretrained(
+            Path(cfg.path), attn_implementation=cfg.attn_implementation, dtype=torch.float32
+        )
     return AutoModelForCausalLM.from_config(hf_cfg, attn_implementation=cfg.attn_implementation)
 
 
@@ -62,13 +92,9 @@ def load_tokenizer(cfg: ModelConfig) -> Any | None:
         return None
     path = Path(source)
     if path.is_file():
-        tok = PreTrainedTokenizerFast(tokenizer_file=str(path))
-        if tok.eos_token is None:  # a bare tokenizer.json does not say which token is EOS
-            vocab = tok.get_vocab()
-            name = next((n for n in EOS_NAMES if n in vocab), None)
-            if name is not None:
-                tok.eos_token = name
-        return tok
+        # A bare tokenizer.json does not say which token is EOS: the trainer takes it from the
+        # token manifest (``cpt.train.eos``), never from a guess here.
+        return PreTrainedTokenizerFast(tokenizer_file=str(path))
     if path.is_dir():
         if cfg.tokenizer is None and not any(
             (path / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json")
@@ -79,10 +105,8 @@ def load_tokenizer(cfg: ModelConfig) -> Any | None:
 
 
 def tokenizer_hash(cfg: ModelConfig) -> str:
-    """The identity token shards record for tokenizer.json ('' if there is no tokenizer file).
-
-    Uses the shard reader's own ``tokenizer_hash`` so both sides agree; sha256 if it is absent.
-    """
+    """The identity token shards record for tokenizer.json ('' if there is no tokenizer file),
+    computed by the shard reader so both sides agree."""
     source = cfg.tokenizer or cfg.path
     if source is None:
         return ""
@@ -91,10 +115,8 @@ def tokenizer_hash(cfg: ModelConfig) -> str:
         path = path / "tokenizer.json"
     if not path.is_file():
         return ""
-    try:
-        from cpt.data.shards import tokenizer_hash as shard_tokenizer_hash
-    except ImportError:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+    from cpt.data.shards import tokenizer_hash as shard_tokenizer_hash
+
     return str(shard_tokenizer_hash(path))
 
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("cpt.report")
+log = logging.getLogger("cpt.evaluate.report")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -17,27 +17,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def read_train_log(run_dir: Path) -> list[dict[str, Any]]:
-    """Step lines of the trainer's ``log.jsonl`` (``step``, ``tokens``/``tokens_seen``, ``lr``,
-    ``alpha``, ``loss``), in step order; a resumed run's re-logged step replaces the older line."""
-    path = run_dir / "log.jsonl"
-    by_step: dict[int, dict[str, Any]] = {}
-    if not path.is_file():
-        return []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("%s:%d: not JSON, left out of the plots", path, n)
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-            continue
-        tokens = row.get("tokens", row.get("tokens_seen"))
-        if isinstance(tokens, (int, float)):
-            by_step[row["step"]] = {**row, "tokens": tokens}
-    return [by_step[k] for k in sorted(by_step)]
+# The trainer's own plots of its log (``cpt.train.metrics.write_plots``): the report links them
+# instead of drawing the training log a second time.
+TRAINER_PLOTS = ("loss.png", "lr.png", "alpha.png")
 
 
 def _fmt(value: Any) -> str:
@@ -92,61 +74,33 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _is_num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def plot(
-    run_dir: Path,
-    evals: list[dict[str, Any]],
-    train_log: list[dict[str, Any]],
-    threshold: float | None = None,
-) -> list[str]:
-    """PNG plots in ``run_dir``: perplexities vs. tokens, and alpha/LR/loss vs. tokens."""
+def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = None) -> list[str]:
+    """``perplexity.png`` in ``run_dir``: domain and general perplexity vs. training tokens."""
+    series = [("ppl/domain", "domain ppl"), ("ppl/general", "general ppl")]
+    if not any(k in e["metrics"] for e in evals for k, _ in series):
+        return []
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
-    series = [("ppl/domain", "domain ppl"), ("ppl/general", "general ppl")]
-    if any(k in e["metrics"] for e in evals for k, _ in series):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for key, label in series:
-            pts = [(e["tokens"], e["metrics"][key]) for e in evals if key in e["metrics"]]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=label)
-        if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
-            level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
-            ax.axhline(level, color="grey", linestyle="--", label="general alert level")
-        alert_tokens = [e["tokens"] for e in evals if e.get("alerts")]
-        for i, t in enumerate(alert_tokens):
-            ax.axvline(t, color="red", alpha=0.3, label="forgetting alert" if i == 0 else None)
-        ax.set_xlabel("training tokens")
-        ax.set_ylabel("perplexity")
-        ax.set_title("domain vs. general perplexity")
-        ax.legend()
-        written.append(_save(fig, run_dir / "perplexity.png"))
-        plt.close(fig)
-    if train_log:
-        fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
-        panels = [
-            ("alpha", [("alpha_target", "target"), ("alpha", "realized")]),
-            ("lr", [("lr", None)]),
-            ("loss", [("loss", None)]),
-        ]
-        for ax, (ylabel, keys) in zip(axes, panels):
-            for key, label in keys:
-                pts = [(r["tokens"], r[key]) for r in train_log if _is_num(r.get(key))]
-                if pts:
-                    ax.plot(*zip(*pts), label=label)
-            if any(label for _, label in keys):
-                ax.legend()
-            ax.set_ylabel(ylabel)
-        axes[-1].set_xlabel("training tokens")
-        axes[0].set_title("replay share (alpha = domain fraction), learning rate, loss")
-        written.append(_save(fig, run_dir / "training.png"))
-        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in series:
+        pts = [(e["tokens"], e["metrics"][key]) for e in evals if key in e["metrics"]]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=label)
+    if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
+        level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
+        ax.axhline(level, color="grey", linestyle="--", label="general alert level")
+    alert_tokens = [e["tokens"] for e in evals if e.get("alerts")]
+    for i, t in enumerate(alert_tokens):
+        ax.axvline(t, color="red", alpha=0.3, label="forgetting alert" if i == 0 else None)
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("perplexity")
+    ax.set_title("domain vs. general perplexity")
+    ax.legend()
+    written = [_save(fig, run_dir / "perplexity.png")]
+    plt.close(fig)
     return written
 
 
@@ -163,9 +117,8 @@ def write_report(run_dir: Path, report: dict[str, Any], *, plots: bool = True) -
     run_dir.mkdir(parents=True, exist_ok=True)
     report = dict(report)
     if plots:
-        report["plots"] = plot(
-            run_dir, report["evaluations"], read_train_log(run_dir), report.get("threshold")
-        )
+        own = plot(run_dir, report["evaluations"], report.get("threshold"))
+        report["plots"] = own + [n for n in TRAINER_PLOTS if (run_dir / n).is_file()]
     atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(run_dir / "report.md", render_markdown(report))
     out = {"json": run_dir / "report.json", "markdown": run_dir / "report.md"}

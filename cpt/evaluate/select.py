@@ -6,37 +6,13 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from cpt.evaluate.config import require
+from cpt.evaluate.config import SelectConfig
 
-log = logging.getLogger("cpt.select")
+log = logging.getLogger("cpt.evaluate.select")
 
-
-@dataclass
-class SelectConfig:
-    """``eval.select``.
-
-    domain_weight: weight of the domain gain (relative drop of ``domain_metric`` vs. step 0).
-    general_weight: weight of the general regression (the worst relative regression of the
-        monitored general metrics vs. step 0; negative when the model improved).
-    regression_limit: a checkpoint whose general regression exceeds this is ineligible (0.05 = 5 %).
-    keep_best: how many best checkpoints are protected from rotation of the last-N.
-    domain_metric: the metric whose relative improvement is the domain gain (default ``ppl/domain``;
-        any ``lm/<task>/<metric>`` works, its direction comes from lm-eval).
-    """
-
-    domain_weight: float = 1.0
-    general_weight: float = 1.0
-    regression_limit: float = 0.05
-    keep_best: int = 2
-    domain_metric: Optional[str] = None  # noqa: UP045 (py39 + get_type_hints)
-
-    def validate(self, where: str) -> None:
-        require(self.domain_weight >= 0, f"{where}.domain_weight", "must be >= 0")
-        require(self.general_weight >= 0, f"{where}.general_weight", "must be >= 0")
-        require(self.regression_limit > 0, f"{where}.regression_limit", "must be > 0")
-        require(self.keep_best >= 0, f"{where}.keep_best", "must be >= 0")
+__all__ = ["Candidate", "CheckpointSelector", "SelectConfig", "composite_score"]
 
 
 def composite_score(config: SelectConfig, domain_gain: float, general_regression: float) -> float:

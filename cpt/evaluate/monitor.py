@@ -4,75 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from cpt.evaluate.config import require
+from cpt.evaluate.config import MonitorConfig
 from cpt.train.hooks import Action
 
-log = logging.getLogger("cpt.monitor")
+log = logging.getLogger("cpt.evaluate.monitor")
 
-
-@dataclass
-class RaiseReplayConfig:
-    """On an alert, lower alpha (the domain share) by ``step``: more replay; floor ``min_alpha``."""
-
-    enabled: bool = False
-    step: float = 0.1
-    min_alpha: float = 0.3
-
-    def validate(self, where: str) -> None:
-        require(0 < self.step < 1, f"{where}.step", f"must be in (0, 1), got {self.step}")
-        require(0 <= self.min_alpha <= 1, f"{where}.min_alpha", "must be in [0, 1]")
-
-
-@dataclass
-class LowerLRConfig:
-    """On an alert, multiply the LR by ``factor``, unless that takes it below ``min_multiplier``."""
-
-    enabled: bool = False
-    factor: float = 0.5
-    min_multiplier: float = 0.05
-
-    def validate(self, where: str) -> None:
-        require(0 < self.factor < 1, f"{where}.factor", f"must be in (0, 1), got {self.factor}")
-        require(0 < self.min_multiplier <= 1, f"{where}.min_multiplier", "must be in (0, 1]")
-
-
-@dataclass
-class StopConfig:
-    """On an alert, end training (the trainer still writes a final checkpoint)."""
-
-    enabled: bool = False
-
-
-@dataclass
-class ActionsConfig:
-    raise_replay: RaiseReplayConfig = field(default_factory=RaiseReplayConfig)
-    lower_lr: LowerLRConfig = field(default_factory=LowerLRConfig)
-    stop: StopConfig = field(default_factory=StopConfig)
-
-
-@dataclass
-class MonitorConfig:
-    """``eval.monitor``.
-
-    threshold: relative regression of a general metric vs. step 0 that raises an alert (0.03 = 3 %).
-    metrics: the general metrics watched (e.g. ``ppl/general``, ``lm/cpt_sotu_continuation/acc``);
-        default: the general perplexity and every lm-eval metric of a task not in
-        ``eval.lm_eval.domain_tasks``.
-    cooldown_evals: after actions fire, this many following evaluations only alert, never act.
-    actions: what to do on an alert (all off by default: alerts only).
-    """
-
-    threshold: float = 0.03
-    metrics: Optional[list[str]] = None  # noqa: UP045 (py39 + get_type_hints)
-    cooldown_evals: int = 2
-    actions: ActionsConfig = field(default_factory=ActionsConfig)
-
-    def validate(self, where: str) -> None:
-        require(self.threshold > 0, f"{where}.threshold", f"must be > 0, got {self.threshold}")
-        require(self.cooldown_evals >= 0, f"{where}.cooldown_evals", "must be >= 0")
+__all__ = ["Alert", "ForgettingMonitor", "MonitorConfig", "regression"]
 
 
 def regression(value: float, base: float, higher_is_better: bool) -> float:

@@ -1,0 +1,141 @@
+"""``python -m cpt.eval``: score a saved model (checkpoint export, final, best or base model).
+
+The very scoring the training hook runs (``cpt.evaluate.hook.build_evaluator``): perplexity on
+held-out token data and lm-eval tasks, configured by the same ``EvalConfig`` and its checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cpt import CurateError
+
+
+def _list(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m cpt.eval", description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, required=True, help="HF model directory (save_pretrained)")
+    p.add_argument(
+        "--tasks",
+        default="",
+        help="comma-separated lm-eval tasks (shipped: "
+        "cpt_sotu_text, cpt_license_text, cpt_sotu_continuation, "
+        "cpt_license_continuation)",
+    )
+    p.add_argument("--include-path", action="append", default=[], help="extra task YAML directory")
+    p.add_argument(
+        "--heldout-domain",
+        action="append",
+        default=[],
+        help="domain token data: manifest.json (or its directory) or raw .bin",
+    )
+    p.add_argument(
+        "--heldout-general",
+        action="append",
+        default=[],
+        help="general token data: manifest.json (or its directory) or raw .bin",
+    )
+    p.add_argument(
+        "--raw-dtype",
+        default="uint16",
+        choices=["uint16", "uint32"],
+        help="token id type of raw .bin held-out files",
+    )
+    p.add_argument(
+        "--tokenizer-hash",
+        default=None,
+        help="expected tokenizer hash of the manifests (default: not checked)",
+    )
+    p.add_argument("--limit", type=float, default=None, help="documents per lm-eval task")
+    p.add_argument("--ppl-tokens", type=int, default=32768, help="tokens scored per held-out set")
+    p.add_argument("--seq-len", type=int, default=512, help="perplexity window (tokens)")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="lm-eval context length (default: the model's maximum)",
+    )
+    p.add_argument("--batch-size", type=int, default=4, help="perplexity and lm-eval batch size")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", type=Path, default=None, help="also write the scores to this file")
+    return p.parse_args(argv)  # fmt: skip
+
+
+def eval_config(args: argparse.Namespace) -> Any:
+    """The command line as an ``eval:`` section, checked by the config system."""
+    from cpt.config import build
+    from cpt.evaluate.config import EvalConfig
+
+    section = {
+        "heldout": {
+            "domain": list(args.heldout_domain),
+            "general": list(args.heldout_general),
+            "raw_dtype": args.raw_dtype,
+        },
+        "ppl_tokens": args.ppl_tokens,
+        "seq_len": args.seq_len,
+        "batch_size": args.batch_size,
+        "lm_eval": {
+            "tasks": _list(args.tasks),
+            "include_path": list(args.include_path),
+            "limit": args.limit,
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+        },
+    }
+    config = build(EvalConfig, section, "eval")
+    config.require_enabled("eval")
+    return config
+
+
+def score(args: argparse.Namespace) -> dict[str, Any]:
+    from cpt import ConfigError
+    from cpt.evaluate.hook import build_evaluator
+
+    config = eval_config(args)  # checked before the model is loaded
+    if not (args.model / "config.json").is_file():
+        raise ConfigError(f"--model {args.model}: not a model directory (no config.json)")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    evaluator = build_evaluator(config, tokenizer, args.tokenizer_hash)
+    model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device)
+    model.eval()
+    metrics, _ = evaluator(model, tokenizer)
+    return {"model": str(args.model), "metrics": metrics}
+
+
+def _write_json(path: Path, result: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cpt.evaluate.lmeval import LMEvalError
+
+    args = parse_args(argv)
+    try:
+        result = score(args)
+    except (CurateError, LMEvalError, OSError, ValueError) as err:
+        # user mistakes (config, paths, shards, tasks): one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    width = max(len(k) for k in result["metrics"]) if result["metrics"] else 10
+    print(f"{'metric':<{width}}  value")
+    for name, value in sorted(result["metrics"].items()):
+        print(f"{name:<{width}}  {value:.6g}")
+    if args.json is not None:
+        _write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
