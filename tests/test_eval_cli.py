@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from test_eval_common import task_rows, tiny_model, token_ids, tokenizer
 
-from cpt.eval import main
 from cpt.data.sources import ArraySource
+from cpt.eval import main
 from cpt.evaluate.perplexity import perplexity
 
 

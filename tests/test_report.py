@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from test_eval_common import tiny_model, tokenizer, torch
 
-from cpt.evaluate import build_hook
 from cpt import ConfigError
 from cpt.config import build
+from cpt.evaluate import build_hook
 from cpt.evaluate.hook import CPTEvaluationHook, EvalConfig
 from cpt.train.loop import View
 
