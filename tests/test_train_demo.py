@@ -1,33 +1,58 @@
-"""The shipped demo config trains a tiny model on real text and the loss falls."""
+"""The shipped demo config: its documented preparation (the engine's tokenizer) works on the
+shared corpora, and training on the result makes the loss fall."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from cpt.data.raw import tokenize_files
-from cpt.data.sources import write_raw_tokens
 from cpt.train.config import load_config
-from cpt.train.loop import train
+from cpt.train.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "demo-cpu.yaml"
 
 
-def test_demo_config_loss_falls(tmp_path: Path, shared_data: Path) -> None:
-    tok = shared_data / "tokenizers" / "smollm2-135m.tokenizer.json"
-    dom = tokenize_files(tok, [shared_data / "domain" / "licenses-train.jsonl.zst"], limit=60)
-    gen = tokenize_files(tok, [shared_data / "general" / "sotu-train.jsonl.zst"], limit=6)
-    assert dom.max() < 49152 and (dom == 0).sum() == 60  # <|endoftext|> = 0 after each doc
-    write_raw_tokens(tmp_path / "domain.bin", dom)
-    write_raw_tokens(tmp_path / "general.bin", gen)
+def documented_preparation() -> list[list[str]]:
+    """The ``cpt-curate tokenize`` commands written at the top of demo-cpu.yaml."""
+    header = [ln[1:].strip() for ln in CONFIG.read_text().splitlines() if ln.startswith("#")]
+    text = " ".join(header).replace("\\ ", " ")
+    commands = []
+    for chunk in text.split("cpt-curate tokenize")[1:]:
+        words = shlex.split(chunk.split("python -m", 1)[0].split("(", 1)[0])
+        commands.append(["tokenize", *words])
+    return commands
+
+
+def test_demo_preparation_and_loss_falls(tmp_path: Path, shared_data: Path) -> None:
+    commands = documented_preparation()
+    assert len(commands) == 2
+    for args in commands:
+        # runs/demo-data -> tmp; ../shared/data is found from the repository root as documented
+        args = [a.replace("runs/demo-data", str(tmp_path / "demo-data")) for a in args]
+        proc = subprocess.run(
+            [sys.executable, "-m", "cpt.curate", *args, "--quiet"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+    licenses = json.loads((tmp_path / "demo-data/licenses/manifest.json").read_text())
+    # every license text is there, the 44 holding U+2028 too (a splitlines() reader cut them)
+    assert licenses["totals"]["docs"] == 2022
+    assert licenses["tokenizer"]["eos_id"] == 0  # <|endoftext|>
+
     cfg = load_config(
-        REPO / "configs" / "demo-cpu.yaml",
+        CONFIG,
         [
-            f"model.tokenizer={tok}",
-            f"data.domain.0.path={tmp_path / 'domain.bin'}",
-            f"data.general.0.path={tmp_path / 'general.bin'}",
+            f"model.tokenizer={shared_data / 'tokenizers' / 'smollm2-135m.tokenizer.json'}",
+            f"data.domain.0.path={tmp_path / 'demo-data/licenses/manifest.json'}",
+            f"data.general.0.path={tmp_path / 'demo-data/sotu/manifest.json'}",
             "data.seq_len=64",
             "data.micro_batch_size=4",
             "schedule.max_steps=30",
@@ -38,7 +63,10 @@ def test_demo_config_loss_falls(tmp_path: Path, shared_data: Path) -> None:
             "run.threads=1",
         ],
     )
-    result = train(cfg)
+    trainer = Trainer(cfg)
+    result = trainer.run()
+    assert trainer.loader.eos_id == 0  # taken from the manifests (the config names none)
+    assert trainer.tokenizer.eos_token == "<|endoftext|>"
     run = tmp_path / "run"
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]

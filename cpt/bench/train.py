@@ -47,32 +47,31 @@ def _make_data(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path, Path | 
 
     shared = _find_shared_data()
     if shared is not None and not args.synthetic:
-        from cpt.data.raw import tokenize_files
+        from cpt.curate import tokenize
 
+        # the engine tokenizes; its Megatron export is the flat .bin the raw reader takes
         tok = shared / "tokenizers" / "smollm2-135m.tokenizer.json"
-        dom = tokenize_files(tok, [shared / "domain" / "licenses-train.jsonl.zst"], limit=400)
-        gen = tokenize_files(tok, [shared / "general" / "sotu-train.jsonl.zst"], limit=40)
-        vocab, eos = 49152, 0
-    else:
-        tok = None
-        rng = np.random.default_rng(0)
-        vocab, eos = 8192, 0
+        files = []
+        for name, corpus in (
+            ("domain", "domain/licenses-train"),
+            ("general", "general/sotu-train"),
+        ):
+            src = shared / f"{corpus}.jsonl.zst"
+            tokenize([src], tok, tmp / f"{name}-shards", megatron=tmp / name)
+            files.append(tmp / f"{name}.bin")
+        return files[0], files[1], tok, 49152, 0
+    rng = np.random.default_rng(0)
+    vocab, eos = 8192, 0
 
-        def docs(n: int) -> np.ndarray:
-            parts = []
-            for _ in range(n):
-                parts.append(rng.integers(1, vocab, int(rng.integers(50, 2000))))
-                parts.append(np.array([eos]))
-            return np.concatenate(parts)
+    def docs(n: int) -> np.ndarray:
+        parts = []
+        for _ in range(n):
+            parts.append(rng.integers(1, vocab, int(rng.integers(50, 2000))))
+            parts.append(np.array([eos]))
+        return np.concatenate(parts)
 
-        dom, gen = docs(400), docs(200)
-    return (
-        write_raw_tokens(tmp / "domain.bin", dom),
-        write_raw_tokens(tmp / "general.bin", gen),
-        tok,
-        vocab,
-        eos,
-    )
+    dom = write_raw_tokens(tmp / "domain.bin", docs(400))
+    return dom, write_raw_tokens(tmp / "general.bin", docs(200)), None, vocab, eos
 
 
 def _config(
