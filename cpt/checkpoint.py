@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from safetensors import SafetensorError
+
 from cpt import InputError
 from cpt.identity import describe_mismatches
 
@@ -31,6 +33,7 @@ STATE_FILE = "trainer_state.json"
 HOOK_FILE = "hook_state.json"
 LEGACY_HOOK_FILE = "hook_state.pt"  # pickled by cpt before 0.2: never loaded
 log = logging.getLogger("cpt.checkpoint")
+_RNG_KEYS = {"random_state", "numpy_random_seed", "torch_manual_seed"}
 
 
 class CheckpointError(InputError):
@@ -178,6 +181,21 @@ class CheckpointManager:
                 )
         return state
 
+    def _check_rng_state(self, path: Path) -> None:
+        """Accelerate swallows a failure to restore the RNG states (the resumed run would then
+        silently differ from an uninterrupted one): read this rank's file first and refuse."""
+        from accelerate.utils import load as acc_load
+
+        rng = path / f"random_states_{self.acc.process_index}.pkl"
+        if not rng.is_file():
+            raise CheckpointError(f"checkpoint {path}: no {rng.name} (the RNG states)")
+        states = acc_load(rng)
+        if not isinstance(states, dict) or not _RNG_KEYS <= set(states):
+            raise CheckpointError(
+                f"checkpoint {rng}: not the RNG states Accelerate writes (keys "
+                f"{sorted(states) if isinstance(states, dict) else type(states).__name__})"
+            )
+
     def load(
         self, path: Path, identity: dict[str, Any] | None = None, allow_mismatch: bool = False
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -189,13 +207,14 @@ class CheckpointManager:
             check_identity(path, state.get("identity"), identity, allow_mismatch)
         try:
             with _weights_only_loads():
+                self._check_rng_state(path)
                 self.acc.load_state(str(path))
         except pickle.UnpicklingError as exc:
             raise CheckpointError(
                 f"checkpoint {path}: refused a file that is not plain tensor data "
                 f"(it could run code when unpickled): {_one_line(exc)}"
             ) from None
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, SafetensorError) as exc:
             raise CheckpointError(
                 f"checkpoint {path}: cannot restore the saved state: {_one_line(exc)}"
             ) from None
