@@ -46,6 +46,24 @@ class Hostile:
         assert err is not None
         return err
 
+    def cli(self, rc: int, stderr: str, prog: str, *names: str) -> str:
+        """A CLI run: exit code 2, and one ``<prog>: error:`` line naming every name, no
+        traceback."""
+        lines = [x for x in stderr.splitlines() if x.startswith(f"{prog}: error:")]
+        if "Traceback" in stderr or rc not in (0, 2):
+            outcome, detail = "crash", stderr[-2000:]
+        elif rc == 0 or not lines:
+            outcome, detail = "wrong", f"exit {rc} without an error line: {stderr[-500:]}"
+        elif len(lines) > 1 or any(n not in lines[0] for n in names):
+            outcome, detail = "unclear", f"{lines!r} lacks one of {names}"
+        else:
+            outcome, detail = "clear", ""
+        _TALLY[outcome] += 1
+        if outcome != "clear":
+            _NOT_CLEAR.append(f"{self.case}: {outcome}: {detail}")
+        assert outcome == "clear", detail
+        return lines[0]
+
     def accepted(self, fn: Callable[[], Any]) -> Any:
         """A case whose right outcome is to work (e.g. an explicit override)."""
         try:
