@@ -13,8 +13,8 @@ import xxhash
 from cpt._tokenize import tokenize
 
 
-def make_dataset(shared_data: Path, out: Path) -> Path:
-    """Two shards of several frames each, from 40 license texts; returns the manifest."""
+def make_dataset(shared_data: Path, out: Path, docs: int = 40, shard_tokens: int = 8000) -> Path:
+    """Shards of several frames each, from ``docs`` license texts; returns the manifest."""
     import zstandard
 
     raw = zstandard.decompress(
@@ -22,9 +22,9 @@ def make_dataset(shared_data: Path, out: Path) -> Path:
         max_output_size=1 << 30,
     )
     src = out.parent / "docs.jsonl"
-    src.write_bytes(b"\n".join(raw.splitlines()[:40]) + b"\n")
+    src.write_bytes(b"\n".join(raw.splitlines()[:docs]) + b"\n")
     tok = shared_data / "tokenizers" / "smollm2-135m.tokenizer.json"
-    tokenize(src, tok, out, frame_tokens=512, shard_tokens=8000, threads=1)
+    tokenize(src, tok, out, frame_tokens=512, shard_tokens=shard_tokens, threads=1)
     return out / "manifest.json"
 
 
