@@ -40,6 +40,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 MAGIC = b"CPTSHARD"
 HEADER_LEN = 64
+MAX_FRAME_TOKENS = 1 << 26  # 256 MiB of u32 per frame; the writer's default is 262,144 tokens
 FRAME_ENTRY_LEN = 32
 _HEADER = struct.Struct("<8sHBBIQQQQQQ")
 _DTYPES = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
@@ -91,6 +92,11 @@ class Shard:
             raise self._error("header checksum mismatch (corrupt header)")
         if width not in _DTYPES or frame_tokens == 0:
             raise self._error(f"bad header (token width {width}, frame_tokens {frame_tokens})")
+        if frame_tokens > MAX_FRAME_TOKENS:
+            # A frame is decompressed into one buffer of frame_tokens x width bytes.
+            raise self._error(
+                f"frame_tokens {frame_tokens} exceeds this reader's limit of {MAX_FRAME_TOKENS}"
+            )
         if num_frames != -(-num_tokens // frame_tokens):
             raise self._error(f"header says {num_frames} frames for {num_tokens} tokens")
         index_len = num_frames * FRAME_ENTRY_LEN + num_docs * 8
@@ -104,6 +110,10 @@ class Shard:
             raise self._error("index checksum mismatch (corrupt frame or document index)")
         split = num_frames * FRAME_ENTRY_LEN
         frames = np.frombuffer(index[:split], dtype="<u8").reshape(num_frames, 4)
+        # Checked as unsigned before any int64 arithmetic: a crafted index with valid checksums
+        # must not wrap around into negative offsets or lengths.
+        if num_frames and (frames[:, 0].max() >= size or frames[:, 1].max() >= size):
+            raise self._error("frame index points outside the file")
         self.dtype: np.dtype = _DTYPES[width]
         self.frame_tokens = int(frame_tokens)
         self.num_tokens = int(num_tokens)

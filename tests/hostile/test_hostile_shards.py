@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import xxhash
 import zstandard
 from shardkit import copy_dataset, edit_manifest, make_dataset, rehash, replace_frame
 
@@ -296,3 +297,33 @@ def test_frame_count_lies(hostile: Any, ds: Path) -> None:
 
     _damage_shard(ds, lie)
     hostile.check(_lazy_read(ds), cpt.ShardError, "shard-00003.cpts", "header checksum")
+
+
+def _reseal_header(b: bytearray) -> None:
+    struct.pack_into("<Q", b, 56, xxhash.xxh3_64_intdigest(bytes(b[:56])))
+
+
+def test_crafted_index_with_valid_checksums(hostile: Any, ds: Path) -> None:
+    """A frame length near 2**64 (wraps to negative in int64), every checksum made valid."""
+
+    def craft(b: bytearray) -> bytes:
+        index_offset = struct.unpack_from("<Q", b, 40)[0]
+        struct.pack_into("<Q", b, index_offset + 8, 2**64 - 5)
+        struct.pack_into("<Q", b, 48, xxhash.xxh3_64_intdigest(bytes(b[index_offset:])))
+        _reseal_header(b)
+        return bytes(b)
+
+    _damage_shard(ds, craft)
+    hostile.check(_lazy_read(ds), cpt.ShardError, "shard-00003.cpts", "outside the file")
+
+
+def test_huge_frame_tokens_with_valid_checksum(hostile: Any, ds: Path) -> None:
+    """A header asking for 4-billion-token frames (a decompression buffer of 16 GB)."""
+
+    def craft(b: bytearray) -> bytes:
+        struct.pack_into("<I", b, 12, 2**32 - 1)
+        _reseal_header(b)
+        return bytes(b)
+
+    _damage_shard(ds, craft)
+    hostile.check(_lazy_read(ds), cpt.ShardError, "shard-00003.cpts", "frame_tokens")
