@@ -188,3 +188,31 @@ def test_rotation_keeps_last_n_and_protected(tmp_path: Path) -> None:
     assert kept == [2, 7, 8]
     assert hook.calls == []  # every = 0: never evaluated
     assert not list((run_dir / "checkpoints").glob("*.tmp"))
+
+
+def _logged_steps(run_dir: Path) -> list[int]:
+    records = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+    return [r["step"] for r in records if "loss" in r]
+
+
+def test_log_has_every_step_once_after_a_crash_and_resume(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, tmp_path / "ref", logging={"every": 1})
+    train(load_config(data=cfg))
+    run_dir = tmp_path / "b"
+    cfg = tiny_config(tmp_path, run_dir, logging={"every": 1})
+    with pytest.raises(Crash):
+        train(load_config(data=cfg), on_step=Recorder(crash_at=7))
+    assert _logged_steps(run_dir) == [1, 2, 3, 4, 5, 6]  # 5, 6 are trained again on resume
+    train(load_config(data=cfg))
+    assert _logged_steps(run_dir) == list(range(1, 9))
+
+    def losses(d: Path) -> list[float]:
+        return [r["loss"] for r in map(json.loads, (d / "log.jsonl").open()) if "loss" in r]
+
+    assert losses(run_dir) == losses(tmp_path / "ref")
+    events = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+    ckpts = [e["step"] for e in events if e.get("event") == "checkpoint"]
+    assert ckpts == [4, 8]
+    start = [e for e in events if e.get("event") == "start"]
+    assert start[-1]["resumed_at"] == 4
+    assert start[-1]["log_trimmed"] == "removed 2 records logged after the checkpoint"

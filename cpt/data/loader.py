@@ -41,7 +41,21 @@ class LoaderState:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> LoaderState:
-        return cls(**state)
+        """From a checkpoint's (untrusted) JSON: wrong keys or types are an ``InputError``."""
+        try:
+            out = cls(**state)
+            out.consumed = {str(k): int(v) for k, v in out.consumed.items()}
+            out.identities = {str(k): str(v) for k, v in out.identities.items()}
+            out.step, out.world_size, out.seq_len = (
+                int(out.step),
+                int(out.world_size),
+                int(out.seq_len),
+            )
+            out.domain_sequences = int(out.domain_sequences)
+            out.total_sequences = int(out.total_sequences)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"data-loader state in the checkpoint is malformed: {exc}") from None
+        return out
 
 
 @dataclass
@@ -201,7 +215,10 @@ class MixedLoader:
         for name in set(saved.identities) & set(self.state.identities):
             if saved.identities[name] != self.state.identities[name]:
                 consumed[name] = 0  # a different file under the same name starts from its start
-        self.mixer.load_state_dict(saved.mixer, reset_credits=not same_sources)
+        try:
+            self.mixer.load_state_dict(saved.mixer, reset_credits=not same_sources)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"mixer state in the checkpoint is malformed: {exc!r}") from None
         self.state = LoaderState(
             step=saved.step,
             consumed=consumed,

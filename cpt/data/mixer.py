@@ -12,16 +12,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cpt import ConfigError
+
 _EPS = 1e-9  # keeps 0.7 * 10 = 6.9999... from being floored to 6
+
+
+class MixConfigError(ConfigError, ValueError):
+    """A replay share or source weight the mixer cannot use (a ``cpt.ConfigError``)."""
 
 
 class WeightedPicker:
     """Smooth weighted round-robin over fixed weights (deterministic, low discrepancy)."""
 
     def __init__(self, weights: list[float]) -> None:
+        bad = [w for w in weights if not (math.isfinite(w) and w >= 0)]
+        if bad:
+            raise MixConfigError(f"data source weight {bad[0]} is not a finite number >= 0")
         total = float(sum(weights))
         if not weights or total <= 0:
-            raise ValueError("a picker needs at least one positive weight")
+            raise MixConfigError("data source weights: at least one must be positive")
         self.weights = [w / total for w in weights]
         self.credits = [0.0] * len(weights)
 
@@ -63,11 +72,11 @@ class Mixer:
 
     def set_alpha(self, alpha: float) -> None:
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+            raise MixConfigError(f"data.alpha must be in [0, 1], got {alpha}")
         if alpha > 0 and self.pickers["domain"] is None:
-            raise ValueError("alpha > 0 needs domain sources")
+            raise MixConfigError(f"data.alpha = {alpha} > 0 needs data.domain sources")
         if alpha < 1 and self.pickers["general"] is None:
-            raise ValueError("alpha < 1 needs general sources")
+            raise MixConfigError(f"data.alpha = {alpha} < 1 needs data.general sources")
         if alpha != self.alpha:
             self.carry = 0.0  # a remainder of the old share must not leak into the new one
         self.alpha = alpha

@@ -12,16 +12,20 @@ before a ``fork`` (DataLoader workers) stays correct in every process.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import stat
 import struct
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Iterator, Union
 
 import numpy as np
 import xxhash
 import zstandard
+
+from cpt import TokenizerError
+from cpt.data.manifest import FORMAT_VERSION, ShardFormatError, load_manifest
 
 __all__ = [
     "FORMAT_VERSION",
@@ -35,19 +39,14 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 MAGIC = b"CPTSHARD"
-FORMAT_VERSION = 1
-FORMAT_NAME = "cpt-token-shards"
 HEADER_LEN = 64
+MAX_FRAME_TOKENS = 1 << 26  # 256 MiB of u32 per frame; the writer's default is 262,144 tokens
 FRAME_ENTRY_LEN = 32
 _HEADER = struct.Struct("<8sHBBIQQQQQQ")
 _DTYPES = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
 
 
-class ShardFormatError(ValueError):
-    """A shard or manifest that is truncated, corrupt, or of an unknown version."""
-
-
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(TokenizerError, ValueError):
     """A dataset tokenized with another tokenizer than the one expected."""
 
 
@@ -67,7 +66,8 @@ class Shard:
         self.path = Path(path)
         self._pid = -1
         self._fd = -1
-        size = self.path.stat().st_size
+        size = self._open_regular()
+        self.size = size
         head = self._pread(min(HEADER_LEN, size), 0)
         if len(head) < HEADER_LEN:
             raise self._error(f"truncated: {size} bytes, shorter than the 64-byte header")
@@ -92,6 +92,11 @@ class Shard:
             raise self._error("header checksum mismatch (corrupt header)")
         if width not in _DTYPES or frame_tokens == 0:
             raise self._error(f"bad header (token width {width}, frame_tokens {frame_tokens})")
+        if frame_tokens > MAX_FRAME_TOKENS:
+            # A frame is decompressed into one buffer of frame_tokens x width bytes.
+            raise self._error(
+                f"frame_tokens {frame_tokens} exceeds this reader's limit of {MAX_FRAME_TOKENS}"
+            )
         if num_frames != -(-num_tokens // frame_tokens):
             raise self._error(f"header says {num_frames} frames for {num_tokens} tokens")
         index_len = num_frames * FRAME_ENTRY_LEN + num_docs * 8
@@ -105,6 +110,10 @@ class Shard:
             raise self._error("index checksum mismatch (corrupt frame or document index)")
         split = num_frames * FRAME_ENTRY_LEN
         frames = np.frombuffer(index[:split], dtype="<u8").reshape(num_frames, 4)
+        # Checked as unsigned before any int64 arithmetic: a crafted index with valid checksums
+        # must not wrap around into negative offsets or lengths.
+        if num_frames and (frames[:, 0].max() >= size or frames[:, 1].max() >= size):
+            raise self._error("frame index points outside the file")
         self.dtype: np.dtype = _DTYPES[width]
         self.frame_tokens = int(frame_tokens)
         self.num_tokens = int(num_tokens)
@@ -133,14 +142,42 @@ class Shard:
     def _error(self, msg: str) -> ShardFormatError:
         return ShardFormatError(f"{self.path}: {msg}")
 
+    def _open_regular(self) -> int:
+        """Open the file and return its size; refuse anything but a regular file.
+
+        O_NONBLOCK: opening a FIFO without a writer would otherwise block forever; on a regular
+        file the flag has no effect."""
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as e:
+            raise self._error(f"cannot open: {e.strerror}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise self._error("not a regular file (a FIFO, device or directory)")
+        self._fd, self._pid = fd, os.getpid()
+        return int(st.st_size)
+
     def _pread(self, n: int, offset: int) -> bytes:
         if self._pid != os.getpid():  # a fork (DataLoader worker) gets its own descriptor
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            self._pid = os.getpid()
+            self._open_regular()
         if hasattr(os, "pread"):
             return os.pread(self._fd, n, offset)
         os.lseek(self._fd, offset, os.SEEK_SET)
         return os.read(self._fd, n)
+
+    def file_checksum(self) -> str:
+        """XXH3-64 of the whole file, as the manifest writes it."""
+        h = xxhash.xxh3_64()
+        offset = 0
+        while offset < self.size:
+            block = self._pread(min(1 << 20, self.size - offset), offset)
+            if not block:
+                raise self._error(f"truncated while hashing at byte {offset}")
+            h.update(block)
+            offset += len(block)
+        return "xxh3_64:" + h.hexdigest()
 
     def frame(self, i: int, dctx: zstandard.ZstdDecompressor | None = None) -> np.ndarray:
         """Tokens of frame ``i``, after checking its checksum and size."""
@@ -180,45 +217,49 @@ class TokenDataset:
         manifest_path: PathLike,
         expected_tokenizer_hash: str | None = None,
         cache_frames: int = 32,
+        verify_files: bool = False,
     ) -> None:
+        """``verify_files``: also hash every shard file against its manifest checksum on open
+        (one sequential read; the trainer does). Without it, each frame is still checked
+        against its own checksum when it is read."""
         self.manifest_path = Path(manifest_path)
-        try:
-            manifest: dict[str, Any] = json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as e:
-            raise ShardFormatError(f"{self.manifest_path}: bad manifest JSON: {e}") from e
-        if (
-            manifest.get("format") != FORMAT_NAME
-            or manifest.get("format_version") != FORMAT_VERSION
-        ):
-            raise ShardFormatError(
-                f"{self.manifest_path}: manifest format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}, expected {FORMAT_NAME!r} "
-                f"version {FORMAT_VERSION}"
-            )
-        self.manifest = manifest
-        tok = manifest["tokenizer"]
-        self.tokenizer_hash: str = tok["hash"]
+        m = load_manifest(self.manifest_path)
+        self.manifest = m.raw
+        self.tokenizer_hash: str = m.tokenizer_hash
         if expected_tokenizer_hash is not None and expected_tokenizer_hash != self.tokenizer_hash:
             raise TokenizerMismatchError(
                 f"{self.manifest_path} was tokenized with tokenizer {self.tokenizer_hash}, "
                 f"but tokenizer {expected_tokenizer_hash} was expected"
             )
-        self.eos_id: int = tok["eos_id"]
-        self.bos_id: int | None = tok.get("bos_id")
-        self.vocab_size: int = tok["vocab_size"]
-        self.dtype: np.dtype = np.dtype({"uint16": "<u2", "uint32": "<u4"}[manifest["dtype"]])
+        self.eos_id: int = m.eos_id
+        self.bos_id: int | None = m.bos_id
+        self.vocab_size: int = m.vocab_size
+        self.dtype: np.dtype = np.dtype({"uint16": "<u2", "uint32": "<u4"}[m.dtype])
         self.shards: list[Shard] = []
-        for entry in manifest["shards"]:
-            shard = Shard(self.manifest_path.parent / entry["file"])
-            if (shard.num_tokens, shard.num_docs, shard.dtype) != (
-                entry["tokens"],
-                entry["docs"],
-                self.dtype,
-            ):
-                raise ShardFormatError(
-                    f"{shard.path}: does not match its entry in {self.manifest_path}"
-                )
+        for i, entry in enumerate(m.shards):
+            shard = Shard(entry.path)
             self.shards.append(shard)
+            got = {"tokens": shard.num_tokens, "docs": shard.num_docs, "bytes": shard.size}
+            for key, value in got.items():
+                if value != getattr(entry, key):
+                    raise ShardFormatError(
+                        f"{shard.path}: does not match its entry in {self.manifest_path}: "
+                        f"field 'shards[{i}].{key}' says {getattr(entry, key)}, the shard has "
+                        f"{value}"
+                    )
+            if shard.dtype != self.dtype:
+                raise ShardFormatError(
+                    f"{shard.path}: does not match its entry in {self.manifest_path}: tokens "
+                    f"are {shard.dtype.itemsize * 8}-bit, field 'dtype' says {m.dtype}"
+                )
+            if verify_files:
+                got_sum = shard.file_checksum()
+                if got_sum != entry.checksum:
+                    raise ShardFormatError(
+                        f"{shard.path}: file checksum {got_sum} differs from field "
+                        f"'shards[{i}].checksum' ({entry.checksum}) in {self.manifest_path}"
+                    )
+        self._checksums = [e.checksum for e in m.shards]
         self._token_starts = np.cumsum([0] + [s.num_tokens for s in self.shards])
         self._doc_starts = np.cumsum([0] + [s.num_docs for s in self.shards])
         self.num_tokens = int(self._token_starts[-1])
@@ -294,12 +335,19 @@ class TokenDataset:
 
     def verify(self) -> None:
         """Check every frame and every shard's whole-file checksum against the manifest."""
-        for shard, entry in zip(self.shards, self.manifest["shards"]):
+        for i, (shard, want) in enumerate(zip(self.shards, self._checksums)):
             for f in range(shard.num_frames):
                 shard.frame(f, self._dctx)
-            h = xxhash.xxh3_64()
-            with open(shard.path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            if "xxh3_64:" + h.hexdigest() != entry["checksum"]:
-                raise ShardFormatError(f"{shard.path}: file checksum differs from the manifest")
+            if shard.file_checksum() != want:
+                raise ShardFormatError(
+                    f"{shard.path}: file checksum differs from field 'shards[{i}].checksum' "
+                    f"in {self.manifest_path}"
+                )
+
+    @property
+    def identity(self) -> str:
+        """Changes when any shard's content changes: tokenizer and every shard checksum."""
+        h = hashlib.sha256(self.tokenizer_hash.encode())
+        for c in self._checksums:
+            h.update(c.encode())
+        return f"cpt:{self.num_tokens}:{self.num_docs}:{h.hexdigest()[:16]}"

@@ -85,12 +85,14 @@ class ShardTokenSource:
             self.path = self.path / "manifest.json"
         if not self.path.exists():
             raise ConfigError(f"data source {self.path}: manifest not found")
-        self._ds = TokenDataset(self.path, expected_tokenizer_hash=expected_tokenizer_hash)
+        self._ds = TokenDataset(
+            self.path, expected_tokenizer_hash=expected_tokenizer_hash, verify_files=True
+        )
         self.num_tokens = int(self._ds.num_tokens)
         self.eos_id: int | None = int(self._ds.eos_id)
         self.eos_token: str | None = self._ds.manifest["tokenizer"].get("eos_token")
         self.name = name or self.path.parent.name
-        self.identity = f"cpt:{self._ds.tokenizer_hash}:{self.num_tokens}:{self._ds.num_docs}"
+        self.identity = self._ds.identity  # tokenizer + every shard checksum
 
     @property
     def tokenizer_hash(self) -> str:

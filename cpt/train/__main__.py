@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cpt import CurateError
+from cpt.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cpt.train.config import help_text, load_config
+    from cpt.train.config import help_text
 
     parser = argparse.ArgumentParser(
         prog="python -m cpt.train",
@@ -29,19 +29,21 @@ def main(argv: list[str] | None = None) -> int:
         help="override any key; the value is parsed as YAML",
     )
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        if args.print_config:
-            import yaml
+    return run_cli("cpt.train", lambda: _run(args))
 
-            print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-            return 0
-        from cpt.train.loop import train
 
-        result = train(cfg)
-    except CurateError as exc:  # ConfigError / InputError: a user mistake, not a crash
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace) -> int:
+    from cpt.train.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return 0
+    from cpt.train.loop import train
+
+    result = train(cfg)
     print(
         f"done: {result.steps} steps, {result.tokens_seen} tokens; final model in "
         f"{result.final_dir}"

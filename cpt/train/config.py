@@ -178,6 +178,10 @@ class CheckpointConfig:
         3, "keep the last N checkpoints (plus the ones the eval hook protects)", min=1
     )
     resume: str = _f("auto", "auto = the latest checkpoint in run_dir if any; none; or a path")
+    allow_mismatch: bool = _f(
+        False,
+        "resume a checkpoint whose model path/config, tokenizer or seed differ from this run's",
+    )
 
 
 @dataclass

@@ -22,10 +22,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from cpt import ConfigError
-from cpt.checkpoint import CheckpointManager, latest_checkpoint
+from cpt import ConfigError, TokenizerError
+from cpt.checkpoint import CheckpointError, CheckpointManager, checkpoint_name, latest_checkpoint
 from cpt.data.loader import MixedLoader, StepBatch
 from cpt.data.sources import open_source
+from cpt.identity import run_identity
 from cpt.schedule import LRSchedule
 from cpt.train.config import TrainConfig
 from cpt.train.hooks import Action, EvaluationHook
@@ -39,6 +40,7 @@ from cpt.train.model import (
     tokenizer_hash,
 )
 from cpt.train.preflight import check_seq_len, resolve_eos
+from cpt.train.runlog import LOG_NAME, log_mark, trim_log
 
 log = logging.getLogger("cpt.train")
 
@@ -150,7 +152,16 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         set_seed(cfg.run.seed)
 
-        self.tokenizer = load_tokenizer(cfg.model)
+        try:
+            self.tokenizer = load_tokenizer(cfg.model)
+        except (ConfigError, TokenizerError):
+            raise
+        except Exception as exc:  # transformers/tokenizers raise bare Exception on a bad file
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise TokenizerError(
+                f"config key 'model.tokenizer': cannot load {cfg.model.tokenizer or cfg.model.path}"
+                f": {type(exc).__name__}: {first}"
+            ) from None
         self.tok_hash = tokenizer_hash(cfg.model)
         hf_cfg = model_config(cfg.model)  # no weights yet: the checks below come first
 
@@ -177,6 +188,14 @@ class Trainer:
 
         model = build_model(cfg.model, hf_cfg)
         vocab = int(model.get_input_embeddings().weight.shape[0])
+        # Recorded in every checkpoint and compared on resume (cpt.identity).
+        self.identity = run_identity(
+            model,
+            str(cfg.model.path) if cfg.model.path is not None else "init",
+            self.tok_hash,
+            {src.name: src.identity for src, _ in domain + general},
+            cfg.run.seed,
+        )
         if cfg.model.gradient_checkpointing:
             kwargs = {"use_reentrant": False}
             if hasattr(model, "activation_checkpointing_enable"):  # the transformers 5 name
@@ -245,6 +264,7 @@ class Trainer:
                 tokens_per_step=tps,
                 world_size=self.acc.num_processes,
                 resumed_at=self.state.step,
+                log_trimmed=getattr(self, "_log_trim", (0, ""))[1],
                 mixed_precision=self.acc.mixed_precision,
                 peak_lr=self.schedule.peak_lr,
                 loss_function=self.loss_kind,
@@ -264,9 +284,19 @@ class Trainer:
                 raise ConfigError(
                     f"config key 'checkpoint.resume': {path} is not a checkpoint directory"
                 )
-        state, hook_state = self.ckpt.load(path)
+        state, hook_state = self.ckpt.load(
+            path, self.identity, allow_mismatch=self.cfg.checkpoint.allow_mismatch
+        )
         self.loader.load_state_dict(state["loader"], allow_reshard=self.cfg.data.reshard_on_resume)
-        self.state = RunState(**state["run"])
+        try:
+            self.state = RunState(**state["run"])
+        except TypeError as exc:
+            raise CheckpointError(
+                f"checkpoint {path}: key 'run' of trainer_state.json: {exc}"
+            ) from None
+        if self.acc.is_main_process and path.parent.resolve() == self.ckpt.root.resolve():
+            # The steps after this checkpoint are trained again: drop their old log records.
+            self._log_trim = trim_log(self.run_dir / LOG_NAME, state.get("log"))
         self.loader.set_alpha(self.state.alpha)
         if self.hook is not None and hook_state is not None:
             self.hook.load_state_dict(hook_state)
@@ -362,18 +392,23 @@ class Trainer:
         return loss_sum
 
     def _checkpoint(self) -> Path:
+        if self.acc.is_main_process:
+            # Logged before the write and covered by the mark: a resume from this checkpoint
+            # keeps exactly the records up to here (a kill mid-write leaves it to be trimmed).
+            path = self.ckpt.root / checkpoint_name(self.state.step)
+            self.metrics.event("checkpoint", step=self.state.step, path=str(path))
         trainer_state = {
             "run": asdict(self.state),
             "loader": self.loader.state_dict(),
             "total_steps": self.total_steps,
+            "identity": self.identity,
+            "log": log_mark(self.run_dir / LOG_NAME) if self.acc.is_main_process else None,
         }
         hook_state = self.hook.state_dict() if self.hook is not None else None
         protected = self.hook.protected_checkpoints() if self.hook is not None else set()
         path = self.ckpt.save(self.state.step, trainer_state, hook_state, protected)
         if self.hook is not None:
             self.hook.on_checkpoint(self.state.step, path)
-        if self.acc.is_main_process:
-            self.metrics.event("checkpoint", step=self.state.step, path=str(path))
         return path
 
     def run(self) -> TrainResult:
