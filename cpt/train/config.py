@@ -1,8 +1,10 @@
 """The trainer's configuration: one small dataclass per component, loaded from YAML + CLI overrides.
 
-Every field carries ``help`` metadata (shown by ``--help``) and, where it has one, an allowed range
+Built on ``cpt.config`` (the one config system, shared with the ``eval:`` section): every field
+carries ``help`` metadata (shown by ``--help``) and, where it has one, an allowed range
 (``min``/``max``) or set of ``choices``. Loading checks every key: an unknown key is named together
-with the closest known ones, a bad value with its key, the value and what is allowed.
+with the closest known ones, a bad value with its key, the value and what is allowed. Checks that
+need the model's config or the data run in ``cpt.train.preflight``, still before any weights load.
 """
 
 from __future__ import annotations
