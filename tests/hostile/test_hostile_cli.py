@@ -95,6 +95,7 @@ def test_resume_other_seed(hostile: Any, capsys: Any, tmp_path: Path) -> None:
     hostile.cli(rc, err, "cpt.train", "run.seed: checkpoint 7, this run 9", "allow_mismatch")
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch + transformers: 20-90 s on a busy machine
 def test_subprocess_exit_code_and_no_traceback(hostile: Any, base: Path, tmp_path: Path) -> None:
     """The real process: BOM in the manifest, exit code 2, one line, no traceback."""
     ds = copy_dataset(base, tmp_path / "ds")
