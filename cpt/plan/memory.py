@@ -18,11 +18,16 @@ The model (cpt's trainer: fp32 master weights, AdamW, optional bf16 autocast, cp
   full ``T x V`` logits three times in fp32 (logits, log-softmax, gradient).
 - DDP keeps a second fp32 copy of the gradients in its communication buckets; FSDP gathers two
   units (the current one and the prefetched next) plus the current unit's unsharded gradient.
-- foreach AdamW (the CUDA default) makes one param-sized fp32 temporary during ``step()``.
+- foreach AdamW (the CUDA default) makes one param-sized fp32 temporary during ``step()``; the
+  per-tensor AdamW (the CPU default) two temporaries the size of the largest tensor.
+- on CPU, cpt's loss keeps its ``chunk x V`` logits buffer between steps (PyTorch does not cache
+  CPU memory, so the loss reuses one); on a GPU the caching allocator frees it into its pool.
 
 Peak: gradients appear as backward frees activations, so the step peaks either at the start of
 backward (all activations + the loss buffers) or at the optimizer step (all gradients + the AdamW
 temporary): ``peak = weights + optimizer + working + max(activations + loss, grads + step temp)``.
+Not modelled: the CUDA context and allocator fragmentation (the GPU table's ``usable_fraction``
+leaves room for them) and, on CPU, some 50 MB of first-use runtime buffers.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ def estimate_memory(
     precision: str = "bf16",
     checkpointing: bool = False,
     loss_chunk: int = 1024,
-    foreach: bool = True,
+    device: str = "cuda",
 ) -> MemoryEstimate:
     if strategy not in STRATEGIES:
         raise ConfigError(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
@@ -108,7 +113,13 @@ def estimate_memory(
     weights, grads, optim = 4.0 * p, 4.0 * p, 8.0 * p
     acts = activation_bytes(shape, tokens, precision, checkpointing)
     loss = loss_bytes(shape, tokens, loss_chunk)
-    temp = 4.0 * p if foreach else 0.0
+    if device == "cpu":
+        largest = max(shape.vocab * shape.hidden, shape.hidden * shape.inter)
+        temp = 2 * 4.0 * largest
+        if loss_chunk > 0:
+            temp += 4.0 * min(loss_chunk, tokens) * shape.vocab  # the kept logits buffer
+    else:
+        temp = 4.0 * p
     working = 2.0 * shape.matmul_params() if precision == "bf16" else 0.0
     host = 0.0
     if strategy == "ddp":
