@@ -63,29 +63,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _from_config(path: Path) -> dict[str, Any]:
-    """Planner keywords taken from a cpt.train recipe (explicit flags win)."""
-    from cpt.train.config import load_config
-
-    cfg = load_config(path, [])
-    out: dict[str, Any] = {
-        "model": cfg.model.path if cfg.model.path is not None else dict(cfg.model.init),
-        "seq_len": cfg.data.seq_len,
-        "alpha": cfg.data.alpha,
-        "checkpointing": cfg.model.gradient_checkpointing,
-        "loss_chunk": cfg.model.loss_chunk,
-        "keep_last": cfg.checkpoint.keep_last,
-        "keep_best": int((cfg.eval.get("select") or {}).get("keep_best", 0)),
-    }
-    if cfg.schedule.total_tokens is not None:
-        out["tokens"] = cfg.schedule.total_tokens
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     try:
-        from cpt.plan.estimate import estimate, implied_mfu
+        from cpt.plan.estimate import estimate, implied_mfu, kwargs_from_config
         from cpt.plan.gpus import get_gpu, known_gpus
         from cpt.plan.model import parse_count
 
@@ -95,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:>10}: {g.peak_bf16_tflops:g} TFLOP/s bf16 dense, {g.memory_gb:g} GB")
                 print(f"{'':>12}{g.source}")
             return 0
-        kw: dict[str, Any] = _from_config(args.config) if args.config else {}
+        kw: dict[str, Any] = kwargs_from_config(args.config) if args.config else {}
         if args.model:
             kw["model"] = args.model
         if "model" not in kw:

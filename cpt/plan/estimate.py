@@ -84,6 +84,25 @@ def tokens_from_manifests(
     return tokens, f"{total:,} domain tokens x {epochs:g} epochs / alpha {alpha:g}"
 
 
+def kwargs_from_config(config: Any) -> dict[str, Any]:
+    """``estimate`` keywords from a cpt.train recipe (a path or a loaded ``TrainConfig``)."""
+    from cpt.train.config import TrainConfig, load_config
+
+    cfg: TrainConfig = config if isinstance(config, TrainConfig) else load_config(config, [])
+    out: dict[str, Any] = {
+        "model": cfg.model.path if cfg.model.path is not None else dict(cfg.model.init),
+        "seq_len": cfg.data.seq_len,
+        "alpha": cfg.data.alpha,
+        "checkpointing": cfg.model.gradient_checkpointing,
+        "loss_chunk": cfg.model.loss_chunk,
+        "keep_last": cfg.checkpoint.keep_last,
+        "keep_best": int((cfg.eval.get("select") or {}).get("keep_best", 0)),
+    }
+    if cfg.schedule.total_tokens is not None:
+        out["tokens"] = cfg.schedule.total_tokens
+    return out
+
+
 def mfu_from_run(run_dir: str | Path) -> float:
     """The median MFU of a cpt run's logging windows (``mfu`` in ``log.jsonl``)."""
     path = Path(run_dir) / "log.jsonl"
