@@ -134,7 +134,7 @@ def test_a_crashing_trial_is_recorded_and_the_sweep_goes_on(
     crashed = json.loads((out / "trials" / "t000_hookcrashhook_build" / "trial.json").read_text())
     assert crashed["status"] == "failed" and crashed["returncode"] != 0
     assert "boom at step 0" in crashed["error"]
-    ok = json.loads((out / "trials" / "t001_hooknull" / "trial.json").read_text())
+    ok = json.loads((out / "trials" / "t001_hookNone" / "trial.json").read_text())
     assert ok["status"] == "done"
     results = json.loads((out / "results.json").read_text())
     assert "t000_hookcrashhook_build" in results["problems"]
