@@ -94,3 +94,32 @@ def test_cli_writes_weights_and_a_recipe_that_loads(tmp_path: Path) -> None:
     base["data"]["domain"] = base["data"]["domain"][:1]
     (tmp_path / "one.yaml").write_text(yaml.safe_dump(base))
     assert main(["--config", str(tmp_path / "one.yaml"), "--out", str(out)]) == 2
+
+
+def test_pretrained_base_model_as_reference(tmp_path: Path) -> None:
+    from cpt.mixture.__main__ import main
+    from cpt.train.config import ModelConfig
+    from cpt.train.model import build_model
+
+    _toy_sources(tmp_path)
+    build_model(ModelConfig(init=INIT)).save_pretrained(tmp_path / "base")
+    data = {
+        "domain": [{"path": str(tmp_path / "easy.bin"), "name": "easy"},
+                   {"path": str(tmp_path / "hard.bin"), "name": "hard"}],
+        "alpha": 1.0, "seq_len": 32, "micro_batch_size": 2, "eos_id": 0,
+    }  # fmt: skip
+    recipe = {"model": {"path": str(tmp_path / "base")}, "data": data,
+              "schedule": {"max_steps": 10}}  # fmt: skip
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "mix"
+    argv = ["--config", str(tmp_path / "base.yaml"), "--out", str(out), "--reference", "base",
+            "--proxy-steps", "5", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((out / "weights.json").read_text())
+    assert record["reference"] == "base" and record["steps"] == 5
+    assert record["proxy_init"]["vocab_size"] == V  # read from the base model's config.json
+    assert record["reference_loss_end"] == {}  # no reference was trained
+    recipe["model"] = {"init": INIT}
+    (tmp_path / "init.yaml").write_text(yaml.safe_dump(recipe))
+    argv[1] = str(tmp_path / "init.yaml")
+    assert main(argv) == 2  # --reference base needs model.path
