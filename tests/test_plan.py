@@ -193,3 +193,13 @@ def test_cli_prints_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["--model", "8B", "--tokens", "1B", "--gpu", "v100"]) == 2
     assert "known: a100-40gb" in capsys.readouterr().err
     assert math.isfinite(data["flops"])
+
+
+@pytest.mark.parametrize("module", ["cpt.plan", "cpt.sweep", "cpt.mixture"])
+def test_help(module: str) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"python -m {module}" in out.stdout

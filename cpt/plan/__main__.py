@@ -23,6 +23,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     from cpt.plan.gpus import TABLE, default_mfu, known_gpus
 
     mfu, src = default_mfu()
+    src = src.replace("%", "%%")  # argparse formats help strings with %
     p = argparse.ArgumentParser(
         prog="python -m cpt.plan",
         description=__doc__,
