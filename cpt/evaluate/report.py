@@ -54,6 +54,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             "No checkpoint was eligible as best (none evaluated, or all over the regression limit)."
         )
     lines += ["", f"Alerts: {len(report['alerts'])}; actions: {len(report['actions'])}.", ""]
+    tput = report.get("throughput")
+    if tput:  # median over the trainer's logging windows (cpt.train.metrics)
+        mfu = f", MFU {100 * tput['mfu']:.1f} %" if "mfu" in tput else ""
+        lines += [f"Training throughput: {tput['tflops']:.3g} TFLOP/s per device{mfu}.", ""]
     header = ["step", "tokens", "alpha", "lr x"] + names + ["score", "alerts", "actions"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
@@ -116,6 +120,9 @@ def write_report(run_dir: Path, report: dict[str, Any], *, plots: bool = True) -
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     report = dict(report)
+    from cpt.train.metrics import read_log, throughput_summary
+
+    report.setdefault("throughput", throughput_summary(read_log(run_dir / "log.jsonl")))
     if plots:
         own = plot(run_dir, report["evaluations"], report.get("threshold"))
         report["plots"] = own + [n for n in TRAINER_PLOTS if (run_dir / n).is_file()]

@@ -31,7 +31,7 @@ from cpt.schedule import LRSchedule
 from cpt.train.config import TrainConfig
 from cpt.train.hooks import Action, EvaluationHook
 from cpt.train.loss import causal_lm_loss, hidden_states, unsupported_reason
-from cpt.train.metrics import MetricsLogger, write_plots
+from cpt.train.metrics import MetricsLogger, Throughput, write_plots
 from cpt.train.model import (
     build_model,
     load_tokenizer,
@@ -211,6 +211,9 @@ class Trainer:
             eps=cfg.optim.eps,
         )
         self.loss_head = self._chunked_loss_head(model)
+        self.throughput = Throughput.for_model(  # MFU per logging window (cpt.plan's FLOPs)
+            model, cfg.data.seq_len, self.acc.device, self.acc.num_processes
+        )
         if cfg.model.compile:
             model = torch.compile(model)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
@@ -268,6 +271,7 @@ class Trainer:
                 mixed_precision=self.acc.mixed_precision,
                 peak_lr=self.schedule.peak_lr,
                 loss_function=self.loss_kind,
+                **self.throughput.describe(),
             )
 
     def _resume(self) -> None:
@@ -451,6 +455,7 @@ class Trainer:
                         "tokens_seen": self.state.tokens_seen,
                         "tokens_by_source": dict(self.loader.state.consumed),
                         "lr_multiplier": self.state.lr_multiplier,
+                        **self.throughput.window(window_tokens, elapsed),
                     },
                 )
                 window_losses, window_tokens = [], 0

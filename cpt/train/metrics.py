@@ -1,10 +1,16 @@
 """Training metrics out: stdout (tqdm bar on a TTY, else a line every N steps), log.jsonl,
-TensorBoard, and PNG plots of loss, LR and replay ratio at the end. Main process only."""
+TensorBoard, and PNG plots of loss, LR and replay ratio at the end. Main process only.
+
+Each logging window also carries ``tflops`` (model TFLOP/s per device) and ``mfu`` (that over the
+device's peak), from the planner's FLOPs per token (``cpt.plan.model.flops_per_token``).
+"""
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,4 +152,88 @@ def write_plots(run_dir: Path, records: list[dict[str, Any]] | None = None) -> l
         plt.close(fig)
         tmp.replace(path)
         out.append(path)
+    return out
+
+
+def _cpu_matmul_peak(seconds: float = 0.2, n: int = 1024) -> float:
+    """FLOP/s of fp32 ``n x n`` matmuls on this CPU with torch's threads: a CPU has no datasheet
+    peak the way a GPU does, so its MFU is taken against the best dense matmul rate it reaches."""
+    import torch
+
+    a = torch.ones(n, n)  # constant inputs: the timing needs no RNG (the run's seeds stay put)
+    b = torch.full((n, n), 0.5)
+    torch.mm(a, b)  # warm-up
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        torch.mm(a, b)
+        count += 1
+    return 2.0 * n**3 * count / (time.perf_counter() - t0)
+
+
+class Throughput:
+    """Model FLOPs of a logging window -> TFLOP/s per device and MFU."""
+
+    def __init__(
+        self, flops_per_token: float, peak_flops: float | None, peak_source: str, world: int
+    ) -> None:
+        self.flops_per_token = flops_per_token
+        self.peak_flops = peak_flops
+        self.peak_source = peak_source
+        self.world = max(1, world)
+
+    @classmethod
+    def for_model(cls, model: Any, seq_len: int, device: Any, world: int) -> Throughput:
+        """FLOPs per token from the model's config (the planner's formula); the peak from the GPU
+        table for a known GPU, a measured matmul rate on CPU, none for an unknown device."""
+        from cpt import ConfigError
+        from cpt.plan.gpus import match_device_name
+        from cpt.plan.model import ModelShape, flops_per_token, from_hf_config
+
+        try:
+            shape = from_hf_config(model.config.to_dict(), name="model")
+        except (
+            ConfigError,
+            AttributeError,
+        ):  # not a Llama-like config: matmul weights, no attention
+            import torch
+
+            n = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+            shape = ModelShape("model", params_override=float(n))
+        per_token = flops_per_token(shape, seq_len)
+        kind = getattr(device, "type", str(device))
+        if kind == "cuda":
+            import torch
+
+            name = torch.cuda.get_device_name(device)
+            gpu = match_device_name(name)
+            if gpu is None:
+                return cls(per_token, None, f"{name}: not in cpt/plan/gpus.yaml, no MFU", world)
+            return cls(per_token, gpu.peak_flops, f"{gpu.name} bf16 dense (gpus.yaml)", world)
+        if kind == "cpu":
+            return cls(per_token, _cpu_matmul_peak(), "measured fp32 matmul rate (CPU)", world)
+        return cls(per_token, None, f"device {kind}: no known peak, no MFU", world)
+
+    def describe(self) -> dict[str, Any]:
+        peak = None if self.peak_flops is None else self.peak_flops / 1e12
+        return {"flops_per_token": self.flops_per_token, "peak_tflops": peak,
+                "peak_source": self.peak_source}  # fmt: skip
+
+    def window(self, tokens: int, seconds: float) -> dict[str, float]:
+        """``tokens`` trained by all ranks in ``seconds``."""
+        per_device = tokens * self.flops_per_token / max(seconds, 1e-9) / self.world
+        out = {"tflops": per_device / 1e12}
+        if self.peak_flops:
+            out["mfu"] = per_device / self.peak_flops
+        return out
+
+
+def throughput_summary(records: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Median TFLOP/s per device and MFU over a run's logging windows (None if not logged)."""
+    tf = [float(r["tflops"]) for r in records if isinstance(r.get("tflops"), (int, float))]
+    if not tf:
+        return None
+    out = {"tflops": statistics.median(tf), "windows": float(len(tf))}
+    mfu = [float(r["mfu"]) for r in records if isinstance(r.get("mfu"), (int, float))]
+    if mfu:
+        out["mfu"] = statistics.median(mfu)
     return out
