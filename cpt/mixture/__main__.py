@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         import yaml
 
         from cpt.data.sources import open_source
+        from cpt.evaluate.report import atomic_write_text
         from cpt.mixture.doremi import DoReMiConfig, doremi
-        from cpt.report import atomic_write_text
         from cpt.train.config import ModelConfig, load_config
         from cpt.train.model import build_model
 

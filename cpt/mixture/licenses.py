@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         from cpt.data.raw import tokenize_files
         from cpt.data.sources import write_raw_tokens
         from cpt.demo.corpora import read_jsonl_zst
-        from cpt.report import atomic_write_text
+        from cpt.evaluate.report import atomic_write_text
 
         groups: dict[str, list[dict[str, Any]]] = {}
         for n, rec in enumerate(read_jsonl_zst(args.input), 1):

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{implied_mfu(plan, args.wall_days * 24, attention=False):.1%})"
             )
         if args.json:
-            from cpt.report import atomic_write_text
+            from cpt.evaluate.report import atomic_write_text
 
             atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
     except CurateError as exc:  # ConfigError / InputError: a user mistake

@@ -108,7 +108,7 @@ def _limit(args: argparse.Namespace, base: Path) -> float:
 def recommend_and_write(args: argparse.Namespace, spec: dict[str, Any], trials: list[Any]) -> int:
     import yaml
 
-    from cpt.report import atomic_write_text
+    from cpt.evaluate.report import atomic_write_text
     from cpt.sweep.gather import gather, plot, recommend, results_json, table_csv, table_markdown
     from cpt.sweep.trials import _yaml_value
 
