@@ -1,11 +1,12 @@
 //! `cargo bench -p cpt-engine --bench curate`: the per-document costs of the curation
-//! stages (normalize, filters, PII redaction) and a whole two-pass job on a generated
-//! corpus, so a slowdown in any of them shows up.
+//! stages (normalize, the scan stages over one shared analysis, PII redaction) and a
+//! whole two-pass job on a generated corpus, so a slowdown in any of them shows up.
 
-use cpt_engine::config::{Config, FiltersConfig, PiiConfig};
+use cpt_engine::analysis::Analysis;
+use cpt_engine::config::{Config, PiiConfig};
 use cpt_engine::filters::pii::Redactor;
-use cpt_engine::filters::{Doc, FilterChain};
 use cpt_engine::normalize::normalize;
+use cpt_engine::stage::ScanStages;
 use cpt_engine::pipeline::{run, RunOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -60,19 +61,13 @@ fn document(seed: u64, words: usize) -> String {
 
 fn stages(c: &mut Criterion) {
     let text = document(7, 1000);
-    let normalized = normalize(&text);
-    let filters = FilterChain::from_config(&FiltersConfig::default());
+    let stages = ScanStages::from_config(&Config::default());
     let redactor = Redactor::new(PiiConfig::default());
     let mut g = c.benchmark_group("stages");
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("normalize", |b| b.iter(|| normalize(&text)));
-    g.bench_function("filters", |b| {
-        b.iter(|| {
-            filters.check(&Doc {
-                text: &text,
-                normalized: &normalized,
-            })
-        })
+    g.bench_function("scan_stages", |b| {
+        b.iter(|| stages.scan(&Analysis::new(&text, 42), &mut Vec::new()))
     });
     g.bench_function("pii", |b| b.iter(|| redactor.redact(&text)));
     g.finish();

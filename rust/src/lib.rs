@@ -1,6 +1,7 @@
 //! cpt's curation engine: pure Rust, no Python. The `cpt-curate` binary and the
 //! PyO3 module `cpt._engine` are two thin faces over these modules.
 
+pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod dedup;
@@ -11,6 +12,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod report;
 pub mod shard;
+pub mod stage;
 pub mod tokenize;
 
 pub use error::{Error, Result};

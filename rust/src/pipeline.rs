@@ -13,15 +13,19 @@
 pub mod decide;
 pub mod doc;
 pub mod near;
+mod plan;
 pub mod scan;
 pub mod state;
+pub mod tokenize;
 pub mod write;
+
+pub use plan::{plan, Plan};
 
 use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
-use crate::filters::FilterChain;
-use crate::io::{expand_inputs, write_atomic, InputFile};
+use crate::io::{write_atomic, InputFile};
+use crate::stage::ScanStages;
 use crate::report::{
     ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,
 };
@@ -30,7 +34,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use state::{Count, JobIdentity, ScanFile, StateDir, WriteStats};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -41,103 +45,6 @@ pub struct RunOptions {
     pub overwrite: bool,
     /// No progress bars and no summary on stderr.
     pub quiet: bool,
-}
-
-/// What a job would do: for `--dry-run`.
-pub struct Plan {
-    pub inputs: Vec<InputFile>,
-    pub stages: Vec<String>,
-    /// The LSH choice when near-dup removal is on (the S-curve is printed when it runs).
-    pub near_dedup: Option<String>,
-    /// Token shard directory when the tokenize stage is on.
-    pub tokenize: Option<PathBuf>,
-    pub output: PathBuf,
-}
-
-impl Plan {
-    pub fn describe(&self) -> String {
-        let total: u64 = self.inputs.iter().map(|f| f.size).sum();
-        let mut s = format!(
-            "plan:\n  inputs: {} files, {:.1} MB on disk\n",
-            self.inputs.len(),
-            total as f64 / 1e6
-        );
-        for (i, f) in self.inputs.iter().enumerate() {
-            s.push_str(&format!(
-                "    [{i:05}] {} ({} bytes)\n",
-                f.path.display(),
-                f.size
-            ));
-        }
-        s.push_str(&format!("  stages: {}\n", self.stages.join(" -> ")));
-        if let Some(n) = &self.near_dedup {
-            s.push_str(&format!("  near_dedup: {n}\n"));
-        }
-        let o = self.output.display();
-        s.push_str(&format!(
-            "  outputs:\n    {o}/kept/part-FFFFF-PPPP.jsonl.zst\n    {o}/rejected/part-FFFFF-PPPP.jsonl.zst\n    {o}/report.json\n    {o}/.state/ (resume state)\n"
-        ));
-        if let Some(t) = &self.tokenize {
-            let t = t.display();
-            s.push_str(&format!(
-                "    {t}/shard-NNNNN.cpts\n    {t}/manifest.json\n    {t}/tokenize_report.json\n"
-            ));
-        }
-        s
-    }
-}
-
-/// Resolve inputs and stages without touching any data.
-pub fn plan(config: &Config) -> Result<Plan> {
-    config.require_job()?;
-    let output = PathBuf::from(&config.output);
-    let inputs = expand_inputs(&config.inputs, Some(&output))?;
-    let mut stages = vec!["read".to_string()];
-    if config.exact_dedup.enabled {
-        stages.push("exact_dedup".into());
-    }
-    let chain = FilterChain::from_config(&config.filters);
-    stages.extend(chain.names().into_iter().map(|n| format!("filter:{n}")));
-    let mut near_dedup = None;
-    if config.minhash.enabled {
-        stages.push("near_dedup".into());
-        let nd = NearDup::new(&config.minhash)?;
-        let p = nd.plan(0);
-        near_dedup = Some(format!(
-            "{} permutations, threshold {} -> {} bands x {} rows, P(candidate) {:.3} / {:.3} / {:.3} at J = threshold -0.1 / +0 / +0.1, candidates checked: {}",
-            p.num_perm, p.threshold, p.bands, p.rows, p.p_at_minus, p.p_at_threshold, p.p_at_plus, p.check
-        ));
-    }
-    if Redactor::new(config.pii.clone()).enabled() {
-        stages.push("pii".into());
-    }
-    stages.push("write".into());
-    let tokenize = if config.tokenize.enabled {
-        let t = &config.tokenize;
-        let file = t.tokenizer.as_deref().unwrap_or_default();
-        if !Path::new(file).is_file() {
-            return Err(Error::Config(format!(
-                "tokenize.tokenizer: {file} is not a file (expected the model's tokenizer.json)"
-            )));
-        }
-        stages.push(format!(
-            "tokenize ({file}, shard_tokens {}, frame_tokens {}, zstd {}, eos {})",
-            t.shard_tokens,
-            t.frame_tokens,
-            t.zstd_level,
-            t.eos_token.as_deref().unwrap_or("from tokenizer")
-        ));
-        Some(t.output_dir(&output))
-    } else {
-        None
-    };
-    Ok(Plan {
-        inputs,
-        stages,
-        near_dedup,
-        tokenize,
-        output,
-    })
 }
 
 fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
@@ -285,7 +192,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         .build()
         .map_err(|e| Error::Config(format!("threads: {e}")))?;
     let threads = pool.current_num_threads();
-    let filters = FilterChain::from_config(&config.filters);
+    let stages = ScanStages::from_config(config);
 
     // Pass 1: scan.
     let t0 = Instant::now();
@@ -294,7 +201,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let resumed_scans = AtomicUsize::new(0);
     let scanner = scan::Scanner {
         config,
-        filters: &filters,
+        stages: &stages,
         near: near.as_ref(),
     };
     let mut scans: Vec<ScanFile> = par_files(&pool, inputs.len(), |i| {
@@ -396,7 +303,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     })?;
     // Pass 3 (optional): only after every document is accounted for.
     if let Some(dir) = &plan.tokenize {
-        let t = tokenize_kept(config, &report, &output, dir, threads, opts.quiet)?;
+        let t = tokenize::tokenize_kept(config, &report, &output, dir, threads, opts.quiet)?;
         report.timings.tokenize = Some(StageTiming::new(t.seconds, t.docs, t.text_bytes));
         report.tokenize = Some(TokenizeSummary::new(&t));
         report.timings.total_seconds = started.elapsed().as_secs_f64();
@@ -409,44 +316,6 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         eprintln!("{}", report.summary());
     }
     Ok(report)
-}
-
-/// Tokenize the kept shards, in the report's (input) order, recording the curation config
-/// hash in the manifest. The stage resumes by itself: shards of an unchanged job are kept.
-fn tokenize_kept(
-    config: &Config,
-    report: &Report,
-    output: &Path,
-    dir: &Path,
-    threads: usize,
-    quiet: bool,
-) -> Result<crate::tokenize::TokenizeReport> {
-    if report.kept_shards.is_empty() {
-        return Err(Error::Config(format!(
-            "tokenize: no document was kept ({} input docs), nothing to tokenize; set tokenize.enabled=false",
-            report.input_docs
-        )));
-    }
-    let t = &config.tokenize;
-    let opts = crate::tokenize::TokenizeOptions {
-        inputs: report
-            .kept_shards
-            .iter()
-            .map(|s| output.join(s).to_string_lossy().into_owned())
-            .collect(),
-        tokenizer: PathBuf::from(t.tokenizer.as_deref().unwrap_or_default()),
-        output: dir.to_path_buf(),
-        threads: Some(threads),
-        shard_tokens: t.shard_tokens,
-        frame_tokens: t.frame_tokens,
-        zstd_level: t.zstd_level,
-        eos_token: t.eos_token.clone(),
-        megatron: t.megatron.as_ref().map(PathBuf::from),
-        config_hash: Some(report.config_hash.clone()),
-        progress: !quiet && std::io::stderr().is_terminal(),
-        ..crate::tokenize::TokenizeOptions::default()
-    };
-    crate::tokenize::run(&opts)
 }
 
 /// Every scanned document of a file was written exactly once.
@@ -556,6 +425,7 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
         near_dedup: b.near_dedup,
         tokenize: None,
         timings: b.timings,
+        stages: crate::stage::report(b.config),
         threads: b.threads,
         resumed_scans: b.resumed_scans,
         resumed_writes: b.resumed_writes,

@@ -134,6 +134,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenize: Option<TokenizeSummary>,
     pub timings: Timings,
+    /// Every registered stage (`crate::stage::STAGES`): phase, config section, whether
+    /// this job ran it, and its resume unit.
+    pub stages: Vec<crate::stage::StageReport>,
     pub threads: usize,
     /// Input files whose scan or write was reused from an interrupted run.
     pub resumed_scans: usize,

@@ -1,13 +1,13 @@
 //! `cpt-curate run`: resolve the config (YAML file, then flags, then `--set`), then
 //! print the plan (`--dry-run`) or run the job.
 
-use crate::config::{Config, KEYS_HELP};
+use crate::config::{keys_help, Config};
 use crate::pipeline::{self, RunOptions};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Default)]
-#[command(after_long_help = KEYS_HELP, after_help = "Every config key can be set with --set key.sub=value (see --help for the list).")]
+#[command(after_long_help = keys_help(), after_help = "Every config key can be set with --set key.sub=value (see --help for the list).")]
 pub struct RunArgs {
     /// YAML config file (every key optional; see the list below).
     #[arg(short, long)]

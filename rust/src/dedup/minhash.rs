@@ -7,7 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use super::shingle::{char_shingle_hashes, word_shingle_hashes};
+use super::shingle::{char_shingle_hashes, word_shingle_hashes, word_shingles_of_hashes};
 use super::textprep::{normalize_into, words_text_into};
 
 use crate::{Error, Result};
@@ -325,6 +325,21 @@ impl MinHasher {
     pub fn shingle_hashes(&self, normalized: &str, out: &mut Vec<u64>) {
         match self.shingle {
             Shingle::Word => word_shingle_hashes(normalized.as_bytes(), self.ngram, self.seed, out),
+            Shingle::Char => char_shingle_hashes(normalized, self.ngram, self.seed, out),
+        }
+    }
+
+    /// The seed word hashes must be made with for [`Self::shingle_hashes_of_words`]
+    /// (`None` for character shingles, which do not use word hashes).
+    pub fn word_seed(&self) -> Option<u64> {
+        (self.shingle == Shingle::Word).then_some(self.seed)
+    }
+
+    /// `shingle_hashes(normalized)` from its word hashes (`shingle::word_hashes` with
+    /// [`Self::word_seed`]) when shingles are words; else from the text.
+    pub fn shingle_hashes_of_words(&self, normalized: &str, words: &[u64], out: &mut Vec<u64>) {
+        match self.shingle {
+            Shingle::Word => word_shingles_of_hashes(words, self.ngram, self.seed, out),
             Shingle::Char => char_shingle_hashes(normalized, self.ngram, self.seed, out),
         }
     }

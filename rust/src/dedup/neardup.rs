@@ -200,6 +200,17 @@ impl NearDup {
         })
     }
 
+    /// `sketch(normalized)` from the document's word hashes (made with
+    /// `hasher().word_seed()`), so the words are not scanned again.
+    pub fn sketch_of_words(&self, normalized: &str, words: &[u64]) -> Vec<u8> {
+        SCRATCH.with(|cell| {
+            let (hashes, _) = &mut *cell.borrow_mut();
+            hashes.clear();
+            self.hasher.shingle_hashes_of_words(normalized, words, hashes);
+            self.sketch_of_hashes(hashes)
+        })
+    }
+
     /// `sketch(&normalize(raw))`, without the normalized copy for ASCII text.
     pub fn sketch_raw(&self, raw: &str) -> Vec<u8> {
         SCRATCH.with(|cell| {

@@ -104,6 +104,28 @@ pub fn word_shingle_hashes(text: &[u8], n: usize, seed: u64, out: &mut Vec<u64>)
     sh.finish();
 }
 
+/// Call `each(start, end, hash)` for every word of `text` (normalized text, or raw ASCII
+/// text), in order: the word hashes the word shingles combine, so a caller that needs the
+/// words anyway (the shared document analysis) hashes them once for every stage.
+pub fn word_hashes(text: &[u8], seed: u64, mask: &mut Vec<u64>, mut each: impl FnMut(usize, usize, u64)) {
+    word_mask(text, mask);
+    let mut p = 0;
+    while let Some(start) = next_bit(mask, p, text.len(), true) {
+        let end = next_bit(mask, start, text.len(), false).unwrap_or(text.len());
+        each(start, end, hash_word(text, start, end, seed));
+        p = end;
+    }
+}
+
+/// [`word_shingle_hashes`] from the word hashes [`word_hashes`] gave (same seed).
+pub fn word_shingles_of_hashes(words: &[u64], n: usize, seed: u64, out: &mut Vec<u64>) {
+    let mut sh = WordShingler::new(n, seed, out);
+    for &w in words {
+        sh.push(w);
+    }
+    sh.finish();
+}
+
 /// One shingle's hash from its words' hashes, each rotated by its place (so order counts).
 #[inline(always)]
 fn combine(words: &[u64], seed: u64) -> u64 {

@@ -1,7 +1,32 @@
 //! Length filter: whitespace-separated words and characters, each with a min and max.
 
-use super::{Doc, Filter, Verdict};
-use crate::config::LengthConfig;
+use super::Verdict;
+use crate::analysis::Analysis;
+use crate::config::{Config, LengthConfig};
+use crate::stage::{Attributes, Phase, ScanStage, StageSpec};
+
+pub const STAGE: StageSpec = StageSpec {
+    name: "filter:length",
+    phase: Phase::Scan,
+    section: "filters.length",
+    keys: &[
+        ("enabled", "reject documents outside the bounds below"),
+        ("min_words", "fewest whitespace-separated words"),
+        ("max_words", "most whitespace-separated words"),
+        ("min_chars", "fewest characters"),
+        ("max_chars", "most characters"),
+    ],
+    enabled: |c| c.filters.length.enabled,
+    plan: |c| {
+        let l = &c.filters.length;
+        Ok(format!(
+            "words {}..={}, chars {}..={}",
+            l.min_words, l.max_words, l.min_chars, l.max_chars
+        ))
+    },
+    build: Some(|c: &Config| Box::new(LengthFilter::new(c.filters.length.clone()))),
+    resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
+};
 
 pub struct LengthFilter {
     c: LengthConfig,
@@ -13,14 +38,14 @@ impl LengthFilter {
     }
 }
 
-impl Filter for LengthFilter {
+impl ScanStage for LengthFilter {
     fn name(&self) -> &'static str {
         "length"
     }
 
-    fn check(&self, doc: &Doc<'_>) -> Verdict {
+    fn scan(&self, doc: &Analysis<'_>, _: &mut Attributes) -> Verdict {
         let c = &self.c;
-        let words = doc.text.split_whitespace().count() as u64;
+        let words = doc.words().len() as u64;
         let reject = |detail: String| Verdict::Reject {
             reason: "length",
             detail,
@@ -32,7 +57,7 @@ impl Filter for LengthFilter {
             return reject(format!("words {words} > {}", c.max_words));
         }
         if c.min_chars > 0 || c.max_chars < u64::MAX {
-            let chars = doc.text.chars().count() as u64;
+            let chars = doc.chars() as u64;
             if chars < c.min_chars {
                 return reject(format!("chars {chars} < {}", c.min_chars));
             }
@@ -49,10 +74,7 @@ mod tests {
     use super::*;
 
     fn check(c: LengthConfig, text: &str) -> Verdict {
-        LengthFilter::new(c).check(&Doc {
-            text,
-            normalized: "",
-        })
+        LengthFilter::new(c).scan(&Analysis::new(text, 0), &mut Vec::new())
     }
 
     #[test]

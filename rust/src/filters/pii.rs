@@ -4,10 +4,39 @@
 //! so ordinary numbers, dates and versions survive.
 
 use crate::config::PiiConfig;
+use crate::stage::{Phase, StageSpec};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
+
+pub const STAGE: StageSpec = StageSpec {
+    name: "pii",
+    phase: Phase::Write,
+    section: "pii",
+    keys: &[
+        ("enabled", "redact PII in kept documents"),
+        ("email", "e-mail addresses -> <EMAIL>"),
+        ("ip_address", "IPv4 and IPv6 addresses -> <IP_ADDRESS>"),
+        ("phone", "phone numbers (with separators) -> <PHONE>"),
+    ],
+    enabled: |c| active(&c.pii),
+    plan: |c| {
+        let p = &c.pii;
+        let kinds: Vec<&str> = [("email", p.email), ("ip_address", p.ip_address), ("phone", p.phone)]
+            .iter()
+            .filter_map(|&(k, on)| on.then_some(k))
+            .collect();
+        Ok(format!("redact {} in kept documents", kinds.join(", ")))
+    },
+    build: None,
+    resume: "kept/rejected shards and a done marker (.state/done-NNNNN.json) per input file",
+};
+
+/// Whether the config redacts anything.
+fn active(c: &PiiConfig) -> bool {
+    c.enabled && (c.email || c.ip_address || c.phone)
+}
 
 /// How many of each kind a document (or a job) had redacted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +83,7 @@ impl Redactor {
     }
 
     pub fn enabled(&self) -> bool {
-        self.c.enabled && (self.c.email || self.c.ip_address || self.c.phone)
+        active(&self.c)
     }
 
     /// The redacted text (borrowed when nothing matched) and the counts per kind.

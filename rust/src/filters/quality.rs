@@ -2,8 +2,40 @@
 //! length, '#' and ellipsis to word ratios, bullet and ellipsis line fractions, and
 //! the share of words with an alphabetic character.
 
-use super::{above, below, Doc, Filter, Verdict};
-use crate::config::QualityConfig;
+use super::Verdict;
+use crate::analysis::Analysis;
+use crate::config::{Config, QualityConfig};
+use crate::stage::{above, below, Attributes, Phase, ScanStage, StageSpec};
+
+pub const STAGE: StageSpec = StageSpec {
+    name: "filter:quality",
+    phase: Phase::Scan,
+    section: "filters.quality",
+    keys: &[
+        ("enabled", "Gopher quality heuristics"),
+        ("min_mean_word_len", "shortest mean word length (words with a letter or digit)"),
+        ("max_mean_word_len", "longest mean word length"),
+        ("max_symbol_word_ratio", "most '#' and '...' occurrences per word"),
+        ("max_bullet_lines_frac", "most lines starting with a bullet"),
+        ("max_ellipsis_lines_frac", "most lines ending with an ellipsis"),
+        ("min_alpha_words_frac", "fewest words with an alphabetic character"),
+    ],
+    enabled: |c| c.filters.quality.enabled,
+    plan: |c| {
+        let q = &c.filters.quality;
+        Ok(format!(
+            "mean word length {}..={}, symbols/word <= {}, bullet lines <= {}, ellipsis lines <= {}, alphabetic words >= {}",
+            q.min_mean_word_len,
+            q.max_mean_word_len,
+            q.max_symbol_word_ratio,
+            q.max_bullet_lines_frac,
+            q.max_ellipsis_lines_frac,
+            q.min_alpha_words_frac
+        ))
+    },
+    build: Some(|c: &Config| Box::new(QualityFilter::new(c.filters.quality.clone()))),
+    resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
+};
 
 pub struct QualityFilter {
     c: QualityConfig,
@@ -22,14 +54,30 @@ fn ends_with_ellipsis(s: &str) -> bool {
     s.ends_with("...") || s.ends_with('…')
 }
 
-impl Filter for QualityFilter {
+/// (has a letter or digit, characters, has a letter) of one word; bytes for ASCII words.
+fn word_stats(w: &str) -> (bool, usize, bool) {
+    if w.is_ascii() {
+        let b = w.as_bytes();
+        let alnum = b.iter().any(u8::is_ascii_alphanumeric);
+        let alpha = alnum && b.iter().any(u8::is_ascii_alphabetic);
+        return (alnum, b.len(), alpha);
+    }
+    (
+        w.chars().any(char::is_alphanumeric),
+        w.chars().count(),
+        w.chars().any(char::is_alphabetic),
+    )
+}
+
+impl ScanStage for QualityFilter {
     fn name(&self) -> &'static str {
         Q
     }
 
-    fn check(&self, doc: &Doc<'_>) -> Verdict {
+    fn scan(&self, doc: &Analysis<'_>, _: &mut Attributes) -> Verdict {
         let c = &self.c;
-        let words: Vec<&str> = doc.text.split_whitespace().collect();
+        let text = doc.text();
+        let words = doc.words();
         if words.is_empty() {
             return Verdict::Reject {
                 reason: Q,
@@ -40,12 +88,13 @@ impl Filter for QualityFilter {
         // Mean length over words that are not pure punctuation.
         let (mut len_sum, mut len_n) = (0usize, 0usize);
         let mut alpha = 0usize;
-        for w in &words {
-            if w.chars().any(char::is_alphanumeric) {
-                len_sum += w.chars().count();
+        for w in words {
+            let (alnum, chars, has_alpha) = word_stats(w);
+            if alnum {
+                len_sum += chars;
                 len_n += 1;
             }
-            if w.chars().any(char::is_alphabetic) {
+            if has_alpha {
                 alpha += 1;
             }
         }
@@ -60,11 +109,11 @@ impl Filter for QualityFilter {
         if let Some(v) = above(Q, "mean_word_len", mean, c.max_mean_word_len) {
             return v;
         }
-        let hashes = doc.text.matches('#').count() as f64;
+        let hashes = memchr::memchr_iter(b'#', text.as_bytes()).count() as f64;
         if let Some(v) = above(Q, "hash_word_ratio", hashes / n, c.max_symbol_word_ratio) {
             return v;
         }
-        let ellipses = (doc.text.matches("...").count() + doc.text.matches('…').count()) as f64;
+        let ellipses = (text.matches("...").count() + text.matches('…').count()) as f64;
         if let Some(v) = above(
             Q,
             "ellipsis_word_ratio",
@@ -73,12 +122,7 @@ impl Filter for QualityFilter {
         ) {
             return v;
         }
-        let lines: Vec<&str> = doc
-            .text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines = doc.lines();
         if !lines.is_empty() {
             let nl = lines.len() as f64;
             let bullets = lines.iter().filter(|l| l.starts_with(BULLETS)).count() as f64;
@@ -117,10 +161,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Verdict {
-        QualityFilter::new(QualityConfig::default()).check(&Doc {
-            text,
-            normalized: "",
-        })
+        QualityFilter::new(QualityConfig::default()).scan(&Analysis::new(text, 0), &mut Vec::new())
     }
 
     fn detail(text: &str) -> String {

@@ -6,8 +6,25 @@
 use super::state::{ScanFile, ScanVerdict};
 use crate::config::Config;
 use crate::dedup::exact::ExactIndex;
+use crate::stage::{Phase, StageSpec};
 use crate::Result;
 use std::collections::BTreeMap;
+
+/// Exact dedup: its key is computed by the scan (from the shared analysis' normalized
+/// text), its decision here, over the scan records.
+pub const EXACT_STAGE: StageSpec = StageSpec {
+    name: "exact_dedup",
+    phase: Phase::Decide,
+    section: "exact_dedup",
+    keys: &[(
+        "enabled",
+        "drop documents whose normalized text equals an earlier one's",
+    )],
+    enabled: |c| c.exact_dedup.enabled,
+    plan: |_| Ok("key: xxh3-128 of the normalized text; the first (input order) is kept".into()),
+    build: None,
+    resume: "decided again from the scan records on every run",
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -95,6 +112,7 @@ mod tests {
             id: id.into(),
             verdict,
             sketch: None,
+            attributes: Vec::new(),
         }
     }
 

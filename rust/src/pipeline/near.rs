@@ -5,9 +5,45 @@
 use super::decide::{Decided, Decision};
 use super::state::ScanFile;
 use crate::dedup::{LshPlan, NearDup, NearDupStats};
+use crate::stage::{Phase, StageSpec};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
+
+/// MinHash LSH near-dup removal: sketches made by the scan (from the shared analysis'
+/// word hashes), clustered here over the survivors of exact dedup and the filters.
+pub const STAGE: StageSpec = StageSpec {
+    name: "near_dedup",
+    phase: Phase::Decide,
+    section: "minhash",
+    keys: &[
+        ("enabled", "near-duplicate removal (MinHash LSH)"),
+        ("num_perm", "hash permutations (signature length)"),
+        ("ngram", "shingle length, in words or characters"),
+        ("shingle", "word or char shingles"),
+        ("hash_bits", "32 (fast affine permutations) or 64 (mod 2^61-1)"),
+        ("threshold", "Jaccard similarity of near-duplicates"),
+        ("bands", "band count (null = chosen from threshold; give rows too)"),
+        ("rows", "rows per band (null = chosen from threshold)"),
+        ("verify", "check candidates by the exact Jaccard of their shingle sets"),
+        ("sample_check", "check candidates by a bottom-k sample's Jaccard"),
+        ("sample_size", "k of the bottom-k sample"),
+        ("max_cluster_size", "largest cluster expected (null = no limit)"),
+        ("refuse_oversize", "refuse merges past max_cluster_size"),
+        ("mem_limit", "band table memory (bytes or 2GiB; spills to .state/); null = no limit"),
+        ("seed", "seed of the permutations and band hashes"),
+    ],
+    enabled: |c| c.minhash.enabled,
+    plan: |c| {
+        let p = NearDup::new(&c.minhash)?.plan(0);
+        Ok(format!(
+            "{} permutations, threshold {} -> {} bands x {} rows, P(candidate) {:.3} / {:.3} / {:.3} at J = threshold -0.1 / +0 / +0.1, candidates checked: {}",
+            p.num_perm, p.threshold, p.bands, p.rows, p.p_at_minus, p.p_at_threshold, p.p_at_plus, p.check
+        ))
+    },
+    build: None,
+    resume: "sketches in the scan records; band tables spill to .state/ and are rebuilt",
+};
 
 /// The `near_dedup` section of report.json: the LSH plan and what clustering found.
 #[derive(Debug, Clone, Serialize)]

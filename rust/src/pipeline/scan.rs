@@ -1,19 +1,21 @@
 //! Pass 1: stream one input file and compute each document's compact record (bytes,
-//! exact-dedup key, filter verdict, and the near-duplicate sketch when enabled).
+//! exact-dedup key, scan stages' verdict and attributes, and the near-duplicate sketch
+//! when enabled). Each document is analysed once (`crate::analysis`), and every stage
+//! reads that one analysis.
 
 use super::doc;
 use super::state::{ScanFile, ScanRecord, ScanVerdict};
+use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::dedup::{exact, NearDup};
-use crate::filters::{Doc, FilterChain, Verdict};
 use crate::io::{file_stem, InputFile, LineReader};
-use crate::normalize::normalize;
+use crate::stage::{ScanStages, Verdict};
 use crate::{Error, Result};
 use rayon::prelude::*;
 
 pub struct Scanner<'a> {
     pub config: &'a Config,
-    pub filters: &'a FilterChain,
+    pub stages: &'a ScanStages,
     /// Near-dup sketching, when `minhash.enabled` (one per job, shared by all threads).
     pub near: Option<&'a NearDup>,
 }
@@ -84,6 +86,7 @@ impl Scanner<'_> {
                 id: format!("{stem}:{number}"),
                 verdict: ScanVerdict::Malformed { detail: msg },
                 sketch: None,
+                attributes: Vec::new(),
             }),
             Err(msg) => Err(Error::Input {
                 path: input.path.clone(),
@@ -94,11 +97,14 @@ impl Scanner<'_> {
     }
 
     fn record(&self, d: &doc::ParsedDoc<'_>, line: u64, bytes: u64) -> ScanRecord {
-        let normalized = normalize(&d.text);
-        let verdict = match self.filters.check(&Doc {
-            text: &d.text,
-            normalized: &normalized,
-        }) {
+        // Word hashes are made with the near-dup seed, so the sketch reuses them.
+        let seed = self
+            .near
+            .and_then(|nd| nd.hasher().word_seed())
+            .unwrap_or(0);
+        let analysis = Analysis::new(&d.text, seed);
+        let mut attributes = Vec::new();
+        let verdict = match self.stages.scan(&analysis, &mut attributes) {
             Verdict::Keep => ScanVerdict::Keep,
             Verdict::Reject { reason, detail } => ScanVerdict::Filtered {
                 reason: reason.to_string(),
@@ -107,16 +113,19 @@ impl Scanner<'_> {
         };
         // Only documents that pass the filters can reach near-dup clustering.
         let sketch = match (&verdict, self.near) {
-            (ScanVerdict::Keep, Some(nd)) => Some(nd.sketch(&normalized)),
+            (ScanVerdict::Keep, Some(nd)) => Some(
+                nd.sketch_of_words(analysis.normalized(), &analysis.norm_words().hashes),
+            ),
             _ => None,
         };
         ScanRecord {
             line,
             bytes,
-            key: exact::key(&normalized),
+            key: exact::key(analysis.normalized()),
             id: d.id.clone(),
             verdict,
             sketch,
+            attributes,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct ScanRecord {
     pub verdict: ScanVerdict,
     /// Near-duplicate sketch (MinHash signature bytes) when `minhash.enabled`.
     pub sketch: Option<Vec<u8>>,
+    /// Scan stages' per-document attributes (scores), by name.
+    pub attributes: crate::stage::Attributes,
 }
 
 /// Pass 1's result for one input file.
@@ -45,7 +47,7 @@ pub struct ScanFile {
     pub records: Vec<ScanRecord>,
 }
 
-const MAGIC: &[u8; 8] = b"CPTSCAN\x01";
+const MAGIC: &[u8; 8] = b"CPTSCAN\x02";
 
 impl ScanFile {
     pub fn encode(&self) -> Vec<u8> {
@@ -78,6 +80,11 @@ impl ScanFile {
                     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
                     b.extend_from_slice(s);
                 }
+            }
+            b.extend_from_slice(&(r.attributes.len() as u32).to_le_bytes());
+            for (name, value) in &r.attributes {
+                put_str(&mut b, name);
+                b.extend_from_slice(&value.to_le_bytes());
             }
         }
         let sum = xxh3_64(&b);
@@ -119,6 +126,13 @@ impl ScanFile {
                     Some(r.take(len)?.to_vec())
                 }
             };
+            let n_attrs = r.u32()? as usize;
+            let mut attributes = Vec::with_capacity(n_attrs.min(1 << 10));
+            for _ in 0..n_attrs {
+                let name = r.str()?;
+                let value = f64::from_le_bytes(r.take(8)?.try_into().unwrap());
+                attributes.push((name, value));
+            }
             records.push(ScanRecord {
                 line,
                 bytes,
@@ -126,6 +140,7 @@ impl ScanFile {
                 id,
                 verdict,
                 sketch,
+                attributes,
             });
         }
         if !r.b.is_empty() {
@@ -198,8 +213,8 @@ pub struct WriteStats {
 }
 
 /// Version of the state directory's contents. 2: near-dup sketches hash each word once
-/// (format 1 sketches cannot be clustered with them).
-pub const STATE_FORMAT: u32 = 2;
+/// (format 1 sketches cannot be clustered with them). 3: scan records carry attributes.
+pub const STATE_FORMAT: u32 = 3;
 
 /// The job identity stored in `.state/job.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +320,7 @@ mod tests {
                     id: "a".into(),
                     verdict: ScanVerdict::Keep,
                     sketch: None,
+                    attributes: vec![("lang_en".into(), 0.75)],
                 },
                 ScanRecord {
                     line: 3,
@@ -316,6 +332,7 @@ mod tests {
                         detail: "words 2 < 50".into(),
                     },
                     sketch: Some(vec![1, 2, 3]),
+                    attributes: Vec::new(),
                 },
                 ScanRecord {
                     line: 4,
@@ -326,6 +343,7 @@ mod tests {
                         detail: "bad".into(),
                     },
                     sketch: None,
+                    attributes: Vec::new(),
                 },
             ],
         };

@@ -1,0 +1,215 @@
+//! One analysis of a document, shared by every scan stage: its whitespace words, lines,
+//! paragraphs, character count, normalized form and the normalized words' hashes and
+//! lengths. Each view is computed at most once, on first use, so a stage that does not
+//! need a view does not pay for it, and no two stages walk the text for the same thing.
+
+use crate::dedup::shingle::word_hashes;
+use crate::normalize::normalize;
+use std::cell::OnceCell;
+
+/// The words of the normalized text: hash (the word-shingle hash, so near-dup sketching
+/// reuses it) and length in characters, in order.
+#[derive(Debug, Default)]
+pub struct NormWords {
+    pub hashes: Vec<u64>,
+    pub chars: Vec<u32>,
+    /// Sum of `chars`.
+    pub total_chars: usize,
+}
+
+pub struct Analysis<'a> {
+    text: &'a str,
+    /// Seed of the word hashes (the near-dup stage's, so its sketch can reuse them).
+    word_seed: u64,
+    chars: OnceCell<usize>,
+    words: OnceCell<Vec<&'a str>>,
+    lines: OnceCell<Vec<&'a str>>,
+    paragraphs: OnceCell<Vec<&'a str>>,
+    normalized: OnceCell<String>,
+    norm_words: OnceCell<NormWords>,
+}
+
+impl<'a> Analysis<'a> {
+    pub fn new(text: &'a str, word_seed: u64) -> Self {
+        Analysis {
+            text,
+            word_seed,
+            chars: OnceCell::new(),
+            words: OnceCell::new(),
+            lines: OnceCell::new(),
+            paragraphs: OnceCell::new(),
+            normalized: OnceCell::new(),
+            norm_words: OnceCell::new(),
+        }
+    }
+
+    /// The original text.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub fn word_seed(&self) -> u64 {
+        self.word_seed
+    }
+
+    /// Characters (Unicode scalar values) of the text.
+    pub fn chars(&self) -> usize {
+        *self.chars.get_or_init(|| {
+            if self.text.is_ascii() {
+                self.text.len()
+            } else {
+                self.text.chars().count()
+            }
+        })
+    }
+
+    /// Whitespace-separated words of the original text (`str::split_whitespace`).
+    pub fn words(&self) -> &[&'a str] {
+        self.words.get_or_init(|| split_whitespace(self.text))
+    }
+
+    /// Lines (split at '\n'), trimmed, the empty ones left out.
+    pub fn lines(&self) -> &[&'a str] {
+        self.lines.get_or_init(|| {
+            self.text
+                .split('\n')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+    }
+
+    /// Paragraphs: runs of text separated by one or more blank lines, trimmed, non-empty.
+    pub fn paragraphs(&self) -> &[&'a str] {
+        self.paragraphs
+            .get_or_init(|| paragraphs(self.text).collect())
+    }
+
+    /// The normalized form (`crate::normalize::normalize`): dedup keys and n-grams use it.
+    pub fn normalized(&self) -> &str {
+        self.normalized.get_or_init(|| normalize(self.text))
+    }
+
+    /// Hashes and character lengths of the normalized words.
+    pub fn norm_words(&self) -> &NormWords {
+        self.norm_words.get_or_init(|| {
+            let text = self.normalized().as_bytes();
+            let mut w = NormWords::default();
+            let mut mask = Vec::new();
+            word_hashes(text, self.word_seed, &mut mask, |start, end, h| {
+                // Characters = bytes that are not UTF-8 continuation bytes.
+                let n = text[start..end]
+                    .iter()
+                    .filter(|&&b| b & 0xC0 != 0x80)
+                    .count();
+                w.hashes.push(h);
+                #[allow(clippy::cast_possible_truncation)] // a word of over 4 G chars is not text
+                w.chars.push(n as u32);
+                w.total_chars += n;
+            });
+            w
+        })
+    }
+}
+
+/// `str::split_whitespace`, with a byte loop for ASCII text (same separators: the ASCII
+/// characters with Unicode White_Space are tab, LF, VT, FF, CR and space).
+fn split_whitespace(text: &str) -> Vec<&str> {
+    if !text.is_ascii() {
+        return text.split_whitespace().collect();
+    }
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 5);
+    let mut start = None;
+    for (i, &c) in b.iter().enumerate() {
+        let space = c == b' ' || (b'\t'..=b'\r').contains(&c);
+        match (space, start) {
+            (true, Some(s)) => {
+                out.push(&text[s..i]);
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(&text[s..]);
+    }
+    out
+}
+
+/// Paragraphs: runs of text separated by one or more blank lines.
+fn paragraphs(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let (para, tail) = split_at_blank_line(rest);
+        rest = tail;
+        let para = para.trim();
+        if !para.is_empty() {
+            return Some(para);
+        }
+    })
+}
+
+fn split_at_blank_line(s: &str) -> (&str, &str) {
+    let mut start = 0;
+    while let Some(i) = s[start..].find('\n') {
+        let nl = start + i;
+        let after = &s[nl + 1..];
+        let line_end = after.find('\n').map(|j| nl + 1 + j);
+        if let Some(end) = line_end {
+            if s[nl + 1..end].trim().is_empty() {
+                return (&s[..nl], &s[end..]);
+            }
+        }
+        start = nl + 1;
+    }
+    (s, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::words;
+
+    #[test]
+    fn views_match_the_std_definitions() {
+        for text in [
+            "  Hello,\tworld!\r\n\n\nSecond\x0bpara  \x0c line\n \nthird ",
+            "Zürich café\u{a0}ﬁne\u{2028}x  ①② end",
+            "",
+            "one",
+        ] {
+            let a = Analysis::new(text, 7);
+            let ws: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(a.words(), ws.as_slice(), "{text:?}");
+            assert_eq!(a.chars(), text.chars().count());
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            assert_eq!(a.lines(), lines.as_slice(), "{text:?}");
+            let n = normalize(text);
+            assert_eq!(a.normalized(), n);
+            let nw = a.norm_words();
+            let lens: Vec<u32> = words(&n).map(|w| w.chars().count() as u32).collect();
+            assert_eq!(nw.chars, lens, "{text:?}");
+            assert_eq!(nw.total_chars, lens.iter().map(|&l| l as usize).sum::<usize>());
+            assert_eq!(nw.hashes.len(), lens.len());
+        }
+        assert_eq!(
+            paragraphs("a\nb\n\n\nc\n  \nd").collect::<Vec<_>>(),
+            ["a\nb", "c", "d"]
+        );
+    }
+
+    #[test]
+    fn equal_words_hash_equal_and_seed_matters() {
+        let a = Analysis::new("the cat and THE dog", 1);
+        let h = &a.norm_words().hashes;
+        assert_eq!(h[0], h[3]);
+        assert_ne!(h[0], h[1]);
+        let b = Analysis::new("the", 2);
+        assert_ne!(b.norm_words().hashes[0], h[0]);
+    }
+}

@@ -1,0 +1,273 @@
+//! The config sections of the stages: each struct's `Default` is the one place its
+//! defaults live (`--help`, `--dry-run` and the Python keywords read them from here).
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExactDedupConfig {
+    pub enabled: bool,
+}
+
+impl Default for ExactDedupConfig {
+    fn default() -> Self {
+        ExactDedupConfig { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiltersConfig {
+    pub length: LengthConfig,
+    pub repetition: RepetitionConfig,
+    pub quality: QualityConfig,
+}
+
+/// Gopher's document length rule (50..100,000 words); characters unbounded by default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LengthConfig {
+    pub enabled: bool,
+    pub min_words: u64,
+    pub max_words: u64,
+    pub min_chars: u64,
+    pub max_chars: u64,
+}
+
+impl Default for LengthConfig {
+    fn default() -> Self {
+        LengthConfig {
+            enabled: true,
+            min_words: 50,
+            max_words: 100_000,
+            min_chars: 0,
+            max_chars: u64::MAX,
+        }
+    }
+}
+
+/// Gopher's repetition thresholds (Rae et al. 2021, table A1): a document is rejected
+/// when a fraction exceeds its maximum.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepetitionConfig {
+    pub enabled: bool,
+    pub max_dup_line_frac: f64,
+    pub max_dup_para_frac: f64,
+    pub max_dup_line_char_frac: f64,
+    pub max_dup_para_char_frac: f64,
+    /// Maximum character fraction of the most frequent 2-, 3- and 4-gram.
+    pub max_top_ngram_char_frac: TopNgramConfig,
+    /// Maximum character fraction covered by repeated 5..10-grams.
+    pub max_dup_ngram_char_frac: DupNgramConfig,
+}
+
+impl Default for RepetitionConfig {
+    fn default() -> Self {
+        RepetitionConfig {
+            enabled: true,
+            max_dup_line_frac: 0.30,
+            max_dup_para_frac: 0.30,
+            max_dup_line_char_frac: 0.20,
+            max_dup_para_char_frac: 0.20,
+            max_top_ngram_char_frac: TopNgramConfig::default(),
+            max_dup_ngram_char_frac: DupNgramConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopNgramConfig {
+    #[serde(rename = "2")]
+    pub n2: f64,
+    #[serde(rename = "3")]
+    pub n3: f64,
+    #[serde(rename = "4")]
+    pub n4: f64,
+}
+
+impl Default for TopNgramConfig {
+    fn default() -> Self {
+        TopNgramConfig {
+            n2: 0.20,
+            n3: 0.18,
+            n4: 0.16,
+        }
+    }
+}
+
+impl TopNgramConfig {
+    pub fn by_n(&self) -> [(usize, f64); 3] {
+        [(2, self.n2), (3, self.n3), (4, self.n4)]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DupNgramConfig {
+    #[serde(rename = "5")]
+    pub n5: f64,
+    #[serde(rename = "6")]
+    pub n6: f64,
+    #[serde(rename = "7")]
+    pub n7: f64,
+    #[serde(rename = "8")]
+    pub n8: f64,
+    #[serde(rename = "9")]
+    pub n9: f64,
+    #[serde(rename = "10")]
+    pub n10: f64,
+}
+
+impl Default for DupNgramConfig {
+    fn default() -> Self {
+        DupNgramConfig {
+            n5: 0.15,
+            n6: 0.14,
+            n7: 0.13,
+            n8: 0.12,
+            n9: 0.11,
+            n10: 0.10,
+        }
+    }
+}
+
+impl DupNgramConfig {
+    pub fn by_n(&self) -> [(usize, f64); 6] {
+        [
+            (5, self.n5),
+            (6, self.n6),
+            (7, self.n7),
+            (8, self.n8),
+            (9, self.n9),
+            (10, self.n10),
+        ]
+    }
+}
+
+/// Gopher's quality heuristics.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    pub enabled: bool,
+    pub min_mean_word_len: f64,
+    pub max_mean_word_len: f64,
+    /// Maximum ratio of '#' and '...' (or '…') occurrences to words.
+    pub max_symbol_word_ratio: f64,
+    pub max_bullet_lines_frac: f64,
+    pub max_ellipsis_lines_frac: f64,
+    pub min_alpha_words_frac: f64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            enabled: true,
+            min_mean_word_len: 3.0,
+            max_mean_word_len: 10.0,
+            max_symbol_word_ratio: 0.1,
+            max_bullet_lines_frac: 0.9,
+            max_ellipsis_lines_frac: 0.3,
+            min_alpha_words_frac: 0.8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiiConfig {
+    pub enabled: bool,
+    pub email: bool,
+    pub ip_address: bool,
+    pub phone: bool,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig {
+            enabled: true,
+            email: true,
+            ip_address: true,
+            phone: true,
+        }
+    }
+}
+
+/// The tokenize stage run after curation; defaults are `tokenize::TokenizeOptions`'.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenizeConfig {
+    pub enabled: bool,
+    /// The model's tokenizer.json; required when enabled.
+    pub tokenizer: Option<String>,
+    /// Token shard directory; `None` = `<output>/tokens`.
+    pub output: Option<String>,
+    pub shard_tokens: u64,
+    pub frame_tokens: u32,
+    pub zstd_level: i32,
+    /// EOS token spelling; `None` = found in the tokenizer.
+    pub eos_token: Option<String>,
+    /// Also write a Megatron-LM `PREFIX.bin` / `PREFIX.idx`.
+    pub megatron: Option<String>,
+}
+
+impl Default for TokenizeConfig {
+    fn default() -> Self {
+        let o = crate::tokenize::TokenizeOptions::default();
+        TokenizeConfig {
+            enabled: false,
+            tokenizer: None,
+            output: None,
+            shard_tokens: o.shard_tokens,
+            frame_tokens: o.frame_tokens,
+            zstd_level: o.zstd_level,
+            eos_token: o.eos_token,
+            megatron: None,
+        }
+    }
+}
+
+impl TokenizeConfig {
+    /// Range checks, each naming its key (the tokenizer file is checked by the job).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::Config(format!("tokenize.{key}: {why}")));
+        if self.enabled && !matches!(self.tokenizer.as_deref(), Some(t) if !t.is_empty()) {
+            return bad(
+                "tokenizer",
+                "required when tokenize.enabled is true (path to the model's tokenizer.json)"
+                    .into(),
+            );
+        }
+        if self.shard_tokens == 0 {
+            return bad("shard_tokens", "must be > 0".into());
+        }
+        if self.frame_tokens == 0 {
+            return bad("frame_tokens", "must be > 0".into());
+        }
+        let levels = zstd::compression_level_range();
+        if !levels.contains(&self.zstd_level) {
+            return bad(
+                "zstd_level",
+                format!(
+                    "{} is not in {}..={}",
+                    self.zstd_level,
+                    levels.start(),
+                    levels.end()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Where the token shards go: `output`, or `<job output>/tokens`.
+    pub fn output_dir(&self, job_output: &Path) -> std::path::PathBuf {
+        match &self.output {
+            Some(o) if !o.is_empty() => std::path::PathBuf::from(o),
+            _ => job_output.join("tokens"),
+        }
+    }
+}
+
