@@ -17,8 +17,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 import cpt
 from cpt import _engine
-from cpt._tokenize import export_megatron, tokenize, tokenizer_hash
 from cpt.data.shards import ShardFormatError, TokenDataset, TokenizerMismatchError
+from cpt.tokenize import export_megatron, tokenize, tokenizer_hash
 
 
 def read_jsonl_zst(path: Path) -> list[str]:
