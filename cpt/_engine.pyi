@@ -7,6 +7,31 @@ mappings of keys, where an unset key keeps the engine's default."""
 from os import PathLike
 from typing import Any, Mapping, Sequence, Union
 
+from typing_extensions import Self, final
+
+__all__ = [
+    "__version__",
+    "CurateError",
+    "ConfigError",
+    "InputError",
+    "ShardError",
+    "TokenizerError",
+    "EngineIOError",
+    "curate_run",
+    "curate_plan",
+    "cli_main",
+    "minhash_defaults",
+    "minhash_signatures",
+    "minhash_plan",
+    "minhash_dedup",
+    "minhash_dedup_jsonl",
+    "LshIndex",
+    "tokenize",
+    "tokenizer_hash",
+    "export_megatron",
+    "read_tokens",
+]
+
 __version__: str
 
 _Path = Union[str, PathLike[str]]
@@ -32,8 +57,10 @@ def minhash_dedup_jsonl(
     path: _Path, config: _Keys | None = None, threads: int = 0, spill_dir: _Path | None = None
 ) -> dict[str, Any]: ...
 
+# A PyO3 class: built by __new__, not subclassable.
+@final
 class LshIndex:
-    def __init__(self, config: _Keys | None = None) -> None: ...
+    def __new__(cls, config: _Keys | None = None) -> Self: ...
     @property
     def bands(self) -> int: ...
     @property

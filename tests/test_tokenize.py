@@ -409,6 +409,17 @@ def test_bad_options(tmp_path: Path, bpe_tokenizer: Path) -> None:
             tokenize(src, bpe_tokenizer, tmp_path / "out", **bad)
 
 
+def test_options_are_engine_keys_named_in_errors(tmp_path: Path, bpe_tokenizer: Path) -> None:
+    # Unset options keep the engine's defaults; a wrong one is named by its key.
+    src = write_jsonl(tmp_path / "docs.jsonl", ["a"], compress="none")
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.shard_tokens: invalid value"):
+        tokenize(src, bpe_tokenizer, tmp_path / "out", shard_tokens=-1)
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.shard_tokenz: unknown field"):
+        _engine.tokenize([str(src)], str(bpe_tokenizer), str(tmp_path / "out"), shard_tokenz=9)
+    report = _engine.tokenize(str(src), str(bpe_tokenizer), str(tmp_path / "out"))
+    assert report["docs"] == 1 and report["shards"] == 1
+
+
 def test_failed_run_leaves_no_partial_shard(tmp_path: Path, bpe_tokenizer: Path) -> None:
     src = tmp_path / "late.jsonl"
     src.write_text('{"text": "some words here"}\n' * 50 + "not json\n")
