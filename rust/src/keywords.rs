@@ -50,7 +50,13 @@ mod tests {
     #[test]
     fn unset_keys_keep_defaults_and_errors_name_the_key() {
         let o: Opts = from_keys("s", json!({"name": "y"})).unwrap();
-        assert_eq!(o, Opts { size: 7, name: "y".into() });
+        assert_eq!(
+            o,
+            Opts {
+                size: 7,
+                name: "y".into()
+            }
+        );
         let err = from_keys::<Opts>("s", json!({"name": "y", "size": -1})).unwrap_err();
         assert!(err.to_string().starts_with("config: s.size: "), "{err}");
         let err = from_keys::<Opts>("s", json!({"sise": 1})).unwrap_err();

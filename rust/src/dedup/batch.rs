@@ -266,16 +266,26 @@ mod tests {
         assert_eq!(index.query(row(1)).unwrap(), vec![0]);
         assert!(index.query(&row(1)[..8]).is_err());
         assert_eq!(index.plan().plan.n_docs, 2);
-        assert_eq!((index.plan().plan.fp_weight, index.plan().plan.fn_weight), (0.5, 0.5));
+        assert_eq!(
+            (index.plan().plan.fp_weight, index.plan().plan.fn_weight),
+            (0.5, 0.5)
+        );
     }
 
     #[test]
     fn dedup_list_columns_point_at_earlier_kept_docs() {
         let t = "the quick brown fox jumps over the lazy dog again and again";
-        let texts = [t.to_string(), "other words entirely here".into(), t.to_uppercase()];
+        let texts = [
+            t.to_string(),
+            "other words entirely here".into(),
+            t.to_uppercase(),
+        ];
         let out = dedup_list(&MinHashConfig::default(), &texts, 2, None).unwrap();
         assert_eq!(out.docs, 3);
-        assert_eq!((out.removed.ordinal.clone(), out.removed.kept.clone()), (vec![2], vec![0]));
+        assert_eq!(
+            (out.removed.ordinal.clone(), out.removed.kept.clone()),
+            (vec![2], vec![0])
+        );
         assert!(out.plan.contains("bands x"), "{}", out.plan);
     }
 }

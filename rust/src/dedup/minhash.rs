@@ -570,15 +570,27 @@ mod tests {
 
     #[test]
     fn config_from_keys_names_the_key() {
-        let cfg = MinHashConfig::from_keys(serde_json::json!({"threshold": 0.7, "bands": null}))
-            .unwrap();
+        let cfg =
+            MinHashConfig::from_keys(serde_json::json!({"threshold": 0.7, "bands": null})).unwrap();
         assert_eq!(cfg.threshold, 0.7);
         assert_eq!(cfg.num_perm, MinHashConfig::default().num_perm);
         for (keys, key) in [
-            (serde_json::json!({"shingle": "sentence"}), "minhash.shingle: unknown variant"),
-            (serde_json::json!({"num_perm": 1.5}), "minhash.num_perm: invalid type"),
-            (serde_json::json!({"treshold": 0.7}), "minhash.treshold: unknown field"),
-            (serde_json::json!({"threshold": 1.5}), "minhash.threshold: must be in"),
+            (
+                serde_json::json!({"shingle": "sentence"}),
+                "minhash.shingle: unknown variant",
+            ),
+            (
+                serde_json::json!({"num_perm": 1.5}),
+                "minhash.num_perm: invalid type",
+            ),
+            (
+                serde_json::json!({"treshold": 0.7}),
+                "minhash.treshold: unknown field",
+            ),
+            (
+                serde_json::json!({"threshold": 1.5}),
+                "minhash.threshold: must be in",
+            ),
         ] {
             let err = MinHashConfig::from_keys(keys).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
