@@ -46,7 +46,9 @@ fn minhash_plan(
     config: Option<&Bound<'_, PyDict>>,
     n_docs: u64,
 ) -> PyResult<Py<PyAny>> {
-    let plan = batch::plan(&self::config(config)?, n_docs).map_err(map_err)?;
+    let cfg = self::config(config)?;
+    // The band choice scans every bands x rows pair: milliseconds, without the GIL.
+    let plan = py.detach(|| batch::plan(&cfg, n_docs)).map_err(map_err)?;
     to_py(py, &plan)
 }
 
@@ -94,8 +96,9 @@ struct PyLshIndex {
 impl PyLshIndex {
     #[new]
     #[pyo3(signature = (config=None))]
-    fn new(config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let inner = SignatureIndex::new(&self::config(config)?).map_err(map_err)?;
+    fn new(py: Python<'_>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let cfg = self::config(config)?;
+        let inner = py.detach(|| SignatureIndex::new(&cfg)).map_err(map_err)?;
         Ok(PyLshIndex { inner })
     }
 
