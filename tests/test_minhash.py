@@ -194,3 +194,14 @@ def test_empty_and_exact_copies(verify: bool) -> None:
     assert res.duplicate_of.tolist() == [-1, -1, -1, 1, -1]
     assert res.cluster_ids.tolist() == [-1, 0, -1, 0, -1]
     assert res.stats["empty_docs"] == 2
+
+
+@pytest.mark.slow  # about 10 s; the test command runs the gate itself right after pytest
+def test_performance_gate_fails_below_its_bar(shared_data: Path) -> None:
+    # The gate of scripts/test.sh on a small slice: a bar cpt cannot reach gives exit 1, one
+    # it must reach gives 0 (cpt is about 10x rensa in CPU time; the gate asks 3x).
+    from cpt.bench.minhash import gate
+
+    corpus = shared_data / "neardup/docs.jsonl.zst"
+    assert gate(corpus, 1000.0, docs=300, repeat=1) == 1
+    assert gate(corpus, 1.0, docs=300, repeat=1) == 0
