@@ -1,9 +1,41 @@
-"""Type stubs for the native module ``cpt._engine`` (PyO3). Keep in step with python/src/."""
+"""Type stubs for the native module ``cpt._engine`` (PyO3), checked against the built module
+by ``python -m mypy.stubtest cpt._engine`` in scripts/test.sh. Keep in step with python/src/.
+
+Results leave the engine as plain dicts (the JSON the engine would write); configs arrive as
+mappings of keys, where an unset key keeps the engine's default."""
 
 from os import PathLike
-from typing import Any, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
+
+from typing_extensions import Self, final
+
+__all__ = [
+    "__version__",
+    "CurateError",
+    "ConfigError",
+    "InputError",
+    "ShardError",
+    "TokenizerError",
+    "EngineIOError",
+    "curate_run",
+    "curate_plan",
+    "cli_main",
+    "minhash_defaults",
+    "minhash_signatures",
+    "minhash_plan",
+    "minhash_dedup",
+    "minhash_dedup_jsonl",
+    "LshIndex",
+    "tokenize",
+    "tokenizer_hash",
+    "export_megatron",
+    "read_tokens",
+]
 
 __version__: str
+
+_Path = Union[str, PathLike[str]]
+_Keys = Mapping[str, Any]
 
 class CurateError(Exception): ...
 class ConfigError(CurateError): ...
@@ -13,62 +45,50 @@ class TokenizerError(CurateError): ...
 class EngineIOError(CurateError): ...
 
 # --- minhash (python/src/minhash.rs) ---
+def minhash_defaults() -> dict[str, Any]: ...
 def minhash_signatures(
-    texts: list[str],
-    num_perm: int,
-    ngram: int,
-    shingle: str,
-    seed: int,
-    hash_bits: int,
-    threads: int,
+    texts: list[str], config: _Keys | None = None, threads: int = 0
 ) -> bytes: ...
-def minhash_lsh_params(threshold: float, num_perm: int, checked: bool) -> tuple[int, int]: ...
-def minhash_plan(config_json: str, n_docs: int) -> tuple[str, str]: ...
+def minhash_plan(config: _Keys | None = None, n_docs: int = 0) -> dict[str, Any]: ...
 def minhash_dedup(
-    texts: list[str], config_json: str, threads: int, spill_dir: str | None = None
-) -> tuple[list[tuple[int, int, int]], str]: ...
+    texts: list[str], config: _Keys | None = None, threads: int = 0, spill_dir: _Path | None = None
+) -> dict[str, Any]: ...
 def minhash_dedup_jsonl(
-    path: str, config_json: str, threads: int, spill_dir: str | None = None
-) -> tuple[int, list[tuple[int, int, int]], str]: ...
+    path: _Path, config: _Keys | None = None, threads: int = 0, spill_dir: _Path | None = None
+) -> dict[str, Any]: ...
 
+# A PyO3 class: built by __new__, not subclassable.
+@final
 class LshIndex:
-    def __init__(self, num_perm: int, bands: int, rows: int, hash_bits: int) -> None: ...
+    def __new__(cls, config: _Keys | None = None) -> Self: ...
+    @property
+    def bands(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
     def insert(self, sig: bytes) -> int: ...
     def query(self, sig: bytes) -> list[int]: ...
+    def plan(self) -> dict[str, Any]: ...
     def __len__(self) -> int: ...
 
+# --- curate (python/src/curate.rs) ---
 def curate_run(
-    config_path: str | None = None,
-    overlay_json: str | None = None,
+    config_path: _Path | None = None,
+    overlay: _Keys | None = None,
     sets: list[str] = ...,
     overwrite: bool = False,
     quiet: bool = False,
-    dry_run: bool = False,
+) -> dict[str, Any]: ...
+def curate_plan(
+    config_path: _Path | None = None, overlay: _Keys | None = None, sets: list[str] = ...
 ) -> str: ...
 def cli_main(argv: list[str]) -> int: ...
 
 # --- tokenize (python/src/tokenize.rs) ---
-_Path = Union[str, PathLike[str]]
-
 def tokenize(
-    inputs: Union[_Path, Sequence[_Path]],
-    tokenizer: _Path,
-    output: _Path,
-    *,
-    threads: int | None = None,
-    shard_tokens: int | None = None,
-    frame_tokens: int | None = None,
-    zstd_level: int | None = None,
-    eos_token: str | None = None,
-    text_key: str | None = None,
-    megatron: _Path | None = None,
-    config_hash: str | None = None,
-    top_words: int | None = None,
-    batch_bytes: int | None = None,
-    progress: bool = False,
+    inputs: Union[_Path, Sequence[_Path]], tokenizer: _Path, output: _Path, **options: Any
 ) -> dict[str, Any]: ...
 def tokenizer_hash(path: _Path) -> str: ...
-def export_megatron(manifest: _Path, prefix: _Path) -> tuple[str, str]: ...
+def export_megatron(manifest: _Path, prefix: _Path) -> dict[str, str]: ...
 def read_tokens(
     manifest: _Path, start: int, count: int, expected_tokenizer_hash: str | None = None
 ) -> list[int]: ...

@@ -6,7 +6,6 @@ clap entry point as the ``cpt-curate`` binary built by ``cargo install --path ru
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -14,8 +13,8 @@ from typing import Any, Sequence, Union
 
 from cpt import _engine
 
-# The tokenize stage's Python face, re-exported here beside run().
-from cpt._tokenize import export_megatron, tokenize, tokenizer_hash  # noqa: F401
+# The tokenize stage's Python face (``cpt.tokenize``), re-exported here beside run().
+from cpt.tokenize import export_megatron, tokenize, tokenizer_hash  # noqa: F401
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -66,16 +65,13 @@ def run(
     Raises ``cpt.ConfigError`` for bad keys or values, ``cpt.InputError`` for malformed or
     corrupt input, ``cpt.EngineIOError`` for file system errors.
     """
-    overlay = json.dumps(_overlay(inputs, output, keys))
-    text = _engine.curate_run(
+    return _engine.curate_run(
         os.fspath(config) if config is not None else None,
-        overlay,
+        _overlay(inputs, output, keys),
         list(sets),
         overwrite=overwrite,
         quiet=quiet,
     )
-    report: dict[str, Any] = json.loads(text)
-    return report
 
 
 def plan(
@@ -87,11 +83,10 @@ def plan(
     **keys: Any,
 ) -> str:
     """The resolved config (YAML) and the plan, as ``cpt-curate run --dry-run`` prints them."""
-    overlay = json.dumps(_overlay(inputs, output, keys))
-    return str(
-        _engine.curate_run(
-            os.fspath(config) if config is not None else None, overlay, list(sets), dry_run=True
-        )
+    return _engine.curate_plan(
+        os.fspath(config) if config is not None else None,
+        _overlay(inputs, output, keys),
+        list(sets),
     )
 
 

@@ -12,16 +12,16 @@ document of every cluster (input order) is kept.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any, Hashable, Iterable, Mapping
 
 import numpy as np
 
 from cpt import _engine
 
 __all__ = [
+    "DEFAULTS",
     "DedupResult",
     "LSHIndex",
     "dedup",
@@ -32,13 +32,20 @@ __all__ = [
     "signatures",
 ]
 
-DEFAULT_SEED = 42
+# The engine's `minhash` config defaults: the keyword defaults below are read from it, so
+# they are written once, in Rust (`MinHashConfig::default`).
+DEFAULTS: Mapping[str, Any] = _engine.minhash_defaults()
+_D = DEFAULTS
 
 
-def _dtype(hash_bits: int) -> type[np.unsignedinteger]:
-    if hash_bits not in (32, 64):
-        raise _engine.ConfigError(f"config: minhash.hash_bits: must be 32 or 64, got {hash_bits}")
-    return np.uint32 if hash_bits == 32 else np.uint64
+def _config(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine config from a call's arguments: every argument that is a config key."""
+    return {k: v for k, v in arguments.items() if k in DEFAULTS}
+
+
+def _dtype(hash_bits: int) -> np.dtype[Any]:
+    """The numpy dtype of signature values (the engine has checked ``hash_bits``)."""
+    return np.dtype(np.uint32 if hash_bits == 32 else np.uint64).newbyteorder("<")
 
 
 def _texts(texts: Iterable[str]) -> list[str]:
@@ -51,20 +58,20 @@ def _texts(texts: Iterable[str]) -> list[str]:
 
 def signatures(
     texts: Iterable[str],
-    num_perm: int = 128,
-    ngram: int = 5,
-    shingle: str = "word",
-    seed: int = DEFAULT_SEED,
-    hash_bits: int = 32,
+    num_perm: int = _D["num_perm"],
+    ngram: int = _D["ngram"],
+    shingle: str = _D["shingle"],
+    seed: int = _D["seed"],
+    hash_bits: int = _D["hash_bits"],
     threads: int = 0,
 ) -> np.ndarray:
     """MinHash signatures of raw texts: an array of shape ``(len(texts), num_perm)``,
     ``uint32`` (or ``uint64`` with ``hash_bits=64``). Texts are normalized inside.
     ``threads=0`` uses one thread per core; results do not depend on it."""
+    cfg = _config(locals())
     items = _texts(texts)
-    dtype = _dtype(hash_bits)
-    raw = _engine.minhash_signatures(items, num_perm, ngram, shingle, seed, hash_bits, threads)
-    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(len(items), num_perm)
+    raw = _engine.minhash_signatures(items, cfg, threads)
+    return np.frombuffer(raw, dtype=_dtype(hash_bits)).reshape(len(items), num_perm)
 
 
 def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -78,12 +85,14 @@ def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
 
 
 def lsh_params(
-    threshold: float = 0.8, num_perm: int = 128, checked: bool = False
+    threshold: float = _D["threshold"], num_perm: int = _D["num_perm"], checked: bool = False
 ) -> tuple[int, int]:
     """(bands, rows) with bands*rows <= num_perm minimising the weighted false-positive and
     false-negative areas of the S-curve; ``checked`` weighs recall up because every
     candidate is confirmed afterwards."""
-    return tuple(_engine.minhash_lsh_params(threshold, num_perm, checked))  # type: ignore[return-value]
+    cfg = {"threshold": threshold, "num_perm": num_perm, "sample_check": checked}
+    info = _engine.minhash_plan(cfg)
+    return int(info["bands"]), int(info["rows"])
 
 
 class LSHIndex:
@@ -92,24 +101,20 @@ class LSHIndex:
 
     def __init__(
         self,
-        threshold: float = 0.8,
-        num_perm: int = 128,
+        threshold: float = _D["threshold"],
+        num_perm: int = _D["num_perm"],
         bands: int | None = None,
         rows: int | None = None,
-        hash_bits: int = 32,
+        hash_bits: int = _D["hash_bits"],
     ) -> None:
-        if (bands is None) != (rows is None):
-            raise _engine.ConfigError("config: minhash.bands: give bands and rows together")
-        if bands is None or rows is None:
-            bands, rows = lsh_params(threshold, num_perm)
-        self._dtype = np.dtype(_dtype(hash_bits)).newbyteorder("<")
-        self._index = _engine.LshIndex(num_perm, bands, rows, hash_bits)
+        self._index = _engine.LshIndex(_config(locals()))
+        self._dtype = _dtype(hash_bits)
         self._keys: list[Hashable] = []
         self._slots: dict[Hashable, int] = {}
         self.threshold = threshold
         self.num_perm = num_perm
-        self.bands = bands
-        self.rows = rows
+        self.bands: int = self._index.bands
+        self.rows: int = self._index.rows
 
     def _bytes(self, signature: np.ndarray) -> bytes:
         sig = np.ascontiguousarray(signature, dtype=self._dtype)
@@ -135,15 +140,7 @@ class LSHIndex:
     @property
     def plan(self) -> dict[str, Any]:
         """Bands, rows and the S-curve at the threshold (as printed before a run)."""
-        cfg = {
-            "threshold": self.threshold,
-            "num_perm": self.num_perm,
-            "bands": self.bands,
-            "rows": self.rows,
-            "sample_check": False,
-        }
-        info, _ = _engine.minhash_plan(json.dumps(cfg), len(self))
-        return json.loads(info)
+        return self._index.plan()
 
 
 @dataclass
@@ -166,64 +163,41 @@ class DedupResult:
         return np.flatnonzero(self.duplicate_of >= 0).tolist()
 
 
-# The keyword arguments of `dedup` / `dedup_jsonl` that form the engine's `minhash` config.
-_CONFIG_KEYS = (
-    "threshold",
-    "num_perm",
-    "ngram",
-    "shingle",
-    "seed",
-    "hash_bits",
-    "verify",
-    "sample_check",
-    "bands",
-    "rows",
-    "max_cluster_size",
-    "refuse_oversize",
-    "mem_limit",
-)
-
-
-def _config(arguments: dict[str, Any]) -> str:
-    """The engine config (JSON) from a call's arguments; None leaves the engine's default."""
-    return json.dumps({k: arguments[k] for k in _CONFIG_KEYS if arguments[k] is not None})
-
-
-def _result(
-    n: int, hits: Sequence[tuple[int, int, int]], stats_json: str, plan_text: str
-) -> DedupResult:
+def _result(out: Mapping[str, Any]) -> DedupResult:
+    """A DedupResult from the engine's summary (removed documents as columns)."""
+    n = int(out["docs"])
+    removed = out["removed"]
+    ordinal = np.asarray(removed["ordinal"], dtype=np.int64)
+    kept = np.asarray(removed["kept"], dtype=np.int64)
     duplicate_of = np.full(n, -1, dtype=np.int64)
     cluster_ids = np.full(n, -1, dtype=np.int64)
-    if hits:
-        ordinal, cluster, kept = np.asarray(hits, dtype=np.int64).T
-        duplicate_of[ordinal] = kept
-        cluster_ids[ordinal] = cluster
-        cluster_ids[kept] = cluster
+    duplicate_of[ordinal] = kept
+    cluster_ids[ordinal] = removed["cluster"]
+    cluster_ids[kept] = removed["cluster"]
     kept_idx = np.flatnonzero(duplicate_of < 0).tolist()
-    return DedupResult(kept_idx, duplicate_of, cluster_ids, json.loads(stats_json), plan_text)
+    return DedupResult(kept_idx, duplicate_of, cluster_ids, out["stats"], out["plan"])
 
 
 def plan(n_docs: int, **config: Any) -> str:
     """The printable LSH plan (bands x rows, S-curve points, memory) for a config."""
-    _, text = _engine.minhash_plan(json.dumps(config), n_docs)
-    return text
+    return str(_engine.minhash_plan(config, n_docs)["text"])
 
 
 def dedup(
     texts: Iterable[str],
-    threshold: float = 0.8,
-    num_perm: int = 128,
-    ngram: int = 5,
-    shingle: str = "word",
-    seed: int = DEFAULT_SEED,
-    hash_bits: int = 32,
-    verify: bool = False,
-    sample_check: bool = True,
-    bands: int | None = None,
-    rows: int | None = None,
-    max_cluster_size: int | None = None,
-    refuse_oversize: bool = False,
-    mem_limit: int | str | None = None,
+    threshold: float = _D["threshold"],
+    num_perm: int = _D["num_perm"],
+    ngram: int = _D["ngram"],
+    shingle: str = _D["shingle"],
+    seed: int = _D["seed"],
+    hash_bits: int = _D["hash_bits"],
+    verify: bool = _D["verify"],
+    sample_check: bool = _D["sample_check"],
+    bands: int | None = _D["bands"],
+    rows: int | None = _D["rows"],
+    max_cluster_size: int | None = _D["max_cluster_size"],
+    refuse_oversize: bool = _D["refuse_oversize"],
+    mem_limit: int | str | None = _D["mem_limit"],
     spill_dir: str | os.PathLike[str] | None = None,
     threads: int = 0,
 ) -> DedupResult:
@@ -234,28 +208,25 @@ def dedup(
     ``spill_dir`` above ``mem_limit`` (bytes or e.g. ``"2GiB"``). Deterministic for any
     ``threads``."""
     cfg = _config(locals())
-    items = _texts(texts)
-    _, plan_text = _engine.minhash_plan(cfg, len(items))
     spill = None if spill_dir is None else os.fspath(spill_dir)
-    hits, stats = _engine.minhash_dedup(items, cfg, threads, spill)
-    return _result(len(items), hits, stats, plan_text)
+    return _result(_engine.minhash_dedup(_texts(texts), cfg, threads, spill))
 
 
 def dedup_jsonl(
     path: str | os.PathLike[str],
-    threshold: float = 0.8,
-    num_perm: int = 128,
-    ngram: int = 5,
-    shingle: str = "word",
-    seed: int = DEFAULT_SEED,
-    hash_bits: int = 32,
-    verify: bool = False,
-    sample_check: bool = True,
-    bands: int | None = None,
-    rows: int | None = None,
-    max_cluster_size: int | None = None,
-    refuse_oversize: bool = False,
-    mem_limit: int | str | None = None,
+    threshold: float = _D["threshold"],
+    num_perm: int = _D["num_perm"],
+    ngram: int = _D["ngram"],
+    shingle: str = _D["shingle"],
+    seed: int = _D["seed"],
+    hash_bits: int = _D["hash_bits"],
+    verify: bool = _D["verify"],
+    sample_check: bool = _D["sample_check"],
+    bands: int | None = _D["bands"],
+    rows: int | None = _D["rows"],
+    max_cluster_size: int | None = _D["max_cluster_size"],
+    refuse_oversize: bool = _D["refuse_oversize"],
+    mem_limit: int | str | None = _D["mem_limit"],
     spill_dir: str | os.PathLike[str] | None = None,
     threads: int = 0,
 ) -> DedupResult:
@@ -263,6 +234,4 @@ def dedup_jsonl(
     entirely in Rust. Indices are record numbers (non-blank lines, from 0)."""
     cfg = _config(locals())
     spill = None if spill_dir is None else os.fspath(spill_dir)
-    n, hits, stats = _engine.minhash_dedup_jsonl(os.fspath(path), cfg, threads, spill)
-    _, plan_text = _engine.minhash_plan(cfg, n)
-    return _result(n, hits, stats, plan_text)
+    return _result(_engine.minhash_dedup_jsonl(os.fspath(path), cfg, threads, spill))

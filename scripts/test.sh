@@ -8,3 +8,7 @@ cargo fmt --all --check
 ruff check cpt tests
 ruff format --check cpt tests
 pytest -q
+# The stub of the native module matches the module (fails on a function missing from it).
+python -m mypy.stubtest cpt._engine
+# Performance gate: near-dup at least 3x rensa's throughput on a slice of the benchmark.
+python -m cpt.bench minhash --corpus ../shared/data/neardup/docs.jsonl.zst --gate 3.0 --quick

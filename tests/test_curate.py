@@ -110,6 +110,27 @@ def test_unknown_key_is_a_config_error(tmp_path: Path) -> None:
         cpt.curate.run(src, tmp_path / "o", threads="many")
 
 
+def test_report_is_the_json_written_beside_the_output(tmp_path: Path) -> None:
+    # One return form: the dict run() returns reads exactly as report.json does (string keys
+    # of histograms included), not a JSON text to parse.
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": PROSE}, {"text": PROSE}])
+    report = cpt.curate.run(src, tmp_path / "o", quiet=True)
+    on_disk = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert isinstance(report, dict)
+    assert report["config_hash"] == on_disk["config_hash"]
+    assert report["exact_duplicates"] == on_disk["exact_duplicates"]
+    assert report["exact_duplicates"]["size_histogram"] == {"2": 1}
+    assert report["rejected"] == on_disk["rejected"] and report["kept_docs"] == 1
+
+
+def test_keyword_that_is_not_config_data_is_a_config_error(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [{"text": PROSE}])
+    with pytest.raises(cpt.ConfigError, match="keyword arguments"):
+        cpt.curate.run(src, tmp_path / "o", filters={"length": {"min_words": object()}})
+    with pytest.raises(cpt.ConfigError, match="keyword arguments"):
+        cpt.curate.plan(src, tmp_path / "o", filters={"length": {"min_words": object()}})
+
+
 def test_malformed_input_is_an_input_error_naming_the_line(tmp_path: Path) -> None:
     src = tmp_path / "bad.jsonl"
     src.write_text(json.dumps({"text": PROSE}) + "\n{oops\n")

@@ -3,6 +3,7 @@ spilling, the LSH index, and clear errors."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from conftest import NearDupReference, precision_recall
 
 import cpt
+import cpt.minhash
+from cpt import _engine
 from cpt.minhash import LSHIndex, dedup, dedup_jsonl, jaccard_estimate, lsh_params, signatures
 
 
@@ -150,6 +153,38 @@ def test_bad_config_and_input_give_clear_errors(tmp_path: Path) -> None:
         dedup_jsonl(missing)
 
 
+def test_python_defaults_are_the_engines() -> None:
+    # cpt.minhash writes no default of its own: each keyword default is the engine's.
+    defaults = _engine.minhash_defaults()
+    assert defaults == cpt.minhash.DEFAULTS and defaults["num_perm"] == 128
+    for fn in (dedup, dedup_jsonl, signatures, LSHIndex):
+        for name, p in inspect.signature(fn).parameters.items():
+            if name in defaults:
+                assert p.default == defaults[name], (fn, name)
+    assert lsh_params() == (LSHIndex().bands, LSHIndex().rows)
+    # Candidates that are checked afterwards get recall-heavy bands (more, shorter).
+    assert lsh_params(checked=True) != lsh_params(checked=False)
+
+
+def test_engine_functions_name_bad_keys_and_return_dicts() -> None:
+    with pytest.raises(cpt.ConfigError, match=r"minhash\.treshold: unknown field"):
+        _engine.minhash_dedup(["a b c"], {"treshold": 0.7})
+    with pytest.raises(cpt.ConfigError, match=r"minhash\.shingle: unknown variant"):
+        dedup(["a b c"], shingle="sentence")
+    with pytest.raises(cpt.ConfigError, match=r"minhash\.num_perm: invalid type"):
+        _engine.minhash_signatures(["a"], {"num_perm": "many"})
+    with pytest.raises(cpt.ConfigError, match=r"minhash\.rows"):
+        LSHIndex(bands=8)
+    index = _engine.LshIndex({"num_perm": 16, "bands": 4, "rows": 4})
+    with pytest.raises(cpt.ConfigError, match="does not hold 16 values"):
+        index.insert(b"\0" * 10)
+    plan = _engine.minhash_plan({"threshold": 0.7}, 1000)
+    assert plan["n_docs"] == 1000 and plan["text"].startswith("near-dup LSH")
+    out = _engine.minhash_dedup(["x y z w", "x y z w"], {"ngram": 2})
+    assert out["docs"] == 2 and out["removed"] == {"ordinal": [1], "cluster": [0], "kept": [0]}
+    assert out["stats"]["cluster_sizes"] == {"2": 1}  # as in report.json
+
+
 @pytest.mark.parametrize("verify", [False, True])
 def test_empty_and_exact_copies(verify: bool) -> None:
     text = "the quick brown fox jumps over the lazy dog again and again"
@@ -159,3 +194,14 @@ def test_empty_and_exact_copies(verify: bool) -> None:
     assert res.duplicate_of.tolist() == [-1, -1, -1, 1, -1]
     assert res.cluster_ids.tolist() == [-1, 0, -1, 0, -1]
     assert res.stats["empty_docs"] == 2
+
+
+@pytest.mark.slow  # about 10 s; the test command runs the gate itself right after pytest
+def test_performance_gate_fails_below_its_bar(shared_data: Path) -> None:
+    # The gate of scripts/test.sh on a small slice: a bar cpt cannot reach gives exit 1, one
+    # it must reach gives 0 (cpt is about 10x rensa in CPU time; the gate asks 3x).
+    from cpt.bench.minhash import gate
+
+    corpus = shared_data / "neardup/docs.jsonl.zst"
+    assert gate(corpus, 1000.0, docs=300, repeat=1) == 1
+    assert gate(corpus, 1.0, docs=300, repeat=1) == 0

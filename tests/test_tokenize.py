@@ -17,8 +17,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 import cpt
 from cpt import _engine
-from cpt._tokenize import export_megatron, tokenize, tokenizer_hash
 from cpt.data.shards import ShardFormatError, TokenDataset, TokenizerMismatchError
+from cpt.tokenize import export_megatron, tokenize, tokenizer_hash
 
 
 def read_jsonl_zst(path: Path) -> list[str]:
@@ -407,6 +407,17 @@ def test_bad_options(tmp_path: Path, bpe_tokenizer: Path) -> None:
     for bad in (dict(frame_tokens=0), dict(shard_tokens=0), dict(zstd_level=99)):
         with pytest.raises(cpt.ConfigError):
             tokenize(src, bpe_tokenizer, tmp_path / "out", **bad)
+
+
+def test_options_are_engine_keys_named_in_errors(tmp_path: Path, bpe_tokenizer: Path) -> None:
+    # Unset options keep the engine's defaults; a wrong one is named by its key.
+    src = write_jsonl(tmp_path / "docs.jsonl", ["a"], compress="none")
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.shard_tokens: invalid value"):
+        tokenize(src, bpe_tokenizer, tmp_path / "out", shard_tokens=-1)
+    with pytest.raises(cpt.ConfigError, match=r"tokenize\.shard_tokenz: unknown field"):
+        _engine.tokenize([str(src)], str(bpe_tokenizer), str(tmp_path / "out"), shard_tokenz=9)
+    report = _engine.tokenize(str(src), str(bpe_tokenizer), str(tmp_path / "out"))
+    assert report["docs"] == 1 and report["shards"] == 1
 
 
 def test_failed_run_leaves_no_partial_shard(tmp_path: Path, bpe_tokenizer: Path) -> None:

@@ -4,6 +4,12 @@ Every tool goes from the same raw JSONL (plain or .zst/.gz) to its kept set with
 5-gram shingles, 128 permutations and threshold 0.8, each in its own subprocess so that
 peak memory (ru_maxrss) is its own. rensa and datasketch read and shingle in Python
 (lowercased ``\\w+`` words), as their users do; cpt does everything in Rust.
+
+``--gate X`` is the performance gate of the test command: cpt (1 thread) and rensa run
+interleaved on the same slice (``--quick``: the first 2,000 documents, 3 rounds), and the
+exit code is 1 when cpt's throughput in CPU seconds (the best round of each) is below
+X times rensa's. CPU time, not wall time: on a shared machine a process waiting for a core
+loses wall time but not CPU time, so the ratio moves less with the load.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -24,8 +31,8 @@ TOOLS = ("cpt", "rensa", "datasketch")
 WORD = re.compile(r"\w+")
 
 
-def _open_text(path: Path) -> Iterator[str]:
-    """The `text` of every non-blank JSONL line."""
+def _lines(path: Path) -> Iterator[bytes]:
+    """Every non-blank JSONL line, decompressed."""
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic == b"\x28\xb5\x2f\xfd":
@@ -38,7 +45,13 @@ def _open_text(path: Path) -> Iterator[str]:
         data = path.read_bytes()
     for line in data.splitlines():
         if line.strip():
-            yield json.loads(line)["text"]
+            yield line
+
+
+def _open_text(path: Path) -> Iterator[str]:
+    """The `text` of every non-blank JSONL line."""
+    for line in _lines(path):
+        yield json.loads(line)["text"]
 
 
 def _shingles(text: str, n: int = 5) -> list[str]:
@@ -150,6 +163,54 @@ def _text_bytes(corpus: Path) -> int:
     return sum(len(t.encode("utf-8")) for t in _open_text(corpus))
 
 
+QUICK_DOCS = 2000
+QUICK_REPEAT = 3
+
+
+def _slice(corpus: Path, docs: int | None, dest: Path) -> Path:
+    """The first `docs` records of `corpus` as plain JSONL (every tool reads the same bytes)."""
+    with open(dest, "wb") as f:
+        for i, line in enumerate(_lines(corpus)):
+            if docs is not None and i >= docs:
+                break
+            f.write(line + b"\n")
+    return dest
+
+
+def gate(corpus: Path, minimum: float, docs: int | None, repeat: int) -> int:
+    """Fail (1) when cpt's CPU-time throughput is below `minimum` x rensa's on a slice."""
+    if not _available("rensa"):
+        print(
+            "gate: rensa is not installed (pip install '.[dev]'): cannot compare", file=sys.stderr
+        )
+        return 2
+    with tempfile.TemporaryDirectory(prefix="cpt-gate-") as tmp:
+        part = _slice(corpus, docs, Path(tmp) / "slice.jsonl")
+        mb = _text_bytes(part) / 1e6
+        best: dict[str, dict[str, Any]] = {}
+        # Rounds alternate the tools, so a change in the machine's load hits both alike.
+        for _ in range(max(repeat, 1)):
+            for tool in ("cpt", "rensa"):
+                r = _measure(tool, part, 1)
+                if tool not in best or r["cpu_seconds"] < best[tool]["cpu_seconds"]:
+                    best[tool] = r
+    cpt, rensa = best["cpt"], best["rensa"]
+    if cpt["docs"] != rensa["docs"]:
+        print(f"gate: cpt read {cpt['docs']} docs, rensa {rensa['docs']}", file=sys.stderr)
+        return 1
+    ratio = rensa["cpu_seconds"] / max(cpt["cpu_seconds"], 1e-9)
+    wall = rensa["seconds"] / max(cpt["seconds"], 1e-9)
+    verdict = "ok" if ratio >= minimum else "FAILED"
+    print(
+        f"gate {verdict}: {cpt['docs']} docs, {mb:.1f} MB, best of {max(repeat, 1)}: "
+        f"cpt {mb / max(cpt['cpu_seconds'], 1e-9):.1f} MB/cpu-s, "
+        f"rensa {mb / max(rensa['cpu_seconds'], 1e-9):.1f} MB/cpu-s: "
+        f"{ratio:.1f}x (need {minimum}x; wall {wall:.1f}x); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    return 0 if ratio >= minimum else 1
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m cpt.bench minhash",
@@ -171,6 +232,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--repeat", type=int, default=1, help="run each tool this many times, report the fastest"
     )
+    ap.add_argument(
+        "--gate",
+        type=float,
+        metavar="X",
+        help="fail unless cpt (1 thread) is at least X times rensa's throughput (CPU time)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"with --gate: the first {QUICK_DOCS} documents, {QUICK_REPEAT} rounds",
+    )
     ap.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if not args.corpus.is_file():
@@ -186,6 +258,15 @@ def main(argv: list[str]) -> int:
         return 2
     if args.child:
         return _child(args.child, args.corpus, thread_counts[0])
+    if args.gate is not None:
+        if args.gate <= 0:
+            print(f"error: --gate must be > 0, got {args.gate}", file=sys.stderr)
+            return 2
+        docs, repeat = (QUICK_DOCS, QUICK_REPEAT) if args.quick else (None, args.repeat)
+        return gate(args.corpus, args.gate, docs, repeat)
+    if args.quick:
+        print("error: --quick goes with --gate", file=sys.stderr)
+        return 2
 
     tools = [t for t in args.tools.split(",") if t]
     for t in tools:

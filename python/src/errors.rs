@@ -54,7 +54,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// Map an engine error to the matching Python exception, keeping its message.
-pub fn to_py(err: cpt_engine::Error) -> PyErr {
+pub fn map_err(err: cpt_engine::Error) -> PyErr {
     use cpt_engine::Error as E;
     let msg = err.to_string();
     match err {

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod convert;
 mod curate;
 mod errors;
 mod minhash;

@@ -1,10 +1,12 @@
-//! Python face of the tokenize stage and of the Rust shard reader.
+//! Python face of the tokenize stage, the Megatron export and the Rust shard reader.
 
-use crate::errors::to_py;
+use crate::convert::{keys, to_py};
+use crate::errors::map_err;
+use cpt_engine::keywords::from_keys;
 use cpt_engine::shard::{megatron, Dataset};
 use cpt_engine::tokenize::{run, TokenizeOptions};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList};
 use std::path::PathBuf;
 
 /// One path or a list of paths / patterns, as strings for the engine.
@@ -19,75 +21,40 @@ fn input_list(inputs: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         .collect())
 }
 
-/// Tokenize JSONL documents into token shards; returns the report as a dict.
+/// Tokenize JSONL documents into token shards; `options` are `TokenizeOptions` keys
+/// (unset ones keep the engine's defaults). Returns the report as a dict.
 #[pyfunction]
-#[pyo3(signature = (inputs, tokenizer, output, *, threads=None, shard_tokens=None, frame_tokens=None,
-    zstd_level=None, eos_token=None, text_key=None, megatron=None, config_hash=None, top_words=None,
-    batch_bytes=None, progress=false))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (inputs, tokenizer, output, **options))]
 fn tokenize(
     py: Python<'_>,
     inputs: &Bound<'_, PyAny>,
     tokenizer: PathBuf,
     output: PathBuf,
-    threads: Option<usize>,
-    shard_tokens: Option<u64>,
-    frame_tokens: Option<u32>,
-    zstd_level: Option<i32>,
-    eos_token: Option<String>,
-    text_key: Option<String>,
-    megatron: Option<PathBuf>,
-    config_hash: Option<String>,
-    top_words: Option<usize>,
-    batch_bytes: Option<usize>,
-    progress: bool,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let d = TokenizeOptions::default();
-    let opts = TokenizeOptions {
-        inputs: input_list(inputs)?,
-        tokenizer,
-        output,
-        threads,
-        shard_tokens: shard_tokens.unwrap_or(d.shard_tokens),
-        frame_tokens: frame_tokens.unwrap_or(d.frame_tokens),
-        zstd_level: zstd_level.unwrap_or(d.zstd_level),
-        eos_token,
-        text_key: text_key.unwrap_or(d.text_key),
-        megatron,
-        config_hash,
-        top_words: top_words.unwrap_or(d.top_words),
-        batch_bytes: batch_bytes.unwrap_or(d.batch_bytes),
-        progress,
-        ..d
-    };
-    let report = py.detach(|| run(&opts)).map_err(to_py)?;
-    let json = serde_json::to_string(&report).expect("report serializes");
-    Ok(py.import("json")?.call_method1("loads", (json,))?.unbind())
+    let mut opts: TokenizeOptions =
+        from_keys("tokenize", keys("tokenize", options)?).map_err(map_err)?;
+    opts.inputs = input_list(inputs)?;
+    opts.tokenizer = tokenizer;
+    opts.output = output;
+    let report = py.detach(|| run(&opts)).map_err(map_err)?;
+    to_py(py, &report)
 }
 
 /// The identity hash of a tokenizer.json, as recorded in manifests.
 #[pyfunction]
 fn tokenizer_hash(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     py.detach(|| cpt_engine::tokenize::tokenizer_hash(&path))
-        .map_err(to_py)
+        .map_err(map_err)
 }
 
-/// Write Megatron-LM PREFIX.bin / PREFIX.idx from a tokenized dataset; returns both paths.
+/// Write Megatron-LM PREFIX.bin / PREFIX.idx from a tokenized dataset: {bin, idx}.
 #[pyfunction]
-fn export_megatron(
-    py: Python<'_>,
-    manifest: PathBuf,
-    prefix: PathBuf,
-) -> PyResult<(String, String)> {
-    py.detach(|| {
-        let mut ds = Dataset::open(&manifest, None)?;
-        let (bin, idx) = megatron::export(&mut ds, &prefix)?;
-        Ok((
-            bin.to_string_lossy().into_owned(),
-            idx.to_string_lossy().into_owned(),
-        ))
-    })
-    .map_err(to_py)
+fn export_megatron(py: Python<'_>, manifest: PathBuf, prefix: PathBuf) -> PyResult<Py<PyAny>> {
+    let files = py
+        .detach(|| megatron::export_manifest(&manifest, &prefix))
+        .map_err(map_err)?;
+    to_py(py, &files)
 }
 
 /// Tokens [start, start + count) of a dataset, read by the Rust reader (checks every checksum).
@@ -102,7 +69,7 @@ fn read_tokens<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let tokens = py
         .detach(|| Dataset::open(&manifest, expected_tokenizer_hash.as_deref())?.read(start, count))
-        .map_err(to_py)?;
+        .map_err(map_err)?;
     PyList::new(py, tokens)
 }
 

@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod error;
 pub mod filters;
 pub mod io;
+pub mod keywords;
 pub mod normalize;
 pub mod pipeline;
 pub mod report;

@@ -17,7 +17,7 @@ use crate::shard::manifest::{
     InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
 };
 use crate::shard::writer::{file_checksum, write_atomic, ShardSummary, ShardWriter};
-use crate::shard::{megatron, Dataset, ShardReader, FORMAT_VERSION};
+use crate::shard::{megatron, ShardReader, FORMAT_VERSION};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use setup::TokenizerSetup;
@@ -34,8 +34,10 @@ pub const MANIFEST: &str = "manifest.json";
 pub const REPORT: &str = "tokenize_report.json";
 const STATE: &str = ".tokenize-state.json";
 
-/// Everything the stage can be told. `Default` gives the documented defaults.
-#[derive(Debug, Clone)]
+/// Everything the stage can be told. `Default` gives the documented defaults; the
+/// Python keywords deserialize over them (`crate::keywords`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TokenizeOptions {
     /// Files, directories or glob patterns of .jsonl / .jsonl.zst / .jsonl.gz.
     pub inputs: Vec<String>,
@@ -256,12 +258,8 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
 
     let megatron = match &opts.megatron {
         Some(prefix) => {
-            let mut ds = Dataset::open(&manifest_path, None)?;
-            let (bin, idx) = megatron::export(&mut ds, prefix)?;
-            Some([
-                bin.to_string_lossy().into_owned(),
-                idx.to_string_lossy().into_owned(),
-            ])
+            let files = megatron::export_manifest(&manifest_path, prefix)?;
+            Some([files.bin, files.idx])
         }
         None => None,
     };

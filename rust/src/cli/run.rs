@@ -66,13 +66,7 @@ impl RunArgs {
 pub fn execute(args: RunArgs) -> crate::Result<()> {
     let config = args.resolve()?;
     if args.dry_run {
-        let plan = pipeline::plan(&config)?;
-        print!(
-            "# resolved config (hash {})\n{}",
-            config.output_hash(),
-            config.to_yaml()
-        );
-        print!("{}", plan.describe());
+        print!("{}", dry_run_text(&config)?);
         return Ok(());
     }
     pipeline::run(
@@ -83,4 +77,16 @@ pub fn execute(args: RunArgs) -> crate::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// What `--dry-run` prints (and `cpt.curate.plan` returns): the resolved config as YAML
+/// under its hash, then the plan.
+pub fn dry_run_text(config: &Config) -> crate::Result<String> {
+    let plan = pipeline::plan(config)?;
+    Ok(format!(
+        "# resolved config (hash {})\n{}{}",
+        config.output_hash(),
+        config.to_yaml(),
+        plan.describe()
+    ))
 }

@@ -5,6 +5,11 @@ use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// The stage's defaults, the one place they are written (`--help` shows them).
+fn defaults() -> TokenizeOptions {
+    TokenizeOptions::default()
+}
+
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
     /// Input files, directories or glob patterns (.jsonl, .jsonl.zst, .jsonl.gz).
@@ -20,19 +25,19 @@ pub struct TokenizeArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Close a shard at the first document end at or past this many tokens.
-    #[arg(long, default_value_t = 1 << 28)]
+    #[arg(long, default_value_t = defaults().shard_tokens)]
     pub shard_tokens: u64,
     /// Tokens per independently compressed zstd frame.
-    #[arg(long, default_value_t = 1 << 18)]
+    #[arg(long, default_value_t = defaults().frame_tokens)]
     pub frame_tokens: u32,
     /// zstd compression level of the frames.
-    #[arg(long, default_value_t = 6, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().zstd_level, allow_negative_numbers = true)]
     pub zstd_level: i32,
     /// EOS token appended to every document (default: found in the tokenizer).
     #[arg(long)]
     pub eos_token: Option<String>,
     /// JSON field holding the document text.
-    #[arg(long, default_value = "text")]
+    #[arg(long, default_value_t = defaults().text_key)]
     pub text_key: String,
     /// Also write Megatron-LM PREFIX.bin / PREFIX.idx.
     #[arg(long)]
@@ -41,7 +46,7 @@ pub struct TokenizeArgs {
     #[arg(long)]
     pub config_hash: Option<String>,
     /// How many of the most fragmented frequent words to report.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults().top_words)]
     pub top_words: usize,
     /// Hide the progress spinner.
     #[arg(long)]

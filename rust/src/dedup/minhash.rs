@@ -5,7 +5,7 @@
 //! builds chosen at run time where the CPU has them).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::shingle::{char_shingle_hashes, word_shingle_hashes, word_shingles_of_hashes};
 use super::textprep::{normalize_into, words_text_into};
@@ -142,6 +142,14 @@ impl Default for MinHashConfig {
 }
 
 impl MinHashConfig {
+    /// A config from a mapping of `minhash` keys (the Python keywords): unset keys keep
+    /// their defaults; the result is validated, and every error names its key.
+    pub fn from_keys(keys: serde_json::Value) -> Result<Self> {
+        let cfg: MinHashConfig = crate::keywords::from_keys("minhash", keys)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Check every value; errors name the offending key.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, msg: String| Err(Error::Config(format!("minhash.{key}: {msg}")));
@@ -237,6 +245,34 @@ pub enum Signature {
 }
 
 impl Signature {
+    /// Decode `num_perm` little-endian values of `hash_bits` bits (the byte form of
+    /// `as_bytes_le`, and of the Python side's numpy rows).
+    pub fn from_le_bytes(bytes: &[u8], num_perm: usize, hash_bits: u32) -> Result<Self> {
+        let width = hash_bits as usize / 8;
+        if bytes.len() != num_perm * width {
+            return Err(Error::Config(format!(
+                "minhash.num_perm: a signature of {} bytes does not hold {num_perm} values of {hash_bits} bits ({} bytes)",
+                bytes.len(),
+                num_perm * width
+            )));
+        }
+        Ok(if hash_bits == 32 {
+            Signature::U32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes(b.try_into().expect("4-byte chunk")))
+                    .collect(),
+            )
+        } else {
+            Signature::U64(
+                bytes
+                    .chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().expect("8-byte chunk")))
+                    .collect(),
+            )
+        })
+    }
+
     /// Little-endian bytes of the values (what band hashes are computed from).
     pub fn as_bytes_le(&self) -> Vec<u8> {
         match self {
@@ -506,11 +542,6 @@ pub fn jaccard_estimate(a: &Signature, b: &Signature) -> Option<f64> {
     Some(eq as f64 / n as f64)
 }
 
-/// A stable 64-bit id of a text (used by tests and tools, not the hot path).
-pub fn text_hash(text: &str) -> u64 {
-    xxh3_64(text.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +568,47 @@ mod tests {
                 h.shingle_hashes(&crate::normalize::normalize(t), &mut norm);
                 assert_eq!(raw, norm, "{shingle:?} {t:?}");
             }
+        }
+    }
+
+    #[test]
+    fn signatures_round_trip_through_le_bytes() {
+        for bits in [32, 64] {
+            let h = MinHasher::new(24, 2, Shingle::Word, bits, 3);
+            let sig = h.signature("a b c d e f");
+            let back = Signature::from_le_bytes(&sig.as_bytes_le(), 24, bits).unwrap();
+            assert_eq!(back, sig);
+            let err = Signature::from_le_bytes(&sig.as_bytes_le()[1..], 24, bits).unwrap_err();
+            assert!(err.to_string().contains("does not hold 24 values"), "{err}");
+        }
+    }
+
+    #[test]
+    fn config_from_keys_names_the_key() {
+        let cfg =
+            MinHashConfig::from_keys(serde_json::json!({"threshold": 0.7, "bands": null})).unwrap();
+        assert_eq!(cfg.threshold, 0.7);
+        assert_eq!(cfg.num_perm, MinHashConfig::default().num_perm);
+        for (keys, key) in [
+            (
+                serde_json::json!({"shingle": "sentence"}),
+                "minhash.shingle: unknown variant",
+            ),
+            (
+                serde_json::json!({"num_perm": 1.5}),
+                "minhash.num_perm: invalid type",
+            ),
+            (
+                serde_json::json!({"treshold": 0.7}),
+                "minhash.treshold: unknown field",
+            ),
+            (
+                serde_json::json!({"threshold": 1.5}),
+                "minhash.threshold: must be in",
+            ),
+        ] {
+            let err = MinHashConfig::from_keys(keys).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
         }
     }
 

@@ -5,6 +5,7 @@ use super::format::Dtype;
 use super::reader::Dataset;
 use super::writer::tmp_name;
 use crate::{Error, Result};
+use serde::Serialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,23 @@ fn dtype_code(dtype: Dtype) -> u8 {
         Dtype::U16 => 8,
         Dtype::U32 => 4,
     }
+}
+
+/// The two files of a Megatron export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MegatronFiles {
+    pub bin: String,
+    pub idx: String,
+}
+
+/// Write `PREFIX.bin` and `PREFIX.idx` from the dataset of `manifest` (a manifest.json).
+pub fn export_manifest(manifest: &Path, prefix: &Path) -> Result<MegatronFiles> {
+    let mut ds = Dataset::open(manifest, None)?;
+    let (bin, idx) = export(&mut ds, prefix)?;
+    Ok(MegatronFiles {
+        bin: bin.to_string_lossy().into_owned(),
+        idx: idx.to_string_lossy().into_owned(),
+    })
 }
 
 /// Write `PREFIX.bin` and `PREFIX.idx` from a dataset; returns the two paths.

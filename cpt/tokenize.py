@@ -1,4 +1,6 @@
-"""Python face of the tokenize stage (re-exported as ``cpt.curate.tokenize``)."""
+"""Python face of the tokenize stage: ``cpt.tokenize.tokenize(inputs, tokenizer, output)``
+(also re-exported as ``cpt.curate.tokenize``), the tokenizer identity hash, and the
+Megatron-LM export."""
 
 from __future__ import annotations
 
@@ -38,20 +40,22 @@ def tokenize(
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    options = {
+        "threads": threads,
+        "shard_tokens": shard_tokens,
+        "frame_tokens": frame_tokens,
+        "zstd_level": zstd_level,
+        "eos_token": eos_token,
+        "text_key": text_key,
+        "megatron": None if megatron is None else os.fspath(megatron),
+        "config_hash": config_hash,
+        "top_words": top_words,
+        "progress": progress,
+    }
+    # None leaves the engine's default (`TokenizeOptions::default`).
+    given = {k: v for k, v in options.items() if v is not None}
     return _engine.tokenize(
-        [os.fspath(p) for p in inputs],
-        os.fspath(tokenizer),
-        os.fspath(output),
-        threads=threads,
-        shard_tokens=shard_tokens,
-        frame_tokens=frame_tokens,
-        zstd_level=zstd_level,
-        eos_token=eos_token,
-        text_key=text_key,
-        megatron=None if megatron is None else os.fspath(megatron),
-        config_hash=config_hash,
-        top_words=top_words,
-        progress=progress,
+        [os.fspath(p) for p in inputs], os.fspath(tokenizer), os.fspath(output), **given
     )
 
 
@@ -61,5 +65,7 @@ def tokenizer_hash(path: PathLike) -> str:
 
 
 def export_megatron(manifest: PathLike, prefix: PathLike) -> tuple[str, str]:
-    """Write Megatron-LM ``PREFIX.bin`` / ``PREFIX.idx`` from a tokenized dataset."""
-    return _engine.export_megatron(os.fspath(manifest), os.fspath(prefix))
+    """Write Megatron-LM ``PREFIX.bin`` / ``PREFIX.idx`` from a tokenized dataset; returns
+    the two paths."""
+    files = _engine.export_megatron(os.fspath(manifest), os.fspath(prefix))
+    return files["bin"], files["idx"]
