@@ -40,3 +40,23 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "not a model directory" in capsys.readouterr().err
     assert main(["--model", str(tmp_path)]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_cli_heldout_of_another_tokenizer_is_one_line(tmp_path, capsys, shared_data):
+    from cpt.curate import tokenize
+
+    model = tiny_model(seed=9, max_positions=256)
+    model.save_pretrained(tmp_path / "m")
+    tokenizer().save_pretrained(tmp_path / "m")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"text": "Permission is hereby granted."}) + "\n")
+    tokenize([docs], shared_data / "tokenizers" / "smollm2-135m.tokenizer.json", tmp_path / "ds")
+    capsys.readouterr()  # drop the progress output of the saves above
+    rc = main([
+        "--model", str(tmp_path / "m"), "--heldout-domain", str(tmp_path / "ds"),
+        "--tokenizer-hash", "xxh3_64:0000000000000000",
+    ])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: config key 'eval.heldout.domain.0': ")
+    assert "was tokenized with tokenizer xxh3_64:" in err and len(err.strip().splitlines()) == 1
