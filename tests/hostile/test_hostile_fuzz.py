@@ -25,7 +25,7 @@ from shardkit import make_dataset, rehash, reseal
 import cpt
 from cpt.data.shards import TokenDataset
 
-EXAMPLES = int(os.environ.get("CPT_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CPT_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
