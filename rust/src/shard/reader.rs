@@ -30,6 +30,20 @@ impl ShardReader {
         let mut head = vec![0u8; HEADER_LEN.min(len as usize)];
         file.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
         let header = Header::parse(&head).map_err(err)?;
+        // Checked arithmetic first: counts near 2^64 in a header with a valid checksum must be
+        // an error, not an overflow (found by the fuzz test below).
+        let implied = header
+            .num_frames
+            .checked_mul(FRAME_ENTRY_LEN as u64)
+            .zip(header.num_docs.checked_mul(DOC_ENTRY_LEN as u64))
+            .and_then(|(f, d)| f.checked_add(d))
+            .and_then(|l| l.checked_add(header.index_offset));
+        if implied.is_none() {
+            return Err(err(format!(
+                "header counts overflow ({} frames, {} docs, index at {})",
+                header.num_frames, header.num_docs, header.index_offset
+            )));
+        }
         if len != header.file_len() {
             return Err(err(format!(
                 "truncated or padded: file is {len} bytes, its header implies {} (index at {}, {} frames, {} docs)",
@@ -63,7 +77,9 @@ impl ShardReader {
             if f.offset != expect || f.first_token != i as u64 * u64::from(header.frame_tokens) {
                 return Err(err(format!("frame {i}: index entry out of place")));
             }
-            expect += f.len;
+            expect = expect
+                .checked_add(f.len)
+                .ok_or_else(|| err(format!("frame {i}: length {} overflows", f.len)))?;
         }
         if expect != header.index_offset {
             return Err(err("frames do not end at the index".into()));
@@ -275,5 +291,162 @@ impl Dataset {
             pos += n;
         }
         Ok(out)
+    }
+}
+
+/// A bounded-time mutation fuzzer for `ShardReader` (no extra crate: a seeded xorshift drives
+/// the edits, so a failure names the iteration that reproduces it). Half the cases "reseal"
+/// the mutated file (frame, index and header checksums recomputed) so that the structural
+/// checks behind the checksums are exercised too. A damaged case must end in `Error::Shard`/`Io`
+/// or in the original tokens, a resealed one in such an error or a consistent read; a panic
+/// fails the test. `CPT_FUZZ_SECS` sets the budget (2 s).
+#[cfg(test)]
+mod fuzz {
+    use super::super::format::{u64_at, HEADER_LEN};
+    use super::super::writer::ShardWriter;
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn mutate(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
+        let mut b = good.to_vec();
+        for _ in 0..1 + rng.below(3) {
+            if b.is_empty() {
+                break;
+            }
+            let pos = rng.below(b.len());
+            match rng.below(7) {
+                0 => b[pos] ^= 1 << rng.below(8),
+                1 => b[pos] = rng.next() as u8,
+                2 => {
+                    // a whole u64 field: counts, offsets, lengths (extreme values included)
+                    let v = [0, 1, u64::MAX, u64::MAX - 7, 1 << 61, rng.next()][rng.below(6)];
+                    let at = pos.min(b.len().saturating_sub(8)) & !7;
+                    let end = (at + 8).min(b.len());
+                    b[at..end].copy_from_slice(&v.to_le_bytes()[..end - at]);
+                }
+                3 => {
+                    let n = 1 + rng.below(16);
+                    let ins: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                    b.splice(pos..pos, ins);
+                }
+                4 => {
+                    let end = (pos + 1 + rng.below(64)).min(b.len());
+                    b.drain(pos..end);
+                }
+                5 => b.truncate(pos),
+                _ => {
+                    let end = (pos + 1 + rng.below(32)).min(b.len());
+                    for x in &mut b[pos..end] {
+                        *x = rng.next() as u8;
+                    }
+                }
+            }
+        }
+        b
+    }
+
+    /// Recompute every checksum the file's own (possibly mutated) layout points at.
+    fn reseal(b: &mut [u8]) {
+        if b.len() < HEADER_LEN {
+            return;
+        }
+        let index_offset = u64_at(b, 40);
+        let num_frames = u64_at(b, 32);
+        let Ok(start) = usize::try_from(index_offset) else {
+            return;
+        };
+        if start > b.len() {
+            return;
+        }
+        for i in 0..num_frames.min(((b.len() - start) / FRAME_ENTRY_LEN) as u64) as usize {
+            let e = start + i * FRAME_ENTRY_LEN;
+            let (off, len) = (u64_at(b, e), u64_at(b, e + 8));
+            if let Some(end) = off.checked_add(len).filter(|&end| end <= b.len() as u64) {
+                let sum = xxh3_64(&b[off as usize..end as usize]);
+                b[e + 24..e + 32].copy_from_slice(&sum.to_le_bytes());
+            }
+        }
+        let index_sum = xxh3_64(&b[start..]);
+        b[48..56].copy_from_slice(&index_sum.to_le_bytes());
+        let header_sum = xxh3_64(&b[..56]);
+        b[56..64].copy_from_slice(&header_sum.to_le_bytes());
+    }
+
+    fn read_all(path: &Path) -> Result<(Vec<u32>, Vec<u64>)> {
+        let mut r = ShardReader::open(path)?;
+        let tokens = r.read(0, r.num_tokens())?;
+        for j in 0..r.num_docs() as usize {
+            r.document(j)?;
+        }
+        r.verify()?;
+        Ok((tokens, r.doc_starts().to_vec()))
+    }
+
+    #[test]
+    fn mutated_shards_error_or_read_the_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let good_path = dir.path().join("good.cpts");
+        let mut w = ShardWriter::create(&good_path, Dtype::U16, 64, 3).unwrap();
+        let docs: Vec<Vec<u32>> = (0..40u32)
+            .map(|d| {
+                (0..(d * 7) % 50 + 1)
+                    .map(|t| (t * 31 + d) % 1000 + 1)
+                    .chain([0])
+                    .collect()
+            })
+            .collect();
+        w.push_docs(docs.iter().map(Vec::as_slice)).unwrap();
+        w.finish().unwrap();
+        let good = std::fs::read(&good_path).unwrap();
+        let want = read_all(&good_path).unwrap();
+
+        let secs: f64 = std::env::var("CPT_FUZZ_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2.0);
+        let budget = Duration::from_secs_f64(secs);
+        let path = dir.path().join("case.cpts");
+        let t0 = Instant::now();
+        let (mut runs, mut rejected) = (0u64, 0u64);
+        while t0.elapsed() < budget {
+            let mut rng =
+                Rng(0x9E37_79B9_7F4A_7C15 ^ (runs + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+            let mut bad = mutate(&mut rng, &good);
+            let resealed = runs % 2 == 1;
+            if resealed {
+                reseal(&mut bad);
+            }
+            std::fs::write(&path, &bad).unwrap();
+            match read_all(&path) {
+                Err(Error::Shard { .. } | Error::Io { .. }) => rejected += 1,
+                Err(other) => panic!("case {runs}: undocumented error {other}"),
+                // A resealed file is a well-formed shard of other content: it may read, but
+                // only consistently; a damaged one (checksums as they were) never reads.
+                Ok((tokens, starts)) if resealed => {
+                    assert!(starts.iter().all(|&d| (d as usize) < tokens.len().max(1)));
+                }
+                Ok(got) => assert!(got == want, "case {runs}: damaged shard read as other data"),
+            }
+            runs += 1;
+        }
+        eprintln!(
+            "shard reader fuzz: {runs} executions in {:.1} s, {rejected} rejected, {} read back",
+            t0.elapsed().as_secs_f64(),
+            runs - rejected
+        );
+        assert!(runs > 100, "the fuzz budget ran only {runs} cases");
     }
 }
