@@ -12,5 +12,6 @@ pub mod pipeline;
 pub mod report;
 pub mod shard;
 pub mod tokenize;
+pub mod vocab;
 
 pub use error::{Error, Result};
