@@ -17,7 +17,6 @@ from cpt import _engine
 from cpt.tokenizer.extend import extend
 from cpt.tokenizer.resize import INIT_MODES, ResizeError, resize
 
-
 _SUMMARY_STATS = ("tokens_per_doc_before", "tokens_per_doc_after", "share_unchanged")
 
 
