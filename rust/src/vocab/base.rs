@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{ModelWrapper, Tokenizer};
+use tokenizers::{Model, ModelWrapper, Tokenizer};
 
 /// A loaded, supported base tokenizer.
 pub struct BaseTokenizer {

@@ -103,7 +103,11 @@ fn doc_error(path: &Path, line: u64, msg: &str) -> Error {
 
 /// Add the words of `text` as the tokenizer splits it; spans matched by added tokens are not
 /// words (the model never sees them as text).
-fn add_words(tok: &Tokenizer, text: &str, counts: &mut HashMap<String, u64>) -> Result<(), String> {
+fn add_words(
+    tok: &Tokenizer,
+    text: &str,
+    counts: &mut HashMap<String, u64>,
+) -> std::result::Result<(), String> {
     let mut pre = tok
         .get_added_vocabulary()
         .extract_and_normalize(tok.get_normalizer(), text);
