@@ -67,8 +67,7 @@ def _pieces(ext_dir: Path) -> dict[int, list[int]]:
     base = Tokenizer.from_file(str(SMOLLM2))
     ext = Tokenizer.from_file(str(ext_dir / "tokenizer.json"))
     return {
-        i: [t.id for t in base.model.tokenize(ext.id_to_token(i))]
-        for i in range(BASE, BASE + NEW)
+        i: [t.id for t in base.model.tokenize(ext.id_to_token(i))] for i in range(BASE, BASE + NEW)
     }
 
 
@@ -152,3 +151,30 @@ def test_mismatched_models_and_tokenizers_are_refused(tmp_path: Path, ext_dir: P
     with pytest.raises(ResizeError, match="init must be"):
         resize(model, ext_dir, tmp_path / "o", init="zeros", base_tokenizer=SMOLLM2)
     assert not (tmp_path / "o").exists()
+
+
+def test_bits_per_byte_scores_every_token_once(tmp_path: Path) -> None:
+    import math
+
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM
+
+    from cpt.tokenizer.bpb import bits_per_byte
+
+    model = AutoModelForCausalLM.from_pretrained(_tiny(tmp_path / "m", tied=True))
+    tok = Tokenizer.from_file(str(SMOLLM2))
+    texts = ["The licensee shall not sublicense.", "Ünïcode — text, twice " * 5]
+    whole = bits_per_byte(model, tok, texts, context_id=0, seq_len=1024)
+    expected, count = 0.0, 0
+    with torch.no_grad():
+        for t in texts:
+            ids = torch.tensor([[0, *tok.encode(t, add_special_tokens=False).ids]])
+            logits = model(input_ids=ids).logits[0, :-1]
+            expected += F.cross_entropy(logits, ids[0, 1:], reduction="sum").item()
+            count += ids.shape[1] - 1
+    assert whole.tokens == count and whole.bytes == sum(len(t.encode()) for t in texts)
+    assert math.isclose(whole.nll_nats, expected, rel_tol=1e-5)
+    assert math.isclose(whole.bits_per_byte, expected / math.log(2) / whole.bytes)
+    # Short windows predict the same tokens (each once), with less context.
+    short = bits_per_byte(model, tok, texts, context_id=0, seq_len=4)
+    assert short.tokens == count
