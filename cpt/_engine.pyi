@@ -92,3 +92,18 @@ def export_megatron(manifest: _Path, prefix: _Path) -> dict[str, str]: ...
 def read_tokens(
     manifest: _Path, start: int, count: int, expected_tokenizer_hash: str | None = None
 ) -> list[int]: ...
+
+# --- vocabulary extension (python/src/vocab.rs) ---
+def extend_tokenizer(
+    tokenizer: _Path,
+    inputs: Sequence[_Path],
+    output: _Path,
+    new_tokens: int,
+    *,
+    min_frequency: int | None = None,
+    eval_domain: Sequence[_Path] | None = None,
+    eval_general: Sequence[_Path] | None = None,
+    text_key: str | None = None,
+    threads: int | None = None,
+    allow_fewer: bool = False,
+) -> dict[str, Any]: ...

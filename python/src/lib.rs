@@ -9,6 +9,7 @@ mod curate;
 mod errors;
 mod minhash;
 mod tokenize;
+mod vocab;
 
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +18,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     curate::register(m)?;
     minhash::register(m)?;
     tokenize::register(m)?;
+    vocab::register(m)?;
     Ok(())
 }

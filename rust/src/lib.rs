@@ -15,5 +15,6 @@ pub mod report;
 pub mod shard;
 pub mod stage;
 pub mod tokenize;
+pub mod vocab;
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 
 pub mod run;
 pub mod tokenize;
+pub mod tokenizer;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,6 +26,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Tokenize curated documents into compressed, seekable token shards.
     Tokenize(tokenize::TokenizeArgs),
+    /// Adapt a tokenizer to a domain (extend a byte-level BPE vocabulary with new merges).
+    Tokenizer(tokenizer::TokenizerArgs),
 }
 
 /// Parse `args` (program name first) and run; returns the process exit code.
@@ -43,6 +46,7 @@ where
     let result = match cli.command {
         Command::Run(args) => run::execute(args),
         Command::Tokenize(args) => tokenize::execute(args),
+        Command::Tokenizer(args) => tokenizer::execute(args),
     };
     match result {
         Ok(()) => 0,

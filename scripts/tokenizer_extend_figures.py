@@ -1,0 +1,62 @@
+"""Figures of vocabulary extension: tokens per document before/after for several merge counts.
+
+    python scripts/tokenizer_extend_figures.py TOKENIZER TRAIN OUT_DIR \
+        --eval-domain HELDOUT... --eval-general GENERAL... --merges 500 1000 2000
+
+Runs ``cpt.tokenizer.extend`` once per merge count and prints one JSON line per run with the
+domain and general before/after figures from the extension's own report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cpt.tokenizer import extend
+
+KEYS = (
+    "docs",
+    "tokens_per_doc_before",
+    "tokens_per_doc_after",
+    "token_reduction",
+    "chars_per_token_before",
+    "chars_per_token_after",
+    "fertility_before",
+    "fertility_after",
+    "share_unchanged",
+    "round_trip_failures_after",
+    "changed_without_new_token",
+)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("tokenizer")
+    p.add_argument("train", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--eval-domain", nargs="+", required=True)
+    p.add_argument("--eval-general", nargs="+", default=None)
+    p.add_argument("--merges", nargs="+", type=int, default=[500, 1000, 2000])
+    args = p.parse_args(argv)
+    for n in args.merges:
+        r = extend(
+            args.tokenizer,
+            args.train,
+            Path(args.out) / f"n{n}",
+            n,
+            eval_domain=args.eval_domain,
+            eval_general=args.eval_general,
+        )
+        row = {"new_tokens": r["learned"], "seconds": round(r["seconds"], 2)}
+        for part in ("domain", "general"):
+            if r.get(part):
+                row[part] = {k: r[part][k] for k in KEYS}
+        row["first_tokens"] = [t["text"] for t in r["new_tokens"][:12]]
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
