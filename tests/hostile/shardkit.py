@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import xxhash
-
 from cpt._tokenize import tokenize
 
 
