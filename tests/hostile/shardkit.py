@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import xxhash
-from cpt._tokenize import tokenize
+
+from cpt.tokenize import tokenize
 
 
 def make_dataset(shared_data: Path, out: Path, docs: int = 40, shard_tokens: int = 8000) -> Path:
