@@ -1,6 +1,7 @@
 //! Python face of vocabulary extension (`cpt_engine::vocab`).
 
-use crate::errors::to_py;
+use crate::convert::to_py;
+use crate::errors::map_err;
 use cpt_engine::vocab::{extend, ExtendOptions};
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -43,9 +44,8 @@ fn extend_tokenizer(
         allow_fewer,
         ..d
     };
-    let report = py.detach(|| extend(&opts)).map_err(to_py)?;
-    let json = serde_json::to_string(&report).expect("report serializes");
-    Ok(py.import("json")?.call_method1("loads", (json,))?.unbind())
+    let report = py.detach(|| extend(&opts)).map_err(map_err)?;
+    to_py(py, &report)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
