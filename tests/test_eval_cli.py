@@ -58,5 +58,5 @@ def test_cli_heldout_of_another_tokenizer_is_one_line(tmp_path, capsys, shared_d
     ])  # fmt: skip
     assert rc == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: config key 'eval.heldout.domain.0': ")
+    assert err.startswith("cpt.eval: error: config key 'eval.heldout.domain.0': ")
     assert "was tokenized with tokenizer xxh3_64:" in err and len(err.strip().splitlines()) == 1

@@ -119,6 +119,7 @@ def _write_json(path: Path, result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cpt.errors import EXIT_USER_ERROR, one_line
     from cpt.evaluate.lmeval import LMEvalError
 
     args = parse_args(argv)
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         result = score(args)
     except (CurateError, LMEvalError, OSError, ValueError) as err:
         # user mistakes (config, paths, shards, tasks): one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        print(f"cpt.eval: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     width = max(len(k) for k in result["metrics"]) if result["metrics"] else 10
     print(f"{'metric':<{width}}  value")
     for name, value in sorted(result["metrics"].items()):
