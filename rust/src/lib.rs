@@ -6,6 +6,7 @@ pub mod config;
 pub mod dedup;
 pub mod error;
 pub mod filters;
+pub mod input;
 pub mod io;
 pub mod normalize;
 pub mod pipeline;

@@ -21,7 +21,8 @@ use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
 use crate::filters::FilterChain;
-use crate::io::{expand_inputs, write_atomic, InputFile};
+use crate::input::{expand_inputs, InputFile};
+use crate::io::write_atomic;
 use crate::report::{
     ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,
 };

@@ -6,7 +6,7 @@ use super::state::{ScanFile, ScanRecord, ScanVerdict};
 use crate::config::Config;
 use crate::dedup::{exact, NearDup};
 use crate::filters::{Doc, FilterChain, Verdict};
-use crate::io::{file_stem, InputFile, LineReader};
+use crate::input::{file_stem, is_blank, InputFile, RecordReader};
 use crate::normalize::normalize;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -27,7 +27,7 @@ impl Scanner<'_> {
     /// Scan one file; `progress` gets the file bytes (compressed) consumed since its last call.
     pub fn scan(&self, input: &InputFile, mut progress: impl FnMut(u64)) -> Result<ScanFile> {
         let stem = file_stem(&input.path);
-        let mut reader = LineReader::open(&input.path)?;
+        let mut reader = RecordReader::open(&input.path)?;
         let mut out = ScanFile {
             input_size: input.size,
             ..ScanFile::default()
@@ -36,10 +36,10 @@ impl Scanner<'_> {
         let mut batch_bytes = 0;
         let mut reported = 0;
         loop {
-            let line = reader.next_line()?;
+            let line = reader.next_record()?;
             let end = line.is_none();
             if let Some(line) = line {
-                if line.bytes.iter().all(u8::is_ascii_whitespace) {
+                if is_blank(line.bytes) {
                     out.blank_lines += 1;
                 } else {
                     batch_bytes += line.bytes.len();
