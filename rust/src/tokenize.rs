@@ -11,11 +11,11 @@
 pub mod setup;
 pub mod stats;
 
+use crate::io::write_atomic;
 use crate::shard::format::checksum_string;
 use crate::shard::manifest::{
     InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
 };
-use crate::io::write_atomic;
 use crate::shard::writer::{file_checksum, ShardSummary, ShardWriter};
 use crate::shard::{megatron, Dataset, ShardReader, FORMAT_VERSION};
 use crate::{Error, Result};

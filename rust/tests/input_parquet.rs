@@ -203,7 +203,8 @@ fn parquet_rows_are_the_records_of_the_same_jsonl() {
     assert_eq!(texts[9].1, records()[9].text);
     let err = for_each_text(&parquet, "body", |_, _| Ok(())).unwrap_err();
     assert!(
-        err.to_string().ends_with("docs.parquet:1: missing field `body`"),
+        err.to_string()
+            .ends_with("docs.parquet:1: missing field `body`"),
         "{err}"
     );
 }

@@ -10,7 +10,10 @@ fn missing_shared_data_fails_unless_skipped_explicitly() {
     let start = dir.path().join("repo/rust");
     std::fs::create_dir_all(&start).unwrap();
     let err = locate(&start, "", false).unwrap_err();
-    assert!(err.contains("shared/data") && err.contains(SKIP_VAR), "{err}");
+    assert!(
+        err.contains("shared/data") && err.contains(SKIP_VAR),
+        "{err}"
+    );
     assert_eq!(locate(&start, "", true).unwrap(), None);
 
     // Found by walking up; a missing file inside it is missing data too.
@@ -30,6 +33,10 @@ fn missing_shared_data_fails_unless_skipped_explicitly() {
 fn this_checkout_has_its_shared_data_or_says_it_skips() {
     // On a machine with the corpora this finds them; without, it fails unless opted out.
     if let Some(d) = shared_data::dir() {
-        assert!(d.join("neardup/docs.jsonl.zst").is_file(), "{}", d.display());
+        assert!(
+            d.join("neardup/docs.jsonl.zst").is_file(),
+            "{}",
+            d.display()
+        );
     }
 }

@@ -167,7 +167,13 @@ mod tests {
         let all = expand_inputs(&[d.to_string_lossy().into_owned()], Some(&out)).unwrap();
         assert_eq!(
             names(&all),
-            ["a.jsonl.gz", "n.ndjson", "p.parquet", "x.jsonl", "z.jsonl.zst"]
+            [
+                "a.jsonl.gz",
+                "n.ndjson",
+                "p.parquet",
+                "x.jsonl",
+                "z.jsonl.zst"
+            ]
         );
         assert!(all.iter().all(|f| f.size == 2));
         let glob = format!("{}/**/*.jsonl*", d.display());

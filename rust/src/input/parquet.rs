@@ -47,12 +47,11 @@ pub struct ParquetRows {
 impl ParquetRows {
     /// Read the footer and check every column has a JSON form.
     pub fn open(path: &Path, file: File, consumed: Arc<AtomicU64>) -> Result<ParquetRows> {
-        let meta = ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| {
-            Error::Corrupt {
+        let meta =
+            ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| Error::Corrupt {
                 path: path.to_path_buf(),
                 msg: format!("not a readable Parquet file: {e}"),
-            }
-        })?;
+            })?;
         let mut keys = Vec::new();
         for field in meta.schema().fields() {
             check_type(field.data_type()).map_err(|what| Error::Corrupt {
@@ -124,15 +123,16 @@ impl ParquetRows {
             } else if self.next_group < self.meta.metadata().num_row_groups() {
                 let g = self.next_group;
                 self.next_group += 1;
-                let file = self.file.try_clone().map_err(|e| Error::io(&self.path, e))?;
-                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                    file,
-                    self.meta.clone(),
-                )
-                .with_row_groups(vec![g])
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| self.group_error(g, self.rows_before, &e))?;
+                let file = self
+                    .file
+                    .try_clone()
+                    .map_err(|e| Error::io(&self.path, e))?;
+                let reader =
+                    ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+                        .with_row_groups(vec![g])
+                        .with_batch_size(BATCH_ROWS)
+                        .build()
+                        .map_err(|e| self.group_error(g, self.rows_before, &e))?;
                 self.group = Some((g, self.rows_before, reader));
             } else {
                 return Ok(false);

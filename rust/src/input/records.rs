@@ -205,7 +205,8 @@ mod tests {
         std::fs::write(&bad, b"{\"text\":\"a\"}\n{\"body\":\"b\"}\n").unwrap();
         let err = for_each_text(&bad, "text", |_, _| Ok(())).unwrap_err();
         assert!(
-            err.to_string().ends_with("bad.jsonl:2: missing field `text`"),
+            err.to_string()
+                .ends_with("bad.jsonl:2: missing field `text`"),
             "{err}"
         );
         let cut = dir.path().join("cut.jsonl.zst");

@@ -46,7 +46,10 @@ mod tests {
         );
         let d = parse(br#"{"text": "x", "id": "k"}"#, "f", 4).unwrap();
         assert_eq!((d.id.as_str(), d.generated_id), ("k", false));
-        for line in [br#"{"text": "x"}"#.as_slice(), br#"{"text": "x", "id": null}"#] {
+        for line in [
+            br#"{"text": "x"}"#.as_slice(),
+            br#"{"text": "x", "id": null}"#,
+        ] {
             let d = parse(line, "f", 4).unwrap();
             assert_eq!((d.id.as_str(), d.generated_id), ("f:4", true));
         }

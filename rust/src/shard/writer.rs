@@ -174,4 +174,3 @@ pub fn file_checksum(path: &Path) -> Result<u64> {
     }
     Ok(h.digest())
 }
-
