@@ -374,7 +374,7 @@ def test_malformed_line_names_file_and_line(tmp_path: Path, bpe_tokenizer: Path)
     with pytest.raises(cpt.InputError, match=r"bad\.jsonl:3: bad JSON"):
         tokenize(src, bpe_tokenizer, tmp_path / "out")
     src.write_text('{"text": "ok"}\n{"body": "x"}\n')
-    with pytest.raises(cpt.InputError, match=r"bad\.jsonl:2: no string field \"text\""):
+    with pytest.raises(cpt.InputError, match=r"bad\.jsonl:2: missing field `text`"):
         tokenize(src, bpe_tokenizer, tmp_path / "out")
     assert not (tmp_path / "out" / "manifest.json").exists()
     trunc = tmp_path / "trunc.jsonl.zst"

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dedup;
 pub mod error;
 pub mod filters;
+pub mod input;
 pub mod io;
 pub mod keywords;
 pub mod normalize;

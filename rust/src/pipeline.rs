@@ -24,7 +24,8 @@ pub use plan::{plan, Plan};
 use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
-use crate::io::{write_atomic, InputFile};
+use crate::input::InputFile;
+use crate::io::write_atomic;
 use crate::stage::ScanStages;
 use crate::report::{
     ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,

@@ -1,5 +1,5 @@
-//! The tokenize stage: JSONL documents in, token shards (FORMAT.md) plus `manifest.json` and
-//! `tokenize_report.json` out.
+//! The tokenize stage: documents in (read by `crate::input`: JSONL or Parquet), token shards
+//! (FORMAT.md) plus `manifest.json` and `tokenize_report.json` out.
 //!
 //! A reader thread parses documents into batches; each batch is tokenized on a rayon pool with
 //! longest-document-first scheduling (so a big document never starts last and serializes the
@@ -8,15 +8,15 @@
 //! depends only on the inputs and options, never on the thread count. Completed shards are
 //! recorded in a state file; a rerun skips those that still verify.
 
-pub mod input;
 pub mod setup;
 pub mod stats;
 
+use crate::io::write_atomic;
 use crate::shard::format::checksum_string;
 use crate::shard::manifest::{
     InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
 };
-use crate::shard::writer::{file_checksum, write_atomic, ShardSummary, ShardWriter};
+use crate::shard::writer::{file_checksum, ShardSummary, ShardWriter};
 use crate::shard::{megatron, ShardReader, FORMAT_VERSION};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,8 @@ const STATE: &str = ".tokenize-state.json";
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenizeOptions {
-    /// Files, directories or glob patterns of .jsonl / .jsonl.zst / .jsonl.gz.
+    /// Files, directories or glob patterns of documents (JSONL plain / .zst / .gz, Parquet),
+    /// expanded and read by `crate::input`.
     pub inputs: Vec<String>,
     pub tokenizer: PathBuf,
     pub output: PathBuf,
@@ -137,18 +138,17 @@ struct Batch {
 pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
     let started = Instant::now();
     validate(opts)?;
-    let files = input::expand_inputs(&opts.inputs)?;
+    // The one input order of every command: sorted, hidden files and the output skipped.
+    let expanded = crate::input::expand_inputs(&opts.inputs, Some(&opts.output))?;
     let setup = TokenizerSetup::load(&opts.tokenizer, opts.eos_token.as_deref())?;
-    let inputs: Vec<InputEntry> = files
+    let inputs: Vec<InputEntry> = expanded
         .iter()
-        .map(|p| {
-            let bytes = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
-            Ok(InputEntry {
-                path: p.to_string_lossy().into_owned(),
-                bytes,
-            })
+        .map(|f| InputEntry {
+            path: f.path.to_string_lossy().into_owned(),
+            bytes: f.size,
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let files: Vec<PathBuf> = expanded.into_iter().map(|f| f.path).collect();
     std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
     let manifest_path = opts.output.join(MANIFEST);
     // A manifest names only complete datasets: drop the old one before touching any shard.
@@ -343,7 +343,7 @@ fn read_batches(
     };
     let (mut bytes, mut biggest, mut next_doc) = (0usize, 0usize, 0u64);
     for (fi, path) in files.iter().enumerate() {
-        let result = input::for_each_doc(path, &opts.text_key, |line, text| {
+        let result = crate::input::for_each_text(path, &opts.text_key, |line, text| {
             acc.count(&text, opts.stats_sample_bytes);
             bytes += text.len();
             biggest = biggest.max(text.len());
@@ -563,7 +563,7 @@ fn remove_stale_shards(dir: &Path, count: usize) -> Result<()> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let stale_tmp = name.starts_with("shard-") && name.ends_with(".cpts.tmp");
+        let stale_tmp = name.starts_with(".shard-") && name.ends_with(".cpts.tmp");
         let stale = name
             .strip_prefix("shard-")
             .and_then(|n| n.strip_suffix(".cpts"))

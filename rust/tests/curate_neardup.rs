@@ -5,6 +5,7 @@
 
 mod curate_common;
 mod neardup_truth;
+mod shared_data;
 use cpt_engine::pipeline::{run, RunOptions};
 use curate_common::{config, output_files, read_shards, stable_report};
 use std::collections::{HashMap, HashSet};

@@ -3,15 +3,16 @@
 //! manifest records the curation config hash; a rerun redoes neither curation nor tokenization.
 
 mod curate_common;
+mod shared_data;
 use cpt_engine::config::Config;
 use cpt_engine::pipeline::{self, RunOptions};
 use cpt_engine::shard::Dataset;
 use curate_common::*;
 use std::path::{Path, PathBuf};
 
+/// The shared tokenizer; `None` only when the skip was asked for (see `shared_data`).
 fn tokenizer_path() -> Option<PathBuf> {
-    let p = shared_data()?.join("tokenizers/smollm2-135m.tokenizer.json");
-    p.is_file().then_some(p)
+    shared_data::path("tokenizers/smollm2-135m.tokenizer.json")
 }
 
 /// Two inputs of prose with an exact duplicate and a too-short document among them.
@@ -56,7 +57,7 @@ fn token_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn kept_docs_are_tokenized_last_and_resume() {
     let Some(tok_path) = tokenizer_path() else {
-        return eprintln!("shared/data absent: skipped");
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let inputs = corpus(dir.path());

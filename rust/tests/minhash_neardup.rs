@@ -3,6 +3,7 @@
 //! and the statistical accuracy of the Jaccard estimate.
 
 mod neardup_truth;
+mod shared_data;
 use std::collections::HashSet;
 
 use cpt_engine::dedup::minhash::{jaccard_estimate, Signature};

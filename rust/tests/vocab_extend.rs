@@ -28,15 +28,14 @@ fn smollm2() -> PathBuf {
 
 /// The texts of the first `n` documents of a shared JSONL file.
 fn first_texts(rel: &str, n: usize) -> Vec<String> {
-    let (reader, _) = cpt_engine::io::open(&shared(rel)).unwrap();
-    let texts: Vec<String> = reader
-        .lines()
-        .take(n)
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
-            v["text"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let mut texts = Vec::new();
+    cpt_engine::input::for_each_text(&shared(rel), "text", |_, text| {
+        if texts.len() < n {
+            texts.push(text);
+        }
+        Ok(())
+    })
+    .unwrap();
     assert_eq!(texts.len(), n, "{rel} has fewer than {n} documents");
     texts
 }

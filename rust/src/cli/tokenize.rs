@@ -12,7 +12,7 @@ fn defaults() -> TokenizeOptions {
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
-    /// Input files, directories or glob patterns (.jsonl, .jsonl.zst, .jsonl.gz).
+    /// Input files, directories or glob patterns (.jsonl, .ndjson, .zst, .gz, .parquet; sorted).
     #[arg(long, short, num_args = 1.., required = true)]
     pub input: Vec<String>,
     /// The model's tokenizer.json (any Hugging Face tokenizer).

@@ -1,58 +1,18 @@
-//! Near-dup straight from a JSONL file (plain, zstd or gzip, detected by magic
-//! bytes): read, parse `text`, normalize and sketch in parallel, cluster. This is
-//! the library / benchmark path; the curation pipeline streams through `NearDup`.
+//! Near-dup straight from a document file (JSONL plain, zstd or gzip, or Parquet; told by
+//! magic bytes in `crate::input`): read, parse the text, normalize and sketch in parallel,
+//! cluster. This is the library / benchmark path; the curation pipeline streams through
+//! `NearDup`. A plain file is memory-mapped and its lines found and parsed by the pool; a
+//! compressed one is decoded on a thread of its own a block at a time.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde::Deserialize;
 
 use super::neardup::{NearDup, NearDupOutcome};
-use crate::io::{detect, Compression};
+use crate::input::decode::{decoder, detect_format, read_error, Compression, Format};
+use crate::input::{is_blank, parse, RecordReader, DEFAULT_TEXT_KEY};
 use crate::{Error, Result};
-
-#[derive(Deserialize)]
-struct Record<'a> {
-    #[serde(borrow)]
-    text: Option<Cow<'a, str>>,
-}
-
-/// The whole file, decompressed (a plain file is memory-mapped).
-pub fn read_all(path: &Path) -> Result<FileBytes> {
-    match open_mapped(path)? {
-        None => Ok(FileBytes::Owned(Vec::new())),
-        Some(map) => match detect(&map) {
-            Compression::Plain => Ok(FileBytes::Mapped(map)),
-            kind => Ok(FileBytes::Owned(decompress(kind, &map, path)?)),
-        },
-    }
-}
-
-fn decompress(kind: Compression, bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    decoder(kind, bytes, path)?
-        .read_to_end(&mut out)
-        .map_err(|e| corrupt(path, &e))?;
-    Ok(out)
-}
-
-/// The bytes of a whole input file: mapped when plain, decompressed when zstd or gzip.
-pub enum FileBytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for FileBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            FileBytes::Mapped(m) => m,
-            FileBytes::Owned(v) => v,
-        }
-    }
-}
 
 /// A read-only map of the file (None when it is empty). Its pages are then read by the
 /// threads that parse them instead of copied up front by one.
@@ -67,43 +27,40 @@ fn open_mapped(path: &Path) -> Result<Option<memmap2::Mmap>> {
     Ok(Some(map))
 }
 
-fn decoder<'a>(
-    kind: Compression,
-    bytes: &'a [u8],
-    path: &Path,
-) -> Result<Box<dyn Read + Send + 'a>> {
-    Ok(match kind {
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::new(bytes).map_err(|e| corrupt(path, &e))?)
-        }
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
-        Compression::Plain => Box::new(bytes),
-    })
-}
-
-fn corrupt(path: &Path, e: &std::io::Error) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    }
-}
-
 /// Decompressed bytes handed from the decoding thread to the sketching pool at a time.
 const BLOCK_BYTES: usize = 8 << 20;
 
-/// Sketch every non-blank line of a JSONL file, in file order. Lines are found and
-/// parsed in parallel. A compressed file is decoded on a thread of its own, a block at a
-/// time, while the pool sketches the block before (with a pool of one thread, first).
+/// Sketch every document (non-blank line or row) of a file, in file order.
 pub fn sketch_jsonl(nd: &NearDup, path: &Path) -> Result<Vec<Vec<u8>>> {
+    sketch_file(nd, path, DEFAULT_TEXT_KEY)
+}
+
+/// Sketch every document of a file, taking its text at `text_key`, in file order.
+pub fn sketch_file(nd: &NearDup, path: &Path, text_key: &str) -> Result<Vec<Vec<u8>>> {
     let Some(map) = open_mapped(path)? else {
         return Ok(Vec::new());
     };
-    match detect(&map) {
-        Compression::Plain => sketch_lines(nd, path, &map, 0),
-        kind if rayon::current_num_threads() < 2 => {
-            sketch_lines(nd, path, &decompress(kind, &map, path)?, 0)
+    match detect_format(&map) {
+        Format::Jsonl(Compression::Plain) => sketch_lines(nd, path, text_key, &map, 0),
+        Format::Jsonl(kind) if rayon::current_num_threads() < 2 => {
+            let mut data = Vec::new();
+            decoder(kind, &map[..], path)?
+                .read_to_end(&mut data)
+                .map_err(|e| read_error(path, kind, None, e))?;
+            sketch_lines(nd, path, text_key, &data, 0)
         }
-        kind => sketch_blocks(nd, path, decoder(kind, &map, path)?, BLOCK_BYTES),
+        Format::Jsonl(kind) => sketch_blocks(
+            nd,
+            path,
+            text_key,
+            kind,
+            decoder(kind, &map[..], path)?,
+            BLOCK_BYTES,
+        ),
+        Format::Parquet => {
+            drop(map);
+            sketch_records(nd, path, text_key)
+        }
     }
 }
 
@@ -111,13 +68,17 @@ pub fn sketch_jsonl(nd: &NearDup, path: &Path) -> Result<Vec<Vec<u8>>> {
 fn sketch_blocks(
     nd: &NearDup,
     path: &Path,
+    text_key: &str,
+    kind: Compression,
     mut reader: Box<dyn Read + Send + '_>,
     block_bytes: usize,
 ) -> Result<Vec<Vec<u8>>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
+    // Each block comes with the number of lines before it (for error messages).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<u8>, u64)>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut carry = Vec::new();
+            let mut lines_before = 0u64;
             loop {
                 let mut block = std::mem::take(&mut carry);
                 match (&mut reader)
@@ -125,12 +86,12 @@ fn sketch_blocks(
                     .read_to_end(&mut block)
                 {
                     Err(e) => {
-                        let _ = tx.send(Err(e));
+                        let _ = tx.send(Err(read_error(path, kind, Some(lines_before), e)));
                         return;
                     }
                     Ok(0) => {
                         if !block.is_empty() {
-                            let _ = tx.send(Ok(block));
+                            let _ = tx.send(Ok((block, lines_before)));
                         }
                         return;
                     }
@@ -144,28 +105,34 @@ fn sketch_blocks(
                         }
                     }
                 }
-                if tx.send(Ok(block)).is_err() {
+                let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
+                if tx.send(Ok((block, lines_before))).is_err() {
                     return; // the consumer stopped on an error
                 }
+                lines_before += lines;
             }
         });
         let mut sketches = Vec::new();
-        let mut lines_before = 0u64;
         for block in rx {
-            let block = block.map_err(|e| corrupt(path, &e))?;
-            sketches.extend(sketch_lines(nd, path, &block, lines_before)?);
-            lines_before += memchr::memchr_iter(b'\n', &block).count() as u64;
+            let (block, lines_before) = block?;
+            sketches.extend(sketch_lines(nd, path, text_key, &block, lines_before)?);
         }
         Ok(sketches)
     })
 }
 
 /// Sketch the non-blank lines of `data`, which starts after `lines_before` lines of the file.
-fn sketch_lines(nd: &NearDup, path: &Path, data: &[u8], lines_before: u64) -> Result<Vec<Vec<u8>>> {
+fn sketch_lines(
+    nd: &NearDup,
+    path: &Path,
+    text_key: &str,
+    data: &[u8],
+    lines_before: u64,
+) -> Result<Vec<Vec<u8>>> {
     data.par_split(|&b| b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .filter(|line| !is_blank(line))
         .map(|line| {
-            let input_err = |msg: String| {
+            let doc = parse(line, text_key).map_err(|msg| {
                 let offset = line.as_ptr() as usize - data.as_ptr() as usize;
                 let line =
                     lines_before + memchr::memchr_iter(b'\n', &data[..offset]).count() as u64;
@@ -174,18 +141,53 @@ fn sketch_lines(nd: &NearDup, path: &Path, data: &[u8], lines_before: u64) -> Re
                     line: line + 1,
                     msg,
                 }
-            };
-            let rec: Record =
-                serde_json::from_slice(line).map_err(|e| input_err(format!("bad JSON: {e}")))?;
-            let text = rec
-                .text
-                .ok_or_else(|| input_err("missing string field `text`".into()))?;
-            Ok(nd.sketch_raw(&text))
+            })?;
+            Ok(nd.sketch_raw(&doc.text))
         })
         .collect()
 }
 
-/// Near-dup clustering of a JSONL file; ordinals in the outcome are 0-based record numbers.
+/// Sketch the records of a file read through `RecordReader` (Parquet), in batches of about
+/// `BLOCK_BYTES` sketched by the pool.
+fn sketch_records(nd: &NearDup, path: &Path, text_key: &str) -> Result<Vec<Vec<u8>>> {
+    let mut reader = RecordReader::open(path)?;
+    let mut sketches = Vec::new();
+    let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let rec = reader.next_record()?;
+        let end = rec.is_none();
+        if let Some(rec) = rec {
+            if !is_blank(rec.bytes) {
+                bytes += rec.bytes.len();
+                batch.push((rec.number, rec.bytes.to_vec()));
+            }
+        }
+        if end || bytes >= BLOCK_BYTES {
+            let part: Vec<Result<Vec<u8>>> = batch
+                .par_iter()
+                .map(|(number, bytes)| {
+                    let doc = parse(bytes, text_key).map_err(|msg| Error::Input {
+                        path: path.to_path_buf(),
+                        line: *number,
+                        msg,
+                    })?;
+                    Ok(nd.sketch_raw(&doc.text))
+                })
+                .collect();
+            for s in part {
+                sketches.push(s?);
+            }
+            batch.clear();
+            bytes = 0;
+        }
+        if end {
+            return Ok(sketches);
+        }
+    }
+}
+
+/// Near-dup clustering of a document file (JSONL or Parquet); ordinals in the outcome are 0-based record numbers.
 pub fn dedup_jsonl(
     nd: &NearDup,
     path: &Path,
@@ -228,15 +230,15 @@ mod tests {
         let nd = NearDup::new(&MinHashConfig::default()).unwrap();
         let packed = zstd::encode_all(data, 3).unwrap();
         let path = Path::new("x.jsonl.zst");
-        let reader = decoder(Compression::Zstd, &packed, path)?;
-        sketch_blocks(&nd, path, reader, block)
+        let reader = decoder(Compression::Zstd, &packed[..], path)?;
+        sketch_blocks(&nd, path, "text", Compression::Zstd, reader, block)
     }
 
     #[test]
     fn blocks_give_the_sketches_of_one_pass() {
         let nd = NearDup::new(&MinHashConfig::default()).unwrap();
         let data = jsonl(300, None);
-        let whole = sketch_lines(&nd, Path::new("x"), &data, 0).unwrap();
+        let whole = sketch_lines(&nd, Path::new("x"), "text", &data, 0).unwrap();
         assert_eq!(whole.len(), 300 - 300 / 17);
         // Blocks smaller than some lines, and one block for everything.
         for block in [50, 1000, 1 << 20] {
@@ -252,8 +254,8 @@ mod tests {
         let mut packed = zstd::encode_all(&jsonl(300, None)[..], 3).unwrap();
         packed.truncate(packed.len() / 2);
         let path = Path::new("cut.jsonl.zst");
-        let reader = decoder(Compression::Zstd, &packed, path).unwrap();
-        let err = sketch_blocks(&nd, path, reader, 100).unwrap_err();
+        let reader = decoder(Compression::Zstd, &packed[..], path).unwrap();
+        let err = sketch_blocks(&nd, path, "text", Compression::Zstd, reader, 100).unwrap_err();
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     }
 }

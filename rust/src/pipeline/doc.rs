@@ -1,18 +1,9 @@
-//! Parsing one input line into a document: valid UTF-8, a JSON object, a string
-//! `text`, and an id (given, or generated as `<file stem>:<line>`).
+//! A record as a pipeline document: parsed once by the input layer (`crate::input::parse`),
+//! plus the id rule (given, or generated as `<file stem>:<line>`).
 
-use serde::Deserialize;
+use crate::input::{self, DEFAULT_TEXT_KEY};
 use serde_json::Value;
 use std::borrow::Cow;
-
-/// The fields pass 1 needs; every other field is skipped without being built.
-#[derive(Deserialize)]
-struct Fields<'a> {
-    #[serde(borrow)]
-    text: Cow<'a, str>,
-    #[serde(default)]
-    id: Option<Value>,
-}
 
 pub struct ParsedDoc<'a> {
     pub text: Cow<'a, str>,
@@ -31,30 +22,12 @@ pub fn doc_id(id: Option<&Value>, stem: &str, line: u64) -> (String, bool) {
     }
 }
 
-/// Parse a line; the error says what is wrong with it (the caller adds file and line).
+/// Parse a record; the error says what is wrong with it (the caller adds file and line).
 pub fn parse<'a>(bytes: &'a [u8], stem: &str, line: u64) -> Result<ParsedDoc<'a>, String> {
-    let s = std::str::from_utf8(bytes)
-        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    let first = s.trim_start().as_bytes().first().copied();
-    if first != Some(b'{') {
-        return Err("not a JSON object".into());
-    }
-    let f: Fields<'a> = serde_json::from_str(s).map_err(|e| {
-        let msg = e.to_string();
-        if msg.starts_with("missing field `text`") {
-            "missing field `text`".to_string()
-        } else if msg.starts_with("invalid type") && msg.contains("expected a string") {
-            format!(
-                "`text` is not a string ({})",
-                msg.split(" at line").next().unwrap_or(&msg)
-            )
-        } else {
-            format!("bad JSON: {msg}")
-        }
-    })?;
-    let (id, generated_id) = doc_id(f.id.as_ref(), stem, line);
+    let d = input::parse(bytes, DEFAULT_TEXT_KEY)?;
+    let (id, generated_id) = doc_id(d.id.as_ref(), stem, line);
     Ok(ParsedDoc {
-        text: f.text,
+        text: d.text,
         id,
         generated_id,
     })
@@ -65,19 +38,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_documents_and_names_problems() {
+    fn ids_are_given_or_generated_from_the_line() {
         let d = parse(br#"{"id": 7, "text": "a\nb", "meta": {"x": [1]}}"#, "f", 1).unwrap();
         assert_eq!(
             (d.text.as_ref(), d.id.as_str(), d.generated_id),
             ("a\nb", "7", false)
         );
-        let d = parse(br#"{"text": "x"}"#, "f", 4).unwrap();
-        assert_eq!((d.id.as_str(), d.generated_id), ("f:4", true));
-        let err = |b: &[u8]| parse(b, "f", 1).err().unwrap();
-        assert_eq!(err(b"[1, 2]"), "not a JSON object");
-        assert_eq!(err(b"{\"id\": 1}"), "missing field `text`");
-        assert!(err(b"{\"text\": 5}").starts_with("`text` is not a string"));
-        assert!(err(b"{\"text\": \"a\"").starts_with("bad JSON"));
-        assert_eq!(err(b"{\"text\": \"\xff\"}"), "invalid UTF-8 at byte 10");
+        let d = parse(br#"{"text": "x", "id": "k"}"#, "f", 4).unwrap();
+        assert_eq!((d.id.as_str(), d.generated_id), ("k", false));
+        for line in [
+            br#"{"text": "x"}"#.as_slice(),
+            br#"{"text": "x", "id": null}"#,
+        ] {
+            let d = parse(line, "f", 4).unwrap();
+            assert_eq!((d.id.as_str(), d.generated_id), ("f:4", true));
+        }
+        let d = parse(br#"{"text": "x", "id": [1]}"#, "f", 4).unwrap();
+        assert_eq!((d.id.as_str(), d.generated_id), ("[1]", false));
+        assert_eq!(
+            parse(b"{\"id\": 1}", "f", 1).err().unwrap(),
+            "missing field `text`"
+        );
     }
 }

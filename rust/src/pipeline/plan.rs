@@ -2,7 +2,7 @@
 //! (`crate::stage::STAGES`): each enabled stage's phase, plan line and resume unit.
 
 use crate::config::Config;
-use crate::io::{expand_inputs, InputFile};
+use crate::input::{expand_inputs, InputFile};
 use crate::stage::{Phase, STAGES};
 use crate::Result;
 use std::path::PathBuf;

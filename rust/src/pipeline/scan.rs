@@ -8,7 +8,7 @@ use super::state::{ScanFile, ScanRecord, ScanVerdict};
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::dedup::{exact, NearDup};
-use crate::io::{file_stem, InputFile, LineReader};
+use crate::input::{file_stem, is_blank, InputFile, RecordReader};
 use crate::stage::{ScanStages, Verdict};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -29,7 +29,7 @@ impl Scanner<'_> {
     /// Scan one file; `progress` gets the file bytes (compressed) consumed since its last call.
     pub fn scan(&self, input: &InputFile, mut progress: impl FnMut(u64)) -> Result<ScanFile> {
         let stem = file_stem(&input.path);
-        let mut reader = LineReader::open(&input.path)?;
+        let mut reader = RecordReader::open(&input.path)?;
         let mut out = ScanFile {
             input_size: input.size,
             ..ScanFile::default()
@@ -38,10 +38,10 @@ impl Scanner<'_> {
         let mut batch_bytes = 0;
         let mut reported = 0;
         loop {
-            let line = reader.next_line()?;
+            let line = reader.next_record()?;
             let end = line.is_none();
             if let Some(line) = line {
-                if line.bytes.iter().all(u8::is_ascii_whitespace) {
+                if is_blank(line.bytes) {
                     out.blank_lines += 1;
                 } else {
                     batch_bytes += line.bytes.len();
@@ -113,9 +113,9 @@ impl Scanner<'_> {
         };
         // Only documents that pass the filters can reach near-dup clustering.
         let sketch = match (&verdict, self.near) {
-            (ScanVerdict::Keep, Some(nd)) => Some(
-                nd.sketch_of_words(analysis.normalized(), &analysis.norm_words().hashes),
-            ),
+            (ScanVerdict::Keep, Some(nd)) => {
+                Some(nd.sketch_of_words(analysis.normalized(), &analysis.norm_words().hashes))
+            }
             _ => None,
         };
         ScanRecord {

@@ -3,7 +3,8 @@
 //! per input once its shards are written (`done-NNNNN.json`). Each is written
 //! atomically, so a killed job finds only complete units.
 
-use crate::io::{read_all, write_atomic, InputFile};
+use crate::input::InputFile;
+use crate::io::{read_all, write_atomic};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -9,7 +9,8 @@ use super::scan::{BATCH_BYTES, BATCH_LINES};
 use super::state::{ScanFile, WriteStats};
 use crate::config::Config;
 use crate::filters::pii::{PiiCounts, Redactor};
-use crate::io::{file_stem, tmp_name, InputFile, LineReader};
+use crate::input::{file_stem, is_blank, InputFile, RecordReader};
+use crate::io::tmp_name;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
@@ -124,17 +125,17 @@ impl FileWriter<'_> {
                 "input changed since it was scanned ({why}); pass --overwrite to start over"
             ),
         };
-        let mut reader = LineReader::open(&input.path)?;
+        let mut reader = RecordReader::open(&input.path)?;
         let mut records = scan.records.iter().zip(decisions);
         let mut last_line = 0;
         let mut batch: Vec<(u64, Vec<u8>, &Decision)> = Vec::new();
         let mut batch_bytes = 0;
         loop {
-            let line = reader.next_line()?;
+            let line = reader.next_record()?;
             let end = line.is_none();
             if let Some(line) = line {
                 last_line = line.number;
-                if !line.bytes.iter().all(u8::is_ascii_whitespace) {
+                if !is_blank(line.bytes) {
                     let Some((rec, decision)) = records.next() else {
                         return Err(changed(line.number, "more documents than scanned"));
                     };
@@ -256,7 +257,7 @@ impl FileWriter<'_> {
         }
         let mut obj = parse_object(bytes, input, line)?;
         if let Some(t) = redacted {
-            obj.insert("text".into(), Value::String(t));
+            obj.insert(crate::input::DEFAULT_TEXT_KEY.into(), Value::String(t));
         }
         add_generated_id(&mut obj, stem, line);
         Ok(Output::Kept(
@@ -273,10 +274,10 @@ enum Output {
 }
 
 fn parse_object(bytes: &[u8], input: &InputFile, line: u64) -> Result<Map<String, Value>> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Input {
+    crate::input::parse_object(bytes).map_err(|msg| Error::Input {
         path: input.path.clone(),
         line,
-        msg: format!("bad JSON on re-read: {e}"),
+        msg: format!("{msg} (on re-read)"),
     })
 }
 

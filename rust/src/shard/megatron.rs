@@ -3,7 +3,7 @@
 
 use super::format::Dtype;
 use super::reader::Dataset;
-use super::writer::tmp_name;
+use crate::io::tmp_name;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::fs::File;

@@ -3,6 +3,7 @@
 //! renames the temporary file into place, so a shard on disk under its final name is complete.
 
 use super::format::{checksum_string, Dtype, FrameEntry, Header, HEADER_LEN};
+use crate::io::tmp_name;
 use crate::{Error, Result};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -172,25 +173,4 @@ pub fn file_checksum(path: &Path) -> Result<u64> {
         h.update(&buf[..n]);
     }
     Ok(h.digest())
-}
-
-/// The temporary name a file is written under before its rename.
-pub fn tmp_name(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Write `bytes` to `path` atomically (temporary name, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_name(path);
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -1,4 +1,4 @@
-//! Corpus access for the extension: documents in batches (through the engine's JSONL reader),
+//! Corpus access for the extension: documents in batches (through the engine's input layer),
 //! and the word frequencies BPE training starts from, split exactly as the base tokenizer splits
 //! text (added tokens cut out, then its normalizer and pre-tokenizer).
 
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokenizers::{OffsetReferential, OffsetType, PreTokenizer, Tokenizer};
 
-/// One document: where it came from (file, 1-based line) and its text.
+/// One document: where it came from (file, 1-based line or Parquet row) and its text.
 pub struct Doc {
     pub file: usize,
     pub line: u64,
@@ -18,7 +18,10 @@ pub struct Doc {
 /// The input files of `inputs` (files, directories, globs), in the engine's order. The one
 /// place that names the engine's input layer, so a refactor of it is a one-line change here.
 pub fn expand(inputs: &[String]) -> Result<Vec<PathBuf>> {
-    crate::tokenize::input::expand_inputs(inputs)
+    Ok(crate::input::expand_inputs(inputs, None)?
+        .into_iter()
+        .map(|f| f.path)
+        .collect())
 }
 
 /// Calls `f` with consecutive batches of documents (about `batch_bytes` of text each), in
@@ -32,7 +35,7 @@ pub fn for_each_batch(
     let mut batch: Vec<Doc> = Vec::new();
     let mut bytes = 0usize;
     for (file, path) in files.iter().enumerate() {
-        crate::tokenize::input::for_each_doc(path, text_key, |line, text| {
+        crate::input::for_each_text(path, text_key, |line, text| {
             bytes += text.len();
             batch.push(Doc { file, line, text });
             if bytes >= batch_bytes {

@@ -5,15 +5,6 @@ use cpt_engine::config::Config;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// `shared/data` beside the checkout, found by walking up; `None` skips data tests.
-pub fn shared_data() -> Option<PathBuf> {
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    start
-        .ancestors()
-        .map(|p| p.join("shared").join("data"))
-        .find(|p| p.is_dir())
-}
-
 pub fn config(inputs: &[&Path], output: &Path, sets: &[&str]) -> Config {
     let mut all: Vec<String> = vec![
         format!(

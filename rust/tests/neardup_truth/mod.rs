@@ -8,14 +8,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// `shared/data` beside the checkout, found by walking up; `None` skips data tests.
-pub fn shared_data() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|p| p.join("shared").join("data"))
-        .find(|p| p.is_dir())
-}
-
 pub struct Reference {
     /// Document ids and raw texts, in file order.
     pub ids: Vec<String>,
@@ -24,12 +16,10 @@ pub struct Reference {
     pub pairs: Vec<(String, String, f64)>,
 }
 
-/// The corpus path and its reference, or `None` (with a note) when shared data is absent.
+/// The corpus path and its reference; `None` only when shared data is absent and the test
+/// was told to skip (see `shared_data`); absent data otherwise fails the test.
 pub fn load() -> Option<(PathBuf, Reference)> {
-    let Some(dir) = shared_data() else {
-        eprintln!("shared/data not found: skipping");
-        return None;
-    };
+    let dir = crate::shared_data::dir()?;
     let docs_path = dir.join("neardup/docs.jsonl.zst");
     let docs = zstd::decode_all(std::fs::File::open(&docs_path).unwrap()).unwrap();
     let (mut ids, mut texts) = (Vec::new(), Vec::new());
