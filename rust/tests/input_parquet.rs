@@ -8,7 +8,7 @@ mod curate_common;
 mod shared_data;
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
     StringArray, StructArray,
 };
 use arrow_schema::{DataType, Field, Fields, Schema};
