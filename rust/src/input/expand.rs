@@ -48,7 +48,12 @@ pub fn expand_inputs(patterns: &[String], exclude: Option<&Path>) -> Result<Vec<
         } else if p.is_file() {
             paths.push(p.to_path_buf());
         } else if pattern.contains(['*', '?', '[']) {
-            let entries = glob::glob(pattern)
+            // Hidden names match only when the pattern spells the dot, as in a walk.
+            let options = glob::MatchOptions {
+                require_literal_leading_dot: true,
+                ..glob::MatchOptions::new()
+            };
+            let entries = glob::glob_with(pattern, options)
                 .map_err(|e| Error::Config(format!("inputs: bad glob {pattern:?}: {e}")))?;
             for entry in entries {
                 let path = entry.map_err(|e| Error::io(e.path().to_path_buf(), e.into()))?;
