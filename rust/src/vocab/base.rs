@@ -7,8 +7,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::BPE;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{Model, ModelWrapper, Tokenizer};
+use tokenizers::{ModelWrapper, Tokenizer};
 
 /// A loaded, supported base tokenizer.
 pub struct BaseTokenizer {
@@ -107,16 +106,6 @@ fn supported_bpe<'t>(path: &Path, tokenizer: &'t Tokenizer, json: &Value) -> Res
     }
     if bpe.dropout.is_some_and(|p| p > 0.0) {
         return unsupported("BPE dropout is on (encodings would not be deterministic)");
-    }
-    // Byte-level means every one of the 256 byte characters is a token: any text is covered.
-    let missing = ByteLevel::alphabet()
-        .into_iter()
-        .filter(|c| bpe.token_to_id(&c.to_string()).is_none())
-        .count();
-    if missing > 0 {
-        return unsupported(&format!(
-            "{missing} of the 256 byte-level characters are not in the vocabulary"
-        ));
     }
     Ok(bpe)
 }
