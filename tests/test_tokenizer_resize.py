@@ -175,6 +175,6 @@ def test_bits_per_byte_scores_every_token_once(tmp_path: Path) -> None:
     assert whole.tokens == count and whole.bytes == sum(len(t.encode()) for t in texts)
     assert math.isclose(whole.nll_nats, expected, rel_tol=1e-5)
     assert math.isclose(whole.bits_per_byte, expected / math.log(2) / whole.bytes)
-    # Short windows predict the same tokens (each once), with less context.
+    # Short windows (each starting at the previous one's last token) predict every token once.
     short = bits_per_byte(model, tok, texts, context_id=0, seq_len=4)
     assert short.tokens == count
