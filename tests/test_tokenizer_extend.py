@@ -28,7 +28,7 @@ def _texts(path: Path, n: int | None = None) -> list[str]:
     assert path.is_file(), f"shared data missing: {path}"
     with path.open("rb") as f:
         raw = zstandard.ZstdDecompressor().stream_reader(f).read().decode()
-    texts = [json.loads(line)["text"] for line in raw.splitlines() if line.strip()]
+    texts = [json.loads(line)["text"] for line in raw.split("\n") if line.strip()]
     return texts if n is None else texts[:n]
 
 

@@ -49,7 +49,7 @@ def ext_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert LICENSES.is_file(), f"shared data missing: {LICENSES}"
     d = tmp_path_factory.mktemp("ext")
     with LICENSES.open("rb") as f:
-        lines = zstandard.ZstdDecompressor().stream_reader(f).read().decode().splitlines()
+        lines = zstandard.ZstdDecompressor().stream_reader(f).read().decode().split("\n")
     (d / "c.jsonl").write_text("\n".join(lines[:80]) + "\n")
     extend(SMOLLM2, d / "c.jsonl", d / "out", NEW, threads=1)
     return d / "out"
