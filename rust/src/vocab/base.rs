@@ -73,10 +73,10 @@ fn supported_bpe<'t>(path: &Path, tokenizer: &'t Tokenizer, json: &Value) -> Res
         }
         ModelWrapper::WordPiece(_) => {
             return Err(Error::Tokenizer(format!(
-                "{name}: a WordPiece model encodes by greedy longest match with a '##' continuation \
+            "{name}: a WordPiece model encodes by greedy longest match with a '##' continuation \
                  prefix, so appended merges would not apply; extending it would need WordPiece's \
                  likelihood-scored vocabulary growth. Only byte-level BPE is supported"
-            )))
+        )))
         }
         ModelWrapper::WordLevel(_) => {
             return Err(Error::Tokenizer(format!(
@@ -99,8 +99,14 @@ fn supported_bpe<'t>(path: &Path, tokenizer: &'t Tokenizer, json: &Value) -> Res
     if bpe.byte_fallback {
         return unsupported("the BPE model uses byte fallback");
     }
-    if bpe.continuing_subword_prefix.as_deref().is_some_and(|p| !p.is_empty())
-        || bpe.end_of_word_suffix.as_deref().is_some_and(|s| !s.is_empty())
+    if bpe
+        .continuing_subword_prefix
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        || bpe
+            .end_of_word_suffix
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
     {
         return unsupported("the BPE model uses a continuing-subword prefix or end-of-word suffix");
     }

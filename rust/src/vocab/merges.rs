@@ -84,8 +84,7 @@ pub fn learn(
             out.stopped_early = Some("no adjacent pair is left to merge".into());
             break;
         };
-        if pair_counts.get(&pair).copied().unwrap_or(0) != count as i64 || blocked.contains(&pair)
-        {
+        if pair_counts.get(&pair).copied().unwrap_or(0) != count as i64 || blocked.contains(&pair) {
             continue;
         }
         if count < min_frequency.max(1) {
@@ -144,7 +143,11 @@ fn apply(
     where_: &mut HashMap<Pair, HashSet<usize>>,
     heap: &mut BinaryHeap<(u64, Reverse<Pair>)>,
 ) {
-    let mut positions: Vec<usize> = where_.remove(&pair).unwrap_or_default().into_iter().collect();
+    let mut positions: Vec<usize> = where_
+        .remove(&pair)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     positions.sort_unstable();
     let mut delta: HashMap<Pair, i64> = HashMap::new();
     for i in positions {

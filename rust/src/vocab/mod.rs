@@ -201,7 +201,12 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
     let merge_strings: Vec<(String, String)> = training
         .merges
         .iter()
-        .map(|m| (table.strings[&m.left].clone(), table.strings[&m.right].clone()))
+        .map(|m| {
+            (
+                table.strings[&m.left].clone(),
+                table.strings[&m.right].clone(),
+            )
+        })
         .collect();
     let bytes = output::extended_json(&base, &new_tokens, &merge_strings)?;
     let (ext, checked) = output::verify(&base, &bytes, &new_tokens)?;
