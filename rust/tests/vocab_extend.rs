@@ -106,7 +106,8 @@ fn extension_keeps_old_ids_and_old_encodings() {
     assert!(r.domain.new_token_uses > 0 && r.domain.docs_changed > 0);
 
     // A text whose words have no new merge encodes exactly as before; domain words do not.
-    let plain = "The quick brown fox jumps over the lazy dog. It was 1999.";
+    // (No digits: the licenses teach merges such as " 1", which SmolLM2 never had.)
+    let plain = "The quick brown fox jumps over the lazy dog, said the President.";
     assert_eq!(
         base.encode(plain, false).unwrap().get_ids(),
         ext.encode(plain, false).unwrap().get_ids()
