@@ -103,6 +103,7 @@ def extend_tokenizer(
     min_frequency: int | None = None,
     eval_domain: Sequence[_Path] | None = None,
     eval_general: Sequence[_Path] | None = None,
+    protect: Sequence[_Path] | None = None,
     text_key: str | None = None,
     threads: int | None = None,
     allow_fewer: bool = False,

@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--eval-domain", nargs="+", required=True)
     p.add_argument("--eval-general", nargs="+", default=None)
+    p.add_argument("--protect", nargs="+", default=None)
     p.add_argument("--merges", nargs="+", type=int, default=[500, 1000, 2000])
     args = p.parse_args(argv)
     for n in args.merges:
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
             n,
             eval_domain=args.eval_domain,
             eval_general=args.eval_general,
+            protect=args.protect,
         )
         row = {"new_tokens": r["learned"], "seconds": round(r["seconds"], 2)}
         for part in ("domain", "general"):

@@ -26,7 +26,7 @@ def _texts(rel: str, n: int) -> list[str]:
     assert path.is_file(), f"shared data missing: {path}"
     with path.open("rb") as f:
         raw = zstandard.ZstdDecompressor().stream_reader(f).read().decode()
-    return [json.loads(line)["text"][:4000] for line in raw.splitlines()[:n]]
+    return [json.loads(line)["text"][:4000] for line in raw.split("\n")[:n] if line]
 
 
 @pytest.mark.slow

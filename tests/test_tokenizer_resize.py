@@ -49,7 +49,7 @@ def ext_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert LICENSES.is_file(), f"shared data missing: {LICENSES}"
     d = tmp_path_factory.mktemp("ext")
     with LICENSES.open("rb") as f:
-        lines = zstandard.ZstdDecompressor().stream_reader(f).read().decode().splitlines()
+        lines = zstandard.ZstdDecompressor().stream_reader(f).read().decode().split("\n")
     (d / "c.jsonl").write_text("\n".join(lines[:80]) + "\n")
     extend(SMOLLM2, d / "c.jsonl", d / "out", NEW, threads=1)
     return d / "out"
@@ -175,6 +175,6 @@ def test_bits_per_byte_scores_every_token_once(tmp_path: Path) -> None:
     assert whole.tokens == count and whole.bytes == sum(len(t.encode()) for t in texts)
     assert math.isclose(whole.nll_nats, expected, rel_tol=1e-5)
     assert math.isclose(whole.bits_per_byte, expected / math.log(2) / whole.bytes)
-    # Short windows predict the same tokens (each once), with less context.
+    # Short windows (each starting at the previous one's last token) predict every token once.
     short = bits_per_byte(model, tok, texts, context_id=0, seq_len=4)
     assert short.tokens == count

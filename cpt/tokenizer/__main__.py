@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--min-frequency", type=int, default=None, help="least pair count (default 2)")
     e.add_argument("--eval-domain", nargs="+", default=None, help="held-out domain documents")
     e.add_argument("--eval-general", nargs="+", default=None, help="general documents")
+    e.add_argument("--protect", nargs="+", default=None, help="text whose words stay as before")
     e.add_argument("--text-key", default=None, help="JSON field of the text (default: text)")
     e.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
     e.add_argument("--allow-fewer", action="store_true", help="keep fewer merges than asked")
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 min_frequency=args.min_frequency,
                 eval_domain=args.eval_domain,
                 eval_general=args.eval_general,
+                protect=args.protect,
                 text_key=args.text_key,
                 threads=args.threads,
                 allow_fewer=args.allow_fewer,

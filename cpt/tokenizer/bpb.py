@@ -47,10 +47,10 @@ def bits_per_byte(
             for text in texts:
                 ids = [context_id, *tokenizer.encode(text, add_special_tokens=False).ids]
                 nbytes += len(text.encode("utf-8"))
-                tokens += len(ids) - 1
                 for start in range(0, len(ids) - 1, seq_len - 1):
                     window = torch.tensor([ids[start : start + seq_len]], device=device)
                     logits = model(input_ids=window).logits.float()
+                    tokens += window.shape[1] - 1
                     nll += F.cross_entropy(logits[0, :-1], window[0, 1:], reduction="sum").item()
     finally:
         model.train(was_training)

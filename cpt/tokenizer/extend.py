@@ -27,6 +27,7 @@ def extend(
     min_frequency: int | None = None,
     eval_domain: PathLike | Sequence[PathLike] | None = None,
     eval_general: PathLike | Sequence[PathLike] | None = None,
+    protect: PathLike | Sequence[PathLike] | None = None,
     text_key: str | None = None,
     threads: int | None = None,
     allow_fewer: bool = False,
@@ -41,7 +42,8 @@ def extend(
     on ``eval_domain`` (default: the training corpus) and ``eval_general``. Raises
     ``cpt._engine.TokenizerError`` for a tokenizer that is not byte-level BPE or a corpus that
     yields fewer merges than asked (unless ``allow_fewer``), ``InputError`` naming file and line
-    for a malformed document.
+    for a malformed document. ``protect``: documents (e.g. general text) whose words no new
+    merge may touch, so they encode exactly as with the base tokenizer.
     """
     return _engine.extend_tokenizer(
         os.fspath(tokenizer),
@@ -51,6 +53,7 @@ def extend(
         min_frequency=min_frequency,
         eval_domain=_paths(eval_domain) or None,
         eval_general=_paths(eval_general) or None,
+        protect=_paths(protect) or None,
         text_key=text_key,
         threads=threads,
         allow_fewer=allow_fewer,

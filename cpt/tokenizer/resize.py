@@ -160,6 +160,10 @@ def _save(model: Any, model_dir: Path, ext_file: Path, output: Path, report: dic
     for name in TOKENIZER_SIDE_FILES:
         if (model_dir / name).is_file():
             shutil.copyfile(model_dir / name, tmp / name)
+    if not (tmp / "tokenizer_config.json").is_file():
+        # Without one, AutoTokenizer would pick the model family's slow-tokenizer logic.
+        config = {"tokenizer_class": "PreTrainedTokenizerFast"}
+        (tmp / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     old = output.parent / f".{output.name}.old-resize"
     if output.exists():

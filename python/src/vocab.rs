@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// writes `output/tokenizer.json` and `output/extend_report.json`, returns the report as a dict.
 #[pyfunction]
 #[pyo3(signature = (tokenizer, inputs, output, new_tokens, *, min_frequency=None, eval_domain=None,
-    eval_general=None, text_key=None, threads=None, allow_fewer=false))]
+    eval_general=None, protect=None, text_key=None, threads=None, allow_fewer=false))]
 #[allow(clippy::too_many_arguments)]
 fn extend_tokenizer(
     py: Python<'_>,
@@ -21,6 +21,7 @@ fn extend_tokenizer(
     min_frequency: Option<u64>,
     eval_domain: Option<Vec<PathBuf>>,
     eval_general: Option<Vec<PathBuf>>,
+    protect: Option<Vec<PathBuf>>,
     text_key: Option<String>,
     threads: Option<usize>,
     allow_fewer: bool,
@@ -39,6 +40,7 @@ fn extend_tokenizer(
         min_frequency: min_frequency.unwrap_or(d.min_frequency),
         eval_domain: strings(eval_domain.unwrap_or_default()),
         eval_general: strings(eval_general.unwrap_or_default()),
+        protect: strings(protect.unwrap_or_default()),
         text_key: text_key.unwrap_or(d.text_key.clone()),
         threads,
         allow_fewer,

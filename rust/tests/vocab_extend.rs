@@ -7,8 +7,8 @@ use cpt_engine::vocab::{extend, ExtendOptions, REPORT_FILE, TOKENIZER_FILE};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::BpeTrainerBuilder;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 /// `shared/data` beside the checkout: these tests need it and fail loudly without it.
@@ -105,7 +105,8 @@ fn extension_keeps_old_ids_and_old_encodings() {
     assert!(r.domain.new_token_uses > 0 && r.domain.docs_changed > 0);
 
     // A text whose words have no new merge encodes exactly as before; domain words do not.
-    let plain = "The quick brown fox jumps over the lazy dog. It was 1999.";
+    // (No digits: the licenses teach merges such as " 1", which SmolLM2 never had.)
+    let plain = "The quick brown fox jumps over the lazy dog, said the President.";
     assert_eq!(
         base.encode(plain, false).unwrap().get_ids(),
         ext.encode(plain, false).unwrap().get_ids()
@@ -233,10 +234,15 @@ fn unsupported_tokenizer_types_get_clear_errors() {
     for (json, want) in cases {
         let tok = dir.path().join("t.json");
         std::fs::write(&tok, json).unwrap();
-        let err = extend(&options(&tok, vec![corpus.clone()], &dir.path().join("o"), 5))
-            .err()
-            .unwrap_or_else(|| panic!("{want}: accepted"))
-            .to_string();
+        let err = extend(&options(
+            &tok,
+            vec![corpus.clone()],
+            &dir.path().join("o"),
+            5,
+        ))
+        .err()
+        .unwrap_or_else(|| panic!("{want}: accepted"))
+        .to_string();
         assert!(
             err.contains(want) && err.contains("byte-level BPE"),
             "{err}"
@@ -304,7 +310,10 @@ fn cli_extends_and_reports_bad_input_by_file_and_line() {
     std::fs::write(&bad, "{\"text\": \"fine\"}\n{\"text\": oops}\n").unwrap();
     let opts = options(&tok, vec![bad.to_string_lossy().into_owned()], &out, 5);
     let err = extend(&opts).unwrap_err().to_string();
-    assert!(err.contains("bad.jsonl:2") && err.contains("bad JSON"), "{err}");
+    assert!(
+        err.contains("bad.jsonl:2") && err.contains("bad JSON"),
+        "{err}"
+    );
     assert_eq!(main_with_args(args(&bad.to_string_lossy(), "5")), 1);
 
     // The installed binary behaves the same (exit code and message on stderr).

@@ -40,6 +40,10 @@ pub struct ExtendArgs {
     /// General documents to measure on: how much of them the new merges change.
     #[arg(long, num_args = 1..)]
     pub eval_general: Vec<String>,
+    /// Protected documents (e.g. general text): no merge joins two pieces adjacent in any of
+    /// their words, so they encode exactly as before.
+    #[arg(long, num_args = 1..)]
+    pub protect: Vec<String>,
     /// JSON field holding the document text.
     #[arg(long, default_value = "text")]
     pub text_key: String,
@@ -68,6 +72,7 @@ impl ExtendArgs {
             text_key: self.text_key.clone(),
             eval_domain: self.eval_domain.clone(),
             eval_general: self.eval_general.clone(),
+            protect: self.protect.clone(),
             threads: self.threads,
             allow_fewer: self.allow_fewer,
             ..ExtendOptions::default()

@@ -7,8 +7,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::BPE;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{Model, ModelWrapper, Tokenizer};
+use tokenizers::{ModelWrapper, Tokenizer};
 
 /// A loaded, supported base tokenizer.
 pub struct BaseTokenizer {
@@ -74,10 +73,10 @@ fn supported_bpe<'t>(path: &Path, tokenizer: &'t Tokenizer, json: &Value) -> Res
         }
         ModelWrapper::WordPiece(_) => {
             return Err(Error::Tokenizer(format!(
-                "{name}: a WordPiece model encodes by greedy longest match with a '##' continuation \
+            "{name}: a WordPiece model encodes by greedy longest match with a '##' continuation \
                  prefix, so appended merges would not apply; extending it would need WordPiece's \
                  likelihood-scored vocabulary growth. Only byte-level BPE is supported"
-            )))
+        )))
         }
         ModelWrapper::WordLevel(_) => {
             return Err(Error::Tokenizer(format!(
@@ -100,23 +99,19 @@ fn supported_bpe<'t>(path: &Path, tokenizer: &'t Tokenizer, json: &Value) -> Res
     if bpe.byte_fallback {
         return unsupported("the BPE model uses byte fallback");
     }
-    if bpe.continuing_subword_prefix.as_deref().is_some_and(|p| !p.is_empty())
-        || bpe.end_of_word_suffix.as_deref().is_some_and(|s| !s.is_empty())
+    if bpe
+        .continuing_subword_prefix
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        || bpe
+            .end_of_word_suffix
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
     {
         return unsupported("the BPE model uses a continuing-subword prefix or end-of-word suffix");
     }
     if bpe.dropout.is_some_and(|p| p > 0.0) {
         return unsupported("BPE dropout is on (encodings would not be deterministic)");
-    }
-    // Byte-level means every one of the 256 byte characters is a token: any text is covered.
-    let missing = ByteLevel::alphabet()
-        .into_iter()
-        .filter(|c| bpe.token_to_id(&c.to_string()).is_none())
-        .count();
-    if missing > 0 {
-        return unsupported(&format!(
-            "{missing} of the 256 byte-level characters are not in the vocabulary"
-        ));
     }
     Ok(bpe)
 }

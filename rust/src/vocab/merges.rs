@@ -53,6 +53,7 @@ pub fn learn(
     table: &mut TokenTable,
     want: usize,
     min_frequency: u64,
+    protected: HashSet<Pair>,
 ) -> Training {
     let mut pair_counts: HashMap<Pair, i64> = HashMap::new();
     let mut where_: HashMap<Pair, HashSet<usize>> = HashMap::new();
@@ -69,7 +70,9 @@ pub fn learn(
         .iter()
         .map(|(&p, &c)| (c as u64, Reverse(p)))
         .collect();
-    let mut blocked: HashSet<Pair> = HashSet::new();
+    // Protected pairs (adjacent in some protected word) are never merged, so those words keep
+    // their base encoding.
+    let mut blocked: HashSet<Pair> = protected;
     let mut out = Training {
         merges: Vec::new(),
         new_tokens: 0,
@@ -81,8 +84,7 @@ pub fn learn(
             out.stopped_early = Some("no adjacent pair is left to merge".into());
             break;
         };
-        if pair_counts.get(&pair).copied().unwrap_or(0) != count as i64 || blocked.contains(&pair)
-        {
+        if pair_counts.get(&pair).copied().unwrap_or(0) != count as i64 || blocked.contains(&pair) {
             continue;
         }
         if count < min_frequency.max(1) {
@@ -141,7 +143,11 @@ fn apply(
     where_: &mut HashMap<Pair, HashSet<usize>>,
     heap: &mut BinaryHeap<(u64, Reverse<Pair>)>,
 ) {
-    let mut positions: Vec<usize> = where_.remove(&pair).unwrap_or_default().into_iter().collect();
+    let mut positions: Vec<usize> = where_
+        .remove(&pair)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     positions.sort_unstable();
     let mut delta: HashMap<Pair, i64> = HashMap::new();
     for i in positions {
@@ -221,7 +227,7 @@ mod tests {
         // a=0 b=1 c=2 d=3; "ab" x5, "cd" x5, "abc" x1: ab occurs 6 times, cd 5.
         let mut t = table("abcd");
         let words = vec![vec![0, 1], vec![2, 3], vec![0, 1, 2]];
-        let r = learn(words, &[5, 5, 1], &mut t, 3, 2);
+        let r = learn(words, &[5, 5, 1], &mut t, 3, 2, HashSet::new());
         let got: Vec<(String, u64)> = r
             .merges
             .iter()
@@ -239,7 +245,7 @@ mod tests {
         assert_eq!(merge_word(&[0, 0, 0, 0], (0, 0), 9), Some(vec![9, 9]));
         assert_eq!(merge_word(&[1, 0], (0, 1), 9), None);
         let mut t = table("a");
-        let r = learn(vec![vec![0, 0, 0, 0]], &[3], &mut t, 2, 2);
+        let r = learn(vec![vec![0, 0, 0, 0]], &[3], &mut t, 2, 2, HashSet::new());
         // (a, a) occurs 3 x 3 times; each word becomes [aa, aa], whose pair occurs 3 times.
         assert_eq!(spell(&t, &[1, 2]), ["aa", "aaaa"]);
         assert_eq!(r.merges[1].count, 3);
@@ -254,10 +260,18 @@ mod tests {
         t.first_new = 4;
         t.next_id = 4;
         let words = vec![vec![0, 1], vec![0, 1], vec![1, 2]];
-        let r = learn(words, &[4, 4, 3], &mut t, 1, 2);
+        let r = learn(words, &[4, 4, 3], &mut t, 1, 2, HashSet::new());
         assert_eq!(r.skipped_base_spelling, 1);
         assert_eq!(spell(&t, &[r.merges[0].id]), ["bc"]);
         assert_eq!(r.merges[0].id, 4);
+    }
+
+    #[test]
+    fn protected_pairs_are_never_merged() {
+        let mut t = table("abc");
+        let protected = HashSet::from([(0, 1)]);
+        let r = learn(vec![vec![0, 1, 2]], &[9], &mut t, 1, 2, protected);
+        assert_eq!(spell(&t, &[r.merges[0].id]), ["bc"]);
     }
 
     #[test]
@@ -265,13 +279,13 @@ mod tests {
         let words = vec![vec![0, 1, 2, 3], vec![2, 3, 0], vec![1, 2], vec![3, 3, 3]];
         let counts = [3, 4, 2, 5];
         let mut t1 = table("abcd");
-        let r1 = learn(words.clone(), &counts, &mut t1, 5, 1);
+        let r1 = learn(words.clone(), &counts, &mut t1, 5, 1, HashSet::new());
         let mut rev = words.clone();
         rev.reverse();
         let mut rc = counts;
         rc.reverse();
         let mut t2 = table("abcd");
-        let r2 = learn(rev, &rc, &mut t2, 5, 1);
+        let r2 = learn(rev, &rc, &mut t2, 5, 1, HashSet::new());
         assert_eq!(r1.merges, r2.merges);
     }
 }

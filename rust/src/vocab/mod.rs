@@ -18,6 +18,7 @@ use base::BaseTokenizer;
 use measure::EncodingStats;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokenizers::Model;
@@ -46,6 +47,9 @@ pub struct ExtendOptions {
     pub eval_general: Vec<String>,
     /// Worker threads; `None` or 0 = all cores. The output does not depend on it.
     pub threads: Option<usize>,
+    /// Protected text (e.g. general text): no merge is learned between two pieces adjacent in
+    /// any of its words, so its encoding stays exactly the base one.
+    pub protect: Vec<String>,
     /// Write the merges learned even when the corpus yields fewer than `new_tokens`.
     pub allow_fewer: bool,
     /// Text bytes per parallel batch.
@@ -63,6 +67,7 @@ impl Default for ExtendOptions {
             text_key: "text".into(),
             eval_domain: Vec::new(),
             eval_general: Vec::new(),
+            protect: Vec::new(),
             threads: None,
             allow_fewer: false,
             batch_bytes: 8 << 20,
@@ -109,6 +114,8 @@ pub struct ExtendReport {
     /// Frequent pairs not merged because their concatenation is a base or added token.
     pub skipped_base_spellings: usize,
     pub min_frequency: u64,
+    /// Piece pairs never merged because they are adjacent in a word of the protected text.
+    pub protected_pairs: usize,
     pub vocab_size_before: u64,
     pub vocab_size_after: u64,
     pub first_new_id: u32,
@@ -164,12 +171,15 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
         first_new: base.next_id,
         next_id: base.next_id,
     };
+    let protected = protected_pairs(&base, &opts.protect, opts)?;
+    let protected_count = protected.len();
     let training = merges::learn(
         pieces,
         &freqs,
         &mut table,
         opts.new_tokens,
         opts.min_frequency,
+        protected,
     );
     if training.new_tokens < opts.new_tokens && !opts.allow_fewer {
         return Err(Error::Tokenizer(format!(
@@ -191,7 +201,12 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
     let merge_strings: Vec<(String, String)> = training
         .merges
         .iter()
-        .map(|m| (table.strings[&m.left].clone(), table.strings[&m.right].clone()))
+        .map(|m| {
+            (
+                table.strings[&m.left].clone(),
+                table.strings[&m.right].clone(),
+            )
+        })
         .collect();
     let bytes = output::extended_json(&base, &new_tokens, &merge_strings)?;
     let (ext, checked) = output::verify(&base, &bytes, &new_tokens)?;
@@ -239,6 +254,7 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
         merges_reusing_new_tokens: training.merges.len() - training.new_tokens,
         skipped_base_spellings: training.skipped_base_spelling,
         min_frequency: opts.min_frequency,
+        protected_pairs: protected_count,
         vocab_size_before: u64::from(base.next_id),
         vocab_size_after: u64::from(table.next_id),
         first_new_id: base.next_id,
@@ -257,6 +273,34 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
     json.push(b'\n');
     write_file(&opts.output.join(REPORT_FILE), &json)?;
     Ok(report)
+}
+
+/// Every pair of base pieces adjacent in some word of the protected corpus.
+fn protected_pairs(
+    base: &BaseTokenizer,
+    protect: &[String],
+    opts: &ExtendOptions,
+) -> Result<HashSet<(u32, u32)>> {
+    if protect.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let files = corpus::expand(protect)?;
+    let counts = corpus::count_words(&base.tokenizer, &files, &opts.text_key, opts.batch_bytes)?;
+    let bpe = base.bpe();
+    let pairs: Vec<Vec<(u32, u32)>> = counts
+        .words
+        .par_iter()
+        .map(|(w, _)| {
+            let ids: Vec<u32> = bpe
+                .tokenize(w)
+                .map_err(|e| Error::Tokenizer(format!("cannot encode word {w:?}: {e}")))?
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
+            Ok(ids.windows(2).map(|p| (p[0], p[1])).collect())
+        })
+        .collect::<Result<_>>()?;
+    Ok(pairs.into_iter().flatten().collect())
 }
 
 fn new_token_entry(
