@@ -4,8 +4,12 @@
 //! need a view does not pay for it, and no two stages walk the text for the same thing.
 
 use crate::dedup::shingle::word_hashes;
-use crate::normalize::normalize;
-use std::cell::OnceCell;
+use crate::dedup::textprep::normalize_into;
+use std::cell::{OnceCell, RefCell};
+
+thread_local! {
+    static MASK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The words of the normalized text: hash (the word-shingle hash, so near-dup sketching
 /// reuses it) and length in characters, in order.
@@ -86,17 +90,26 @@ impl<'a> Analysis<'a> {
     }
 
     /// The normalized form (`crate::normalize::normalize`): dedup keys and n-grams use it.
+    /// Built piece by piece so the ASCII stretches of a mixed text take the byte loop.
     pub fn normalized(&self) -> &str {
-        self.normalized.get_or_init(|| normalize(self.text))
+        self.normalized.get_or_init(|| {
+            let mut out = String::with_capacity(self.text.len());
+            normalize_into(self.text, &mut out);
+            out
+        })
     }
 
     /// Hashes and character lengths of the normalized words.
     pub fn norm_words(&self) -> &NormWords {
         self.norm_words.get_or_init(|| {
             let text = self.normalized().as_bytes();
-            let mut w = NormWords::default();
-            let mut mask = Vec::new();
-            word_hashes(text, self.word_seed, &mut mask, |start, end, h| {
+            let mut w = NormWords {
+                hashes: Vec::with_capacity(text.len() / 5),
+                chars: Vec::with_capacity(text.len() / 5),
+                total_chars: 0,
+            };
+            // The word-byte mask is scratch: one per thread, reused across documents.
+            MASK.with_borrow_mut(|mask| word_hashes(text, self.word_seed, mask, |start, end, h| {
                 // Characters = bytes that are not UTF-8 continuation bytes.
                 let n = text[start..end]
                     .iter()
@@ -106,7 +119,7 @@ impl<'a> Analysis<'a> {
                 #[allow(clippy::cast_possible_truncation)] // a word of over 4 G chars is not text
                 w.chars.push(n as u32);
                 w.total_chars += n;
-            });
+            }));
             w
         })
     }
@@ -173,7 +186,7 @@ fn split_at_blank_line(s: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::words;
+    use crate::normalize::{normalize, words};
 
     #[test]
     fn views_match_the_std_definitions() {
