@@ -109,17 +109,20 @@ impl<'a> Analysis<'a> {
                 total_chars: 0,
             };
             // The word-byte mask is scratch: one per thread, reused across documents.
-            MASK.with_borrow_mut(|mask| word_hashes(text, self.word_seed, mask, |start, end, h| {
-                // Characters = bytes that are not UTF-8 continuation bytes.
-                let n = text[start..end]
-                    .iter()
-                    .filter(|&&b| b & 0xC0 != 0x80)
-                    .count();
-                w.hashes.push(h);
-                #[allow(clippy::cast_possible_truncation)] // a word of over 4 G chars is not text
-                w.chars.push(n as u32);
-                w.total_chars += n;
-            }));
+            MASK.with_borrow_mut(|mask| {
+                word_hashes(text, self.word_seed, mask, |start, end, h| {
+                    // Characters = bytes that are not UTF-8 continuation bytes.
+                    let n = text[start..end]
+                        .iter()
+                        .filter(|&&b| b & 0xC0 != 0x80)
+                        .count();
+                    w.hashes.push(h);
+                    #[allow(clippy::cast_possible_truncation)]
+                    // a word of over 4 G chars is not text
+                    w.chars.push(n as u32);
+                    w.total_chars += n;
+                })
+            });
             w
         })
     }
@@ -200,14 +203,21 @@ mod tests {
             let ws: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(a.words(), ws.as_slice(), "{text:?}");
             assert_eq!(a.chars(), text.chars().count());
-            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             assert_eq!(a.lines(), lines.as_slice(), "{text:?}");
             let n = normalize(text);
             assert_eq!(a.normalized(), n);
             let nw = a.norm_words();
             let lens: Vec<u32> = words(&n).map(|w| w.chars().count() as u32).collect();
             assert_eq!(nw.chars, lens, "{text:?}");
-            assert_eq!(nw.total_chars, lens.iter().map(|&l| l as usize).sum::<usize>());
+            assert_eq!(
+                nw.total_chars,
+                lens.iter().map(|&l| l as usize).sum::<usize>()
+            );
             assert_eq!(nw.hashes.len(), lens.len());
         }
         assert_eq!(

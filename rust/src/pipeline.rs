@@ -25,10 +25,10 @@ use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
 use crate::io::{write_atomic, InputFile};
-use crate::stage::ScanStages;
 use crate::report::{
     ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,
 };
+use crate::stage::ScanStages;
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;

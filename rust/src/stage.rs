@@ -197,10 +197,22 @@ mod tests {
             .filter(|s| s.enabled)
             .map(|s| s.name)
             .collect();
-        assert_eq!(on, ["exact_dedup", "filter:length", "filter:quality", "pii"]);
+        assert_eq!(
+            on,
+            ["exact_dedup", "filter:length", "filter:quality", "pii"]
+        );
         // The first rejection wins, in registry order.
         let v = all.scan(&Analysis::new("too short", 0), &mut Vec::new());
-        assert!(matches!(v, Verdict::Reject { reason: "length", .. }), "{v:?}");
+        assert!(
+            matches!(
+                v,
+                Verdict::Reject {
+                    reason: "length",
+                    ..
+                }
+            ),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -223,7 +235,10 @@ mod tests {
                 s.name
             );
         }
-        assert!(text.contains("[scan] filter:length: words 50..=100000"), "{text}");
+        assert!(
+            text.contains("[scan] filter:length: words 50..=100000"),
+            "{text}"
+        );
         let bad = Config::resolve(
             None,
             None,

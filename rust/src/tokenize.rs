@@ -19,8 +19,8 @@ use crate::shard::manifest::{
 use crate::shard::writer::{write_atomic, ShardSummary, ShardWriter};
 use crate::shard::{megatron, Dataset, FORMAT_VERSION};
 use crate::{Error, Result};
-use serde::Serialize;
 use resume::{job_hash, remove_if_exists, remove_stale_shards, resume, save_state};
+use serde::Serialize;
 use setup::TokenizerSetup;
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -113,9 +113,9 @@ impl Scanner<'_> {
         };
         // Only documents that pass the filters can reach near-dup clustering.
         let sketch = match (&verdict, self.near) {
-            (ScanVerdict::Keep, Some(nd)) => Some(
-                nd.sketch_of_words(analysis.normalized(), &analysis.norm_words().hashes),
-            ),
+            (ScanVerdict::Keep, Some(nd)) => {
+                Some(nd.sketch_of_words(analysis.normalized(), &analysis.norm_words().hashes))
+            }
             _ => None,
         };
         ScanRecord {

@@ -21,7 +21,11 @@ struct State {
 }
 
 /// Identity of a job: a rerun may reuse shards only if all of this is unchanged.
-pub(super) fn job_hash(opts: &TokenizeOptions, setup: &TokenizerSetup, inputs: &[InputEntry]) -> String {
+pub(super) fn job_hash(
+    opts: &TokenizeOptions,
+    setup: &TokenizerSetup,
+    inputs: &[InputEntry],
+) -> String {
     let key = serde_json::json!({
         "format_version": FORMAT_VERSION,
         "tokenizer": setup.hash,
@@ -112,4 +116,3 @@ pub(super) fn remove_if_exists(path: &Path) -> Result<()> {
         Err(e) => Err(Error::io(path, e)),
     }
 }
-
