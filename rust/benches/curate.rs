@@ -6,8 +6,8 @@ use cpt_engine::analysis::Analysis;
 use cpt_engine::config::{Config, PiiConfig};
 use cpt_engine::filters::pii::Redactor;
 use cpt_engine::normalize::normalize;
-use cpt_engine::stage::ScanStages;
 use cpt_engine::pipeline::{run, RunOptions};
+use cpt_engine::stage::ScanStages;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const VOCAB: &[&str] = &[

@@ -4,8 +4,12 @@
 //! need a view does not pay for it, and no two stages walk the text for the same thing.
 
 use crate::dedup::shingle::word_hashes;
-use crate::normalize::normalize;
-use std::cell::OnceCell;
+use crate::dedup::textprep::normalize_into;
+use std::cell::{OnceCell, RefCell};
+
+thread_local! {
+    static MASK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The words of the normalized text: hash (the word-shingle hash, so near-dup sketching
 /// reuses it) and length in characters, in order.
@@ -86,26 +90,38 @@ impl<'a> Analysis<'a> {
     }
 
     /// The normalized form (`crate::normalize::normalize`): dedup keys and n-grams use it.
+    /// Built piece by piece so the ASCII stretches of a mixed text take the byte loop.
     pub fn normalized(&self) -> &str {
-        self.normalized.get_or_init(|| normalize(self.text))
+        self.normalized.get_or_init(|| {
+            let mut out = String::with_capacity(self.text.len());
+            normalize_into(self.text, &mut out);
+            out
+        })
     }
 
     /// Hashes and character lengths of the normalized words.
     pub fn norm_words(&self) -> &NormWords {
         self.norm_words.get_or_init(|| {
             let text = self.normalized().as_bytes();
-            let mut w = NormWords::default();
-            let mut mask = Vec::new();
-            word_hashes(text, self.word_seed, &mut mask, |start, end, h| {
-                // Characters = bytes that are not UTF-8 continuation bytes.
-                let n = text[start..end]
-                    .iter()
-                    .filter(|&&b| b & 0xC0 != 0x80)
-                    .count();
-                w.hashes.push(h);
-                #[allow(clippy::cast_possible_truncation)] // a word of over 4 G chars is not text
-                w.chars.push(n as u32);
-                w.total_chars += n;
+            let mut w = NormWords {
+                hashes: Vec::with_capacity(text.len() / 5),
+                chars: Vec::with_capacity(text.len() / 5),
+                total_chars: 0,
+            };
+            // The word-byte mask is scratch: one per thread, reused across documents.
+            MASK.with_borrow_mut(|mask| {
+                word_hashes(text, self.word_seed, mask, |start, end, h| {
+                    // Characters = bytes that are not UTF-8 continuation bytes.
+                    let n = text[start..end]
+                        .iter()
+                        .filter(|&&b| b & 0xC0 != 0x80)
+                        .count();
+                    w.hashes.push(h);
+                    #[allow(clippy::cast_possible_truncation)]
+                    // a word of over 4 G chars is not text
+                    w.chars.push(n as u32);
+                    w.total_chars += n;
+                })
             });
             w
         })
@@ -173,7 +189,7 @@ fn split_at_blank_line(s: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::words;
+    use crate::normalize::{normalize, words};
 
     #[test]
     fn views_match_the_std_definitions() {
@@ -187,14 +203,21 @@ mod tests {
             let ws: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(a.words(), ws.as_slice(), "{text:?}");
             assert_eq!(a.chars(), text.chars().count());
-            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             assert_eq!(a.lines(), lines.as_slice(), "{text:?}");
             let n = normalize(text);
             assert_eq!(a.normalized(), n);
             let nw = a.norm_words();
             let lens: Vec<u32> = words(&n).map(|w| w.chars().count() as u32).collect();
             assert_eq!(nw.chars, lens, "{text:?}");
-            assert_eq!(nw.total_chars, lens.iter().map(|&l| l as usize).sum::<usize>());
+            assert_eq!(
+                nw.total_chars,
+                lens.iter().map(|&l| l as usize).sum::<usize>()
+            );
             assert_eq!(nw.hashes.len(), lens.len());
         }
         assert_eq!(

@@ -8,9 +8,9 @@ mod sections;
 mod tree;
 
 pub use crate::dedup::MinHashConfig;
+use crate::{Error, Result};
 pub use help::keys_help;
 pub use sections::*;
-use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 use std::path::Path;
@@ -281,10 +281,7 @@ mod tests {
             let shown = listed
                 .get(key)
                 .unwrap_or_else(|| panic!("help misses {key}:\n{help}"));
-            let want = key
-                .split('.')
-                .try_fold(&defaults, |v, k| v.get(k))
-                .unwrap();
+            let want = key.split('.').try_fold(&defaults, |v, k| v.get(k)).unwrap();
             let got: Value = serde_yaml::from_str(shown).unwrap();
             assert_eq!(&got, want, "default of {key} in help: {shown}");
         }
@@ -369,4 +366,3 @@ mod tests {
         assert_ne!(a.output_hash(), c.output_hash());
     }
 }
-

@@ -26,10 +26,10 @@ use crate::dedup::NearDup;
 use crate::filters::pii::Redactor;
 use crate::input::InputFile;
 use crate::io::write_atomic;
-use crate::stage::ScanStages;
 use crate::report::{
     ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,
 };
+use crate::stage::ScanStages;
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;

@@ -53,6 +53,9 @@ pub trait ScanStage: Send + Sync {
     fn scan(&self, doc: &Analysis<'_>, attrs: &mut Attributes) -> Verdict;
 }
 
+/// Builds a scan stage's per-document checker from the config.
+pub type BuildScan = fn(&Config) -> Box<dyn ScanStage>;
+
 /// A registered stage: everything the pipeline, `--help`, `--dry-run` and the report
 /// need to know about it.
 pub struct StageSpec {
@@ -67,7 +70,7 @@ pub struct StageSpec {
     /// The `--dry-run` line: what the stage will do under this config (or why it cannot).
     pub plan: fn(&Config) -> Result<String>,
     /// Scan stages: build the per-document checker from the config.
-    pub build: Option<fn(&Config) -> Box<dyn ScanStage>>,
+    pub build: Option<BuildScan>,
     /// What a resumed job reuses of this stage's work.
     pub resume: &'static str,
 }
@@ -152,4 +155,102 @@ pub fn report(config: &Config) -> Vec<StageReport> {
             resume: s.resume,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_sections_exist() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let mut names = std::collections::HashSet::new();
+        for s in STAGES {
+            assert!(names.insert(s.name), "two stages named {}", s.name);
+            let section = s.section.split('.').try_fold(&defaults, |v, k| v.get(k));
+            assert!(
+                section.is_some_and(serde_json::Value::is_object),
+                "{}: no section {}",
+                s.name,
+                s.section
+            );
+            assert_eq!(s.build.is_some(), s.phase == Phase::Scan, "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn config_switches_stages_in_and_out() {
+        let all = ScanStages::from_config(&Config::default());
+        assert_eq!(all.names(), ["length", "repetition", "quality"]);
+        let c = Config::resolve(
+            None,
+            None,
+            &[
+                "filters.repetition.enabled=false".into(),
+                "minhash.enabled=false".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ScanStages::from_config(&c).names(), ["length", "quality"]);
+        let on: Vec<&str> = report(&c)
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            on,
+            ["exact_dedup", "filter:length", "filter:quality", "pii"]
+        );
+        // The first rejection wins, in registry order.
+        let v = all.scan(&Analysis::new("too short", 0), &mut Vec::new());
+        assert!(
+            matches!(
+                v,
+                Verdict::Reject {
+                    reason: "length",
+                    ..
+                }
+            ),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn dry_run_plan_comes_from_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.jsonl");
+        std::fs::write(&input, "{\"text\": \"x\"}\n").unwrap();
+        let sets = [
+            format!("inputs=[{:?}]", input.to_string_lossy()),
+            format!("output={:?}", dir.path().join("out").to_string_lossy()),
+            "pii.enabled=false".into(),
+        ];
+        let c = Config::resolve(None, None, &sets).unwrap();
+        let text = crate::pipeline::plan(&c).unwrap().describe();
+        for s in STAGES {
+            assert_eq!(
+                text.contains(&format!("] {}: ", s.name)),
+                (s.enabled)(&c),
+                "{}:\n{text}",
+                s.name
+            );
+        }
+        assert!(
+            text.contains("[scan] filter:length: words 50..=100000"),
+            "{text}"
+        );
+        let bad = Config::resolve(
+            None,
+            None,
+            &[
+                sets[0].clone(),
+                sets[1].clone(),
+                "tokenize.enabled=true".into(),
+                "tokenize.tokenizer=/nonexistent/tokenizer.json".into(),
+            ],
+        )
+        .unwrap();
+        let err = crate::pipeline::plan(&bad).err().unwrap().to_string();
+        assert!(err.contains("tokenize.tokenizer"), "{err}");
+    }
 }

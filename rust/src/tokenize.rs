@@ -8,21 +8,22 @@
 //! depends only on the inputs and options, never on the thread count. Completed shards are
 //! recorded in a state file; a rerun skips those that still verify.
 
+mod resume;
 pub mod setup;
 pub mod stats;
 
 use crate::io::write_atomic;
-use crate::shard::format::checksum_string;
 use crate::shard::manifest::{
     InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
 };
-use crate::shard::writer::{file_checksum, ShardSummary, ShardWriter};
-use crate::shard::{megatron, ShardReader, FORMAT_VERSION};
+use crate::shard::writer::{ShardSummary, ShardWriter};
+use crate::shard::{megatron, FORMAT_VERSION};
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
+use resume::{job_hash, remove_if_exists, remove_stale_shards, resume, save_state};
+use serde::Serialize;
 use setup::TokenizerSetup;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -32,7 +33,6 @@ pub use stats::FragmentedWord;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const REPORT: &str = "tokenize_report.json";
-const STATE: &str = ".tokenize-state.json";
 
 /// Everything the stage can be told. `Default` gives the documented defaults; the
 /// Python keywords deserialize over them (`crate::keywords`).
@@ -118,13 +118,6 @@ pub struct TokenizeReport {
     pub tokens_per_second: f64,
     pub mb_per_second: f64,
     pub megatron: Option<[String; 2]>,
-}
-
-/// The resume record: which shards of which job are complete.
-#[derive(Debug, Serialize, Deserialize)]
-struct State {
-    job: String,
-    shards: Vec<ShardEntry>,
 }
 
 /// One batch of documents from the reader thread.
@@ -488,99 +481,6 @@ impl Counters {
             stats::count_words(text, &mut self.freq);
         }
         self.text_bytes += text.len() as u64;
-    }
-}
-
-/// Identity of a job: a rerun may reuse shards only if all of this is unchanged.
-fn job_hash(opts: &TokenizeOptions, setup: &TokenizerSetup, inputs: &[InputEntry]) -> String {
-    let key = serde_json::json!({
-        "format_version": FORMAT_VERSION,
-        "tokenizer": setup.hash,
-        "eos": setup.eos_id,
-        "inputs": inputs,
-        // Same size is not same content: an edited input must not reuse old shards.
-        "mtimes": inputs.iter().map(|i| mtime_nanos(Path::new(&i.path))).collect::<Vec<_>>(),
-        "shard_tokens": opts.shard_tokens,
-        "frame_tokens": opts.frame_tokens,
-        "zstd_level": opts.zstd_level,
-        "text_key": opts.text_key,
-    });
-    checksum_string(xxhash_rust::xxh3::xxh3_64(key.to_string().as_bytes()))
-}
-
-fn mtime_nanos(path: &Path) -> u64 {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// The completed shards of an interrupted run of the same job that still verify, in order.
-fn resume(dir: &Path, job: &str) -> Result<Vec<ShardEntry>> {
-    let path = dir.join(STATE);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok(Vec::new());
-    };
-    let Ok(state) = serde_json::from_slice::<State>(&bytes) else {
-        return Ok(Vec::new());
-    };
-    if state.job != job {
-        return Ok(Vec::new());
-    }
-    let mut kept = Vec::new();
-    for (i, e) in state.shards.into_iter().enumerate() {
-        let p = dir.join(&e.file);
-        let ok = e.file == shard_name(i)
-            && ShardReader::open(&p).and_then(|mut r| r.verify()).is_ok()
-            && file_checksum(&p).map(checksum_string).ok().as_deref() == Some(e.checksum.as_str());
-        if !ok {
-            break;
-        }
-        kept.push(e);
-    }
-    Ok(kept)
-}
-
-fn save_state(dir: &Path, job: &str, shards: &[ShardEntry]) -> Result<()> {
-    let state = State {
-        job: job.to_owned(),
-        shards: shards.to_vec(),
-    };
-    write_atomic(
-        &dir.join(STATE),
-        serde_json::to_string(&state)
-            .expect("state serializes")
-            .as_bytes(),
-    )
-}
-
-/// Remove shard files (and temporaries) of ours beyond the `count` this run wrote.
-fn remove_stale_shards(dir: &Path, count: usize) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let stale_tmp = name.starts_with(".shard-") && name.ends_with(".cpts.tmp");
-        let stale = name
-            .strip_prefix("shard-")
-            .and_then(|n| n.strip_suffix(".cpts"))
-            .and_then(|n| n.parse::<usize>().ok())
-            .is_some_and(|i| i >= count && name == shard_name(i));
-        if stale || stale_tmp {
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    Ok(())
-}
-
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
     }
 }
 

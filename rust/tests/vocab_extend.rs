@@ -4,7 +4,7 @@
 
 use cpt_engine::cli::main_with_args;
 use cpt_engine::vocab::{extend, ExtendOptions, REPORT_FILE, TOKENIZER_FILE};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::BpeTrainerBuilder;
 use tokenizers::models::TrainerWrapper;

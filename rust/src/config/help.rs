@@ -11,7 +11,10 @@ pub const JOB_KEYS: &[(&str, &str)] = &[
     ("output", "output directory (required)"),
     ("threads", "worker threads, 0 = all cores"),
     ("lenient", "route malformed lines to the rejected output"),
-    ("shard_max_bytes", "uncompressed JSONL bytes per output shard"),
+    (
+        "shard_max_bytes",
+        "uncompressed JSONL bytes per output shard",
+    ),
     ("zstd_level", "zstd level of output shards (1..=22)"),
 ];
 

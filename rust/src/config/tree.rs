@@ -73,7 +73,11 @@ pub(super) fn name_bad_value(tree: &Value, err: serde_yaml::Error) -> String {
     err.to_string()
 }
 
-pub(super) fn collect_leaves(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, Value)>) {
+pub(super) fn collect_leaves(
+    v: &Value,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, Value)>,
+) {
     match v {
         Value::Mapping(m) if !m.is_empty() => {
             for (k, sub) in m {
@@ -120,4 +124,3 @@ pub(super) fn check_known_keys(tree: &Value, known: &Value, prefix: &str) -> Res
     }
     Ok(())
 }
-

@@ -206,7 +206,8 @@ impl NearDup {
         SCRATCH.with(|cell| {
             let (hashes, _) = &mut *cell.borrow_mut();
             hashes.clear();
-            self.hasher.shingle_hashes_of_words(normalized, words, hashes);
+            self.hasher
+                .shingle_hashes_of_words(normalized, words, hashes);
             self.sketch_of_hashes(hashes)
         })
     }

@@ -107,7 +107,12 @@ pub fn word_shingle_hashes(text: &[u8], n: usize, seed: u64, out: &mut Vec<u64>)
 /// Call `each(start, end, hash)` for every word of `text` (normalized text, or raw ASCII
 /// text), in order: the word hashes the word shingles combine, so a caller that needs the
 /// words anyway (the shared document analysis) hashes them once for every stage.
-pub fn word_hashes(text: &[u8], seed: u64, mask: &mut Vec<u64>, mut each: impl FnMut(usize, usize, u64)) {
+pub fn word_hashes(
+    text: &[u8],
+    seed: u64,
+    mask: &mut Vec<u64>,
+    mut each: impl FnMut(usize, usize, u64),
+) {
     word_mask(text, mask);
     let mut p = 0;
     while let Some(start) = next_bit(mask, p, text.len(), true) {

@@ -23,10 +23,14 @@ pub const STAGE: StageSpec = StageSpec {
     enabled: |c| active(&c.pii),
     plan: |c| {
         let p = &c.pii;
-        let kinds: Vec<&str> = [("email", p.email), ("ip_address", p.ip_address), ("phone", p.phone)]
-            .iter()
-            .filter_map(|&(k, on)| on.then_some(k))
-            .collect();
+        let kinds: Vec<&str> = [
+            ("email", p.email),
+            ("ip_address", p.ip_address),
+            ("phone", p.phone),
+        ]
+        .iter()
+        .filter_map(|&(k, on)| on.then_some(k))
+        .collect();
         Ok(format!("redact {} in kept documents", kinds.join(", ")))
     },
     build: None,

@@ -13,12 +13,24 @@ pub const STAGE: StageSpec = StageSpec {
     section: "filters.quality",
     keys: &[
         ("enabled", "Gopher quality heuristics"),
-        ("min_mean_word_len", "shortest mean word length (words with a letter or digit)"),
+        (
+            "min_mean_word_len",
+            "shortest mean word length (words with a letter or digit)",
+        ),
         ("max_mean_word_len", "longest mean word length"),
-        ("max_symbol_word_ratio", "most '#' and '...' occurrences per word"),
+        (
+            "max_symbol_word_ratio",
+            "most '#' and '...' occurrences per word",
+        ),
         ("max_bullet_lines_frac", "most lines starting with a bullet"),
-        ("max_ellipsis_lines_frac", "most lines ending with an ellipsis"),
-        ("min_alpha_words_frac", "fewest words with an alphabetic character"),
+        (
+            "max_ellipsis_lines_frac",
+            "most lines ending with an ellipsis",
+        ),
+        (
+            "min_alpha_words_frac",
+            "fewest words with an alphabetic character",
+        ),
     ],
     enabled: |c| c.filters.quality.enabled,
     plan: |c| {

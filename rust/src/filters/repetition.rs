@@ -24,23 +24,66 @@ pub const STAGE: StageSpec = StageSpec {
         ("enabled", "Gopher repetition filters"),
         ("max_dup_line_frac", "most duplicate lines, by count"),
         ("max_dup_para_frac", "most duplicate paragraphs, by count"),
-        ("max_dup_line_char_frac", "most characters in duplicate lines"),
-        ("max_dup_para_char_frac", "most characters in duplicate paragraphs"),
-        ("max_top_ngram_char_frac.2", "most characters in the top 2-gram"),
-        ("max_top_ngram_char_frac.3", "most characters in the top 3-gram"),
-        ("max_top_ngram_char_frac.4", "most characters in the top 4-gram"),
-        ("max_dup_ngram_char_frac.5", "most characters covered by repeated 5-grams"),
-        ("max_dup_ngram_char_frac.6", "most characters covered by repeated 6-grams"),
-        ("max_dup_ngram_char_frac.7", "most characters covered by repeated 7-grams"),
-        ("max_dup_ngram_char_frac.8", "most characters covered by repeated 8-grams"),
-        ("max_dup_ngram_char_frac.9", "most characters covered by repeated 9-grams"),
-        ("max_dup_ngram_char_frac.10", "most characters covered by repeated 10-grams"),
+        (
+            "max_dup_line_char_frac",
+            "most characters in duplicate lines",
+        ),
+        (
+            "max_dup_para_char_frac",
+            "most characters in duplicate paragraphs",
+        ),
+        (
+            "max_top_ngram_char_frac.2",
+            "most characters in the top 2-gram",
+        ),
+        (
+            "max_top_ngram_char_frac.3",
+            "most characters in the top 3-gram",
+        ),
+        (
+            "max_top_ngram_char_frac.4",
+            "most characters in the top 4-gram",
+        ),
+        (
+            "max_dup_ngram_char_frac.5",
+            "most characters covered by repeated 5-grams",
+        ),
+        (
+            "max_dup_ngram_char_frac.6",
+            "most characters covered by repeated 6-grams",
+        ),
+        (
+            "max_dup_ngram_char_frac.7",
+            "most characters covered by repeated 7-grams",
+        ),
+        (
+            "max_dup_ngram_char_frac.8",
+            "most characters covered by repeated 8-grams",
+        ),
+        (
+            "max_dup_ngram_char_frac.9",
+            "most characters covered by repeated 9-grams",
+        ),
+        (
+            "max_dup_ngram_char_frac.10",
+            "most characters covered by repeated 10-grams",
+        ),
     ],
     enabled: |c| c.filters.repetition.enabled,
     plan: |c| {
         let r = &c.filters.repetition;
-        let top: Vec<String> = r.max_top_ngram_char_frac.by_n().iter().map(|(n, v)| format!("{n}:{v}")).collect();
-        let dup: Vec<String> = r.max_dup_ngram_char_frac.by_n().iter().map(|(n, v)| format!("{n}:{v}")).collect();
+        let top: Vec<String> = r
+            .max_top_ngram_char_frac
+            .by_n()
+            .iter()
+            .map(|(n, v)| format!("{n}:{v}"))
+            .collect();
+        let dup: Vec<String> = r
+            .max_dup_ngram_char_frac
+            .by_n()
+            .iter()
+            .map(|(n, v)| format!("{n}:{v}"))
+            .collect();
         Ok(format!(
             "dup lines <= {} ({} of chars), dup paragraphs <= {} ({} of chars), top n-gram chars {{{}}}, dup n-gram chars {{{}}}",
             r.max_dup_line_frac,
@@ -190,7 +233,9 @@ fn ngram_fracs(
             e.0 += 1;
             if dup && e.0 > 1 {
                 // Seen earlier in the document: its words are covered by a repeat.
-                s.covered[i as usize..i as usize + n].iter_mut().for_each(|c| *c = true);
+                s.covered[i as usize..i as usize + n]
+                    .iter_mut()
+                    .for_each(|c| *c = true);
             }
         }
         if total > 0 && len >= n {
@@ -426,7 +471,10 @@ mod tests {
                         covered[i..i + n].iter_mut().for_each(|c| *c = true);
                     }
                 }
-                let dup: usize = (0..lens.len()).filter(|&i| covered[i]).map(|i| lens[i] as usize).sum();
+                let dup: usize = (0..lens.len())
+                    .filter(|&i| covered[i])
+                    .map(|i| lens[i] as usize)
+                    .sum();
                 dup as f64 / total as f64
             };
             out.push((n, frac));
@@ -458,7 +506,11 @@ mod tests {
                 None
             });
             assert!(stop.is_none());
-            assert_eq!(got, reference(&words, &lens, total), "case {case}: {words:?}");
+            assert_eq!(
+                got,
+                reference(&words, &lens, total),
+                "case {case}: {words:?}"
+            );
         }
     }
 
@@ -475,10 +527,16 @@ mod tests {
         let w = a.norm_words();
         let passage_chars: usize = passage.split(' ').map(str::len).sum();
         let mut fracs = Vec::new();
-        ngram_fracs(&w.hashes, &w.chars, w.total_chars, &mut Scratch::default(), |n, f| {
-            fracs.push((n, f));
-            None
-        });
+        ngram_fracs(
+            &w.hashes,
+            &w.chars,
+            w.total_chars,
+            &mut Scratch::default(),
+            |n, f| {
+                fracs.push((n, f));
+                None
+            },
+        );
         let want = passage_chars as f64 / w.total_chars as f64;
         for (n, f) in fracs.iter().filter(|(n, _)| *n >= 5) {
             assert!((f - want).abs() < 1e-9, "{n}: {f} vs {want}");

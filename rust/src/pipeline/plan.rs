@@ -42,7 +42,10 @@ impl Plan {
             ));
         }
         let names: Vec<&str> = self.stages.iter().map(|st| st.name).collect();
-        s.push_str(&format!("  stages: read -> {} -> write\n", names.join(" -> ")));
+        s.push_str(&format!(
+            "  stages: read -> {} -> write\n",
+            names.join(" -> ")
+        ));
         for st in &self.stages {
             let phase = format!("{:?}", st.phase).to_lowercase();
             s.push_str(&format!(

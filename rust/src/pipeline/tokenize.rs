@@ -16,13 +16,28 @@ pub const STAGE: StageSpec = StageSpec {
     section: "tokenize",
     keys: &[
         ("enabled", "tokenize the kept shards last"),
-        ("tokenizer", "the model's tokenizer.json (required if enabled)"),
+        (
+            "tokenizer",
+            "the model's tokenizer.json (required if enabled)",
+        ),
         ("output", "token shard directory (null = <output>/tokens)"),
-        ("shard_tokens", "a shard closes at the first document end past this many tokens"),
-        ("frame_tokens", "tokens per independently compressed zstd frame"),
+        (
+            "shard_tokens",
+            "a shard closes at the first document end past this many tokens",
+        ),
+        (
+            "frame_tokens",
+            "tokens per independently compressed zstd frame",
+        ),
         ("zstd_level", "zstd level of the token frames"),
-        ("eos_token", "EOS token spelling (null = from the tokenizer)"),
-        ("megatron", "also write Megatron-LM PREFIX.bin / PREFIX.idx (null = no)"),
+        (
+            "eos_token",
+            "EOS token spelling (null = from the tokenizer)",
+        ),
+        (
+            "megatron",
+            "also write Megatron-LM PREFIX.bin / PREFIX.idx (null = no)",
+        ),
     ],
     enabled: |c| c.tokenize.enabled,
     plan: |c| {

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct Reference {
     /// Document ids and raw texts, in file order.
