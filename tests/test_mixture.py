@@ -123,3 +123,16 @@ def test_pretrained_base_model_as_reference(tmp_path: Path) -> None:
     (tmp_path / "init.yaml").write_text(yaml.safe_dump(recipe))
     argv[1] = str(tmp_path / "init.yaml")
     assert main(argv) == 2  # --reference base needs model.path
+
+
+def test_license_families() -> None:
+    from cpt.mixture.licenses import family
+
+    cases = {
+        "license-gpl-2.0-plus": "gpl", "license-lgpl-2.1": "gpl",
+        "license-mpl-2.0": "weak-copyleft",
+        "license-apache-2.0": "apache", "license-bsd-new": "bsd", "license-mit": "mit",
+        "license-mit-0": "mit", "license-cc-by-4.0": "creative-commons",
+        "license-adobe-eula": "proprietary", "license-zlib": "other", "license-smit": "other",
+    }  # fmt: skip
+    assert {k: family(k) for k in cases} == cases
