@@ -123,16 +123,20 @@ fn batch(recs: &[Rec]) -> RecordBatch {
         None,
     );
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter(recs.iter().map(|r| r.id.as_deref()))),
+        Arc::new(
+            recs.iter()
+                .map(|r| r.id.as_deref())
+                .collect::<StringArray>(),
+        ),
         Arc::new(StringArray::from_iter_values(
             recs.iter().map(|r| r.text.as_str()),
         )),
-        Arc::new(StringArray::from_iter(recs.iter().map(|r| r.source))),
+        Arc::new(recs.iter().map(|r| r.source).collect::<StringArray>()),
         Arc::new(Float64Array::from_iter_values(recs.iter().map(|r| r.score))),
-        Arc::new(Int64Array::from_iter(recs.iter().map(|r| r.n))),
+        Arc::new(recs.iter().map(|r| r.n).collect::<Int64Array>()),
         Arc::new(tags),
         Arc::new(meta),
-        Arc::new(BooleanArray::from_iter(recs.iter().map(|r| Some(r.ok)))),
+        Arc::new(recs.iter().map(|r| Some(r.ok)).collect::<BooleanArray>()),
     ];
     RecordBatch::try_new(Arc::new(schema), columns).unwrap()
 }
@@ -242,7 +246,7 @@ fn parquet_and_jsonl_give_byte_identical_curation_outputs() {
     }
     assert_eq!(r.pii.docs_with_pii, 1);
     let kept = curate_common::read_shards(&dir.path().join("out-parquet/kept"));
-    assert!(kept.iter().any(|d| d["id"] == Value::from("docs:3")));
+    assert!(kept.iter().any(|d| d["id"] == "docs:3"));
     assert!(kept.iter().all(|d| d["meta"]["lang"].is_string()));
 }
 
@@ -312,8 +316,7 @@ fn truncated_or_corrupt_parquet_names_the_file() {
                 overwrite: true,
             },
         )
-        .err()
-        .expect("a damaged file is an error")
+        .expect_err("a damaged file is an error")
         .to_string()
     };
 

@@ -587,7 +587,7 @@ mod tests {
     fn config_from_keys_names_the_key() {
         let cfg =
             MinHashConfig::from_keys(serde_json::json!({"threshold": 0.7, "bands": null})).unwrap();
-        assert_eq!(cfg.threshold, 0.7);
+        assert!((cfg.threshold - 0.7).abs() < 1e-12);
         assert_eq!(cfg.num_perm, MinHashConfig::default().num_perm);
         for (keys, key) in [
             (

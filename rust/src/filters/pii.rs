@@ -100,7 +100,7 @@ impl Redactor {
         if self.c.email {
             out = replace(out, &self.email, "<EMAIL>", &mut counts.email, |s, a, b| {
                 !prev_char(s, a).is_some_and(|c| c.is_alphanumeric() || c == '@')
-                    && !next_char(s, b).is_some_and(|c| c == '@')
+                    && next_char(s, b) != Some('@')
             });
         }
         if self.c.ip_address {

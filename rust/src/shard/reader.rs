@@ -322,7 +322,7 @@ mod fuzz {
 
     fn mutate(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
         let mut b = good.to_vec();
-        for _ in 0..1 + rng.below(3) {
+        for _ in 0..=rng.below(3) {
             if b.is_empty() {
                 break;
             }
@@ -402,7 +402,7 @@ mod fuzz {
         let mut w = ShardWriter::create(&good_path, Dtype::U16, 64, 3).unwrap();
         let docs: Vec<Vec<u32>> = (0..40u32)
             .map(|d| {
-                (0..(d * 7) % 50 + 1)
+                (0..=(d * 7) % 50)
                     .map(|t| (t * 31 + d) % 1000 + 1)
                     .chain([0])
                     .collect()
