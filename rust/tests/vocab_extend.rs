@@ -2,6 +2,7 @@
 //! as before, the output does not depend on the thread count, training from an empty merge list
 //! reproduces the `tokenizers` BPE trainer, and bad inputs get clear errors.
 
+mod shared_data;
 use cpt_engine::cli::main_with_args;
 use cpt_engine::vocab::{extend, ExtendOptions, REPORT_FILE, TOKENIZER_FILE};
 use std::io::Write;
@@ -11,13 +12,11 @@ use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
-/// `shared/data` beside the checkout: these tests need it and fail loudly without it.
+/// `shared/data/<rel>` through the one locator of the integration tests; these tests have no
+/// skip path, so they fail without the data even when the opt-out is set.
 fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|p| p.join("shared/data").join(rel))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("shared data {rel} not found beside the checkout"));
+    let p = shared_data::path(rel)
+        .unwrap_or_else(|| panic!("shared data {rel} is needed by the vocabulary tests"));
     assert!(p.is_file(), "{} is not a file", p.display());
     p
 }

@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 /// The opt-out: set to `1` to skip the tests that need `shared/data`.
 pub const SKIP_VAR: &str = "CPT_SKIP_SHARED_DATA";
 
-/// The first `shared/data` directory above `start`; when there is none, `Ok(None)` if
-/// `skip` (the opt-out is set), else an error saying what is missing and how to opt out.
+/// The `shared/data` directory of the checkout whose crate directory is `start`: inside the
+/// checkout or beside it (at most two levels up, so a stray `shared/` higher up, e.g. in the
+/// temp directory, is never taken); when there is none, `Ok(None)` if `skip` (the opt-out is
+/// set), else an error saying what is missing and how to opt out.
 pub fn locate(start: &Path, rel: &str, skip: bool) -> Result<Option<PathBuf>, String> {
     let found = start
         .ancestors()
+        .take(3)
         .map(|p| p.join("shared").join("data"))
         .find(|p| p.is_dir())
         .map(|d| if rel.is_empty() { d } else { d.join(rel) })
