@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Hashable
 
 import pytest
 import zstandard
+from neardup_reference import NearDupReference
 
 
 def find_shared_data() -> Path | None:
     """``shared/data`` sits beside the checkout (``<checkout>/../shared/data``)."""
-    for parent in Path(__file__).resolve().parents:
+    # In or beside the checkout only: a stray shared/ higher up (e.g. in /tmp) is never taken.
+    for parent in Path(__file__).resolve().parents[:3]:
         candidate = parent / "shared" / "data"
         if candidate.is_dir():
             return candidate
@@ -26,29 +26,6 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("shared/data not found beside the checkout")
     return path
-
-
-@dataclass(frozen=True)
-class NearDupReference:
-    """The near-dup benchmark (``neardup/docs.jsonl.zst``) and its exact-Jaccard answer."""
-
-    path: Path
-    ids: list[str]
-    texts: list[str]
-    removed: frozenset[int]
-    """File positions an exact-Jaccard dedup at 0.8 removes: union-find over the true
-    pairs >= 0.8 (``pairs.jsonl``), first document (file order) of each group kept."""
-
-    @property
-    def removed_ids(self) -> frozenset[str]:
-        return frozenset(self.ids[i] for i in self.removed)
-
-
-def precision_recall(
-    got: AbstractSet[Hashable], truth: AbstractSet[Hashable]
-) -> tuple[float, float]:
-    tp = len(set(got) & set(truth))
-    return tp / max(len(got), 1), tp / max(len(truth), 1)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from conftest import NearDupReference, precision_recall
+from neardup_reference import NearDupReference, precision_recall
 from tokenizers import Tokenizer
 
 import cpt

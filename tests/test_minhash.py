@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import NearDupReference, precision_recall
+from neardup_reference import NearDupReference, precision_recall
 
 import cpt
 import cpt.minhash
