@@ -234,7 +234,7 @@ def test_run_tokenizes_kept_docs_last(tmp_path: Path, shared_data: Path) -> None
     out = tmp_path / "out"
     tokenize = {"enabled": True, "tokenizer": str(tok_path), "shard_tokens": 1500}
     plan = cpt.curate.plan(src, out, minhash={"enabled": False}, tokenize=tokenize)
-    assert "-> tokenize (" in plan and f"{out}/tokens/manifest.json" in plan
+    assert "[write] tokenize: " in plan and f"{out}/tokens/manifest.json" in plan
     # Rotations of one text are near-duplicates: keep them all with MinHash off.
     nodup = {"enabled": False}
     report = cpt.curate.run(src, out, quiet=True, threads=2, minhash=nodup, tokenize=tokenize)

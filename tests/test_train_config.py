@@ -223,7 +223,7 @@ def test_cli_eval_key_error_is_one_line(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: unknown config key 'eval.select.keep'")
+    assert proc.stderr.startswith("cpt.train: error: unknown config key 'eval.select.keep'")
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

@@ -153,9 +153,9 @@ def resolve_model(spec: str | Path | ModelShape | dict[str, Any]) -> ModelShape:
     if isinstance(spec, ModelShape):
         return spec
     if isinstance(spec, dict):
-        from cpt.train.model import _INIT_ALIASES  # the trainer's names, one place
+        from cpt.train.model import _INIT_NAMES  # the trainer's names, one place
 
-        cfg = {_INIT_ALIASES.get(k, k): v for k, v in spec.items()}
+        cfg = {_INIT_NAMES.get(k, k): v for k, v in spec.items()}
         return from_hf_config(cfg, name=str(spec.get("arch", "model.init")))
     text = str(spec)
     if text.lower() in KNOWN_ARCHITECTURES:

@@ -140,7 +140,7 @@ def test_other_model_path_refused(hostile: Any, trained: Path, tmp_path: Path, c
 
 def test_model_config_change_refused(hostile: Any, trained: Path, tmp_path: Path, ckpt: Path):
     """Same shapes, other behaviour (RoPE base): caught by the config hash."""
-    init = dict(tiny_config(trained, tmp_path)["model"]["init"], rope_theta=500.0)
+    init = dict(tiny_config(trained, tmp_path)["model"]["init"], extra={"rms_norm_eps": 1e-3})
     run = resume(trained, tmp_path, ckpt, model={"init": init})
     hostile.check(run, CheckpointError, str(ckpt), "model config hash")
 
