@@ -30,6 +30,7 @@ __all__ = [
     "tokenizer_hash",
     "export_megatron",
     "read_tokens",
+    "extend_tokenizer",
 ]
 
 __version__: str
