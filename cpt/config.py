@@ -47,8 +47,36 @@ def _optional_inner(tp: Any) -> Any | None:
     return None
 
 
+def _union_members(tp: Any) -> list[Any]:
+    """The non-None members of a union of two or more types (``float | Schedule``), else []."""
+    if typing.get_origin(tp) not in _UNIONS:
+        return []
+    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    return members if len(members) > 1 else []
+
+
 def convert(value: Any, tp: Any, key: str) -> Any:
     """Check/convert one value against a field type; raise ConfigError naming the key."""
+    members = _union_members(tp)
+    if members:
+        # A number or a mapping (e.g. ``data.alpha: 0.7`` or ``data.alpha: {kind: linear, ...}``):
+        # a mapping goes to the dataclass member, anything else to the first scalar that takes it.
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        sections = [m for m in members if dataclasses.is_dataclass(m)]
+        if isinstance(value, dict) and sections:
+            return build(sections[0], value, key)
+        error: ConfigError | None = None
+        for member in members:
+            if dataclasses.is_dataclass(member):
+                continue
+            try:
+                return convert(value, member, key)
+            except ConfigError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
     inner = _optional_inner(tp)
     if inner is not None:
         if value is None or (value == {} and dataclasses.is_dataclass(inner)):
@@ -113,8 +141,8 @@ def convert(value: Any, tp: Any, key: str) -> Any:
 
 def check_range(value: Any, meta: dict[str, Any], key: str) -> None:
     """Apply a field's ``choices`` / ``min`` / ``max`` metadata to a converted value."""
-    if value is None:
-        return
+    if value is None or dataclasses.is_dataclass(value):
+        return  # a section (one member of a union) checks its own keys
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"config key '{key}': {value!r} is not one of {', '.join(choices)}")
@@ -142,7 +170,7 @@ def describe_range(meta: dict[str, Any]) -> str:
 def build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
     """The dataclass ``cls`` from ``data``; every key and value checked, errors name the key."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {config_key(f): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = str(raw_key)
@@ -157,13 +185,30 @@ def build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
             # YAML 1.1 reads bare no/off/yes/on as booleans; map back to the spelled choice.
             words = ("off", "no") if value is False else ("on", "yes")
             value = next((w for w in words if w in meta["choices"]), value)
-        converted = convert(value, hints[key], full)
+        converted = convert(value, hints[fields[key].name], full)
         check_range(converted, meta, full)
-        kwargs[key] = converted
+        kwargs[fields[key].name] = converted
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
     if check is not None:
         check(prefix)  # rules between the keys of one section
+    return obj
+
+
+def config_key(f: dataclasses.Field[Any]) -> str:
+    """The YAML key of a field: its name, or its ``key`` metadata where the name cannot be
+    spelled in Python (``lambda``)."""
+    return str(f.metadata.get("key", f.name))
+
+
+def as_dict(obj: Any) -> Any:
+    """A config dataclass as plain data under its YAML keys (loadable again by ``build``)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {config_key(f): as_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [as_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: as_dict(v) for k, v in obj.items()}
     return obj
 
 
@@ -249,7 +294,7 @@ def help_lines(cls: Any, prefix: str = "") -> list[str]:
         meta = dict(f.metadata)
         sub = tp if dataclasses.is_dataclass(tp) else _optional_inner(tp)
         if sub is not None and dataclasses.is_dataclass(sub):
-            head = f"{prefix}{f.name}:"
+            head = f"{prefix}{config_key(f)}:"
             if sub is not tp:  # an optional section: absent by default
                 head += f" (default {_default(f)!r}) {meta.get('help', '')}"
             elif meta.get("help"):
@@ -263,6 +308,6 @@ def help_lines(cls: Any, prefix: str = "") -> list[str]:
             allowed = f" [{'|'.join(meta['choices'])}]"
         elif "min" in meta or "max" in meta:
             allowed = f" [{describe_range(meta)}]"
-        lines.append(f"  {prefix}{f.name} = {_default(f)!r}{allowed}")
+        lines.append(f"  {prefix}{config_key(f)} = {_default(f)!r}{allowed}")
         lines.append(f"      {meta.get('help', '')}")
     return lines

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cpt import InputError
+from cpt.data.curriculum import AlphaSchedule
 from cpt.data.mixer import Mixer
 from cpt.data.packing import pack
 from cpt.data.sources import TokenSource
@@ -67,6 +68,7 @@ class StepBatch:
     global_sequences: int
     tokens_by_source: dict[str, int]  # in the whole global batch
     wrapped: list[str]  # sources that started a new epoch during this batch
+    target: float = float("nan")  # the share the mixer (or its curriculum) asked for
 
     @property
     def alpha(self) -> float:
@@ -79,7 +81,7 @@ class MixedLoader:
         domain: list[tuple[TokenSource, float]],
         general: list[tuple[TokenSource, float]],
         *,
-        alpha: float,
+        alpha: float | AlphaSchedule,
         seq_len: int,
         micro_batch_size: int,
         grad_accum: int = 1,
@@ -101,7 +103,6 @@ class MixedLoader:
             if src.num_tokens < 1:
                 raise InputError(f"data source '{src.name}' has no tokens")
         self.mixer = Mixer(alpha, [w for _, w in domain], [w for _, w in general])
-        self.mixer.set_alpha(alpha)
         self.seq_len = seq_len
         self.micro_batch_size = micro_batch_size
         self.grad_accum = grad_accum
@@ -160,6 +161,7 @@ class MixedLoader:
         return out
 
     def next_step(self) -> StepBatch:
+        target = self.mixer.alpha_at(self.mixer.steps)
         plan = self.mixer.plan(self.global_batch)
         rows: list[np.ndarray] = []
         tokens_by_source: dict[str, int] = {}
@@ -186,7 +188,7 @@ class MixedLoader:
             pack(np.stack(rows[i * mb : (i + 1) * mb]), self.eos_id, self.mask_documents)
             for i in range(self.grad_accum)
         ]
-        return StepBatch(micro, n_domain, len(plan), tokens_by_source, wrapped)
+        return StepBatch(micro, n_domain, len(plan), tokens_by_source, wrapped, target)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -216,7 +218,9 @@ class MixedLoader:
             if saved.identities[name] != self.state.identities[name]:
                 consumed[name] = 0  # a different file under the same name starts from its start
         try:
-            self.mixer.load_state_dict(saved.mixer, reset_credits=not same_sources)
+            self.mixer.load_state_dict(
+                saved.mixer, reset_credits=not same_sources, steps=saved.step
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"mixer state in the checkpoint is malformed: {exc!r}") from None
         self.state = LoaderState(

@@ -5,6 +5,12 @@ sequence, with the fractional remainder carried to the next batch so the long-ru
 too), and within a side the sources are chosen by their weights with smooth weighted round-robin,
 a low-discrepancy schedule whose counts never stray more than one pick from the weights.
 Everything here is integer/float arithmetic on a tiny state, so every rank computes the same plan.
+
+``alpha`` may be a curriculum (``cpt.data.curriculum.AlphaSchedule``): batch ``k`` then gets the
+share ``schedule(k)``, and the remainder is carried across the schedule's changes, so over any run
+of steps the domain count is ``floor(sum of alpha_k x batch)``: exact in every batch where
+``alpha_k x batch`` is whole, never more than one sequence off where it is not. A monitor action
+(``set_alpha``) overrides the schedule from then on.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import math
 from typing import Any
 
 from cpt import ConfigError
+from cpt.data.curriculum import AlphaSchedule
 
 _EPS = 1e-9  # keeps 0.7 * 10 = 6.9999... from being floored to 6
 
@@ -62,27 +69,50 @@ def interleave(n_domain: int, batch: int) -> list[bool]:
 class Mixer:
     """Plans each global batch: a list of (side, source index within the side) per sequence slot."""
 
-    def __init__(self, alpha: float, domain_weights: list[float], general_weights: list[float]):
-        self.alpha = alpha
+    def __init__(
+        self,
+        alpha: float | AlphaSchedule,
+        domain_weights: list[float],
+        general_weights: list[float],
+    ):
+        self.schedule = AlphaSchedule.from_config(alpha)
+        self.override: float | None = None  # set by a monitor action; replaces the schedule
+        self.steps = 0  # batches planned
         self.carry = 0.0
         self.pickers = {
             "domain": WeightedPicker(domain_weights) if domain_weights else None,
             "general": WeightedPicker(general_weights) if general_weights else None,
         }
+        lo, hi = self.schedule.bounds()
+        self._check(lo)
+        self._check(hi)
+        self.alpha = self.alpha_at(0)  # the share of the next batch
 
-    def set_alpha(self, alpha: float) -> None:
+    def _check(self, alpha: float) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise MixConfigError(f"data.alpha must be in [0, 1], got {alpha}")
         if alpha > 0 and self.pickers["domain"] is None:
             raise MixConfigError(f"data.alpha = {alpha} > 0 needs data.domain sources")
         if alpha < 1 and self.pickers["general"] is None:
             raise MixConfigError(f"data.alpha = {alpha} < 1 needs data.general sources")
-        if alpha != self.alpha:
+
+    def alpha_at(self, step: int) -> float:
+        """The target share of batch ``step`` (0-based)."""
+        return self.override if self.override is not None else self.schedule(step)
+
+    def set_alpha(self, alpha: float) -> None:
+        """Fix the share from the next batch on (a monitor action), replacing the schedule."""
+        self._check(alpha)
+        if alpha != self.alpha_at(self.steps):
             self.carry = 0.0  # a remainder of the old share must not leak into the new one
+        self.override = alpha
         self.alpha = alpha
 
     def plan(self, batch: int) -> list[tuple[str, int]]:
-        n_domain, self.carry = split_batch(self.alpha, batch, self.carry)
+        alpha = self.alpha_at(self.steps)
+        n_domain, self.carry = split_batch(alpha, batch, self.carry)
+        self.steps += 1
+        self.alpha = self.alpha_at(self.steps)
         out = []
         for is_domain in interleave(n_domain, batch):
             side = "domain" if is_domain else "general"
@@ -94,12 +124,23 @@ class Mixer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "alpha": self.alpha,
+            "override": self.override,
+            "steps": self.steps,
             "carry": self.carry,
             "credits": {k: (list(p.credits) if p else None) for k, p in self.pickers.items()},
         }
 
-    def load_state_dict(self, state: dict[str, Any], *, reset_credits: bool = False) -> None:
-        self.alpha = float(state["alpha"])
+    def load_state_dict(
+        self, state: dict[str, Any], *, reset_credits: bool = False, steps: int | None = None
+    ) -> None:
+        """Restore; ``steps`` = the loader's batch count, for a state written before curricula."""
+        saved_alpha = float(state["alpha"])
+        self.steps = int(state.get("steps", steps or 0))
+        if "override" in state:
+            self.override = None if state["override"] is None else float(state["override"])
+        else:  # older state: an alpha other than the schedule's was set by an action
+            self.override = saved_alpha if saved_alpha != self.schedule(self.steps) else None
+        self.alpha = self.alpha_at(self.steps)
         self.carry = float(state["carry"])
         if reset_credits:
             return

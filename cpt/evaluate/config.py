@@ -97,10 +97,21 @@ class StopConfig:
 
 
 @dataclass
+class EWCActionConfig:
+    """On an alert, turn EWC on (enable_ewc) or multiply its lambda (raise_ewc); needs optim.ewc."""
+
+    enabled: bool = option(False, "enable / raise the EWC penalty on a forgetting alert")
+    initial: float = option(1.0, "lambda when EWC is enabled", min=0.0, min_exclusive=True)
+    factor: float = option(2.0, "raise_ewc multiplies lambda by this", min=1.0, min_exclusive=True)
+    max_lambda: float = option(1e4, "lambda is never raised above this", min=0.0)
+
+
+@dataclass
 class ActionsConfig:
     raise_replay: RaiseReplayConfig = option(RaiseReplayConfig, "")
     lower_lr: LowerLRConfig = option(LowerLRConfig, "")
     stop: StopConfig = option(StopConfig, "")
+    ewc: EWCActionConfig = option(EWCActionConfig, "")
 
 
 @dataclass

@@ -12,10 +12,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from cpt import ConfigError
-from cpt.config import build, deep_merge, help_lines, parse_overrides, read_yaml, set_override
+from cpt.config import (
+    as_dict,
+    build,
+    deep_merge,
+    help_lines,
+    parse_overrides,
+    read_yaml,
+    set_override,
+)
 from cpt.config import option as _f
 from cpt.evaluate.config import EvalConfig
 
@@ -105,13 +113,67 @@ class ModelConfig:
 
 
 @dataclass
+class AlphaStage:
+    """One stage of a staged replay curriculum (nanotron's data stages, for the mix)."""
+
+    step: int = _f(0, "first optimizer step of the stage (0-based, the LR schedule's count)", min=0)
+    alpha: float = _f(0.7, "domain share from this step on", min=0.0, max=1.0)
+
+
+@dataclass
+class AlphaScheduleConfig:
+    """``data.alpha`` as a curriculum: constant, a linear ramp, or stages at given steps."""
+
+    kind: str = _f(
+        "constant",
+        "constant: value; linear: start -> end over [start_step, end_step]; stages: a list",
+        choices=("constant", "linear", "stages"),
+    )
+    value: Optional[float] = _f(None, "constant: the domain share", min=0.0, max=1.0)  # noqa: UP045
+    start: Optional[float] = _f(None, "linear: share up to start_step", min=0.0, max=1.0)  # noqa: UP045
+    end: Optional[float] = _f(None, "linear: share from end_step on", min=0.0, max=1.0)  # noqa: UP045
+    start_step: int = _f(0, "linear: step where the ramp begins", min=0)
+    end_step: Optional[int] = _f(None, "linear: step where the ramp ends", min=1)  # noqa: UP045
+    stages: List[AlphaStage] = _f([], "stages: list of {step, alpha}; the first at step 0")
+
+    def check(self, where: str) -> None:
+        need = {"constant": ("value",), "linear": ("start", "end", "end_step"), "stages": ()}
+        for key in need[self.kind]:
+            if getattr(self, key) is None:
+                raise ConfigError(f"config key '{where}.{key}': missing (kind {self.kind})")
+        if self.kind == "linear" and self.end_step is not None and self.end_step <= self.start_step:
+            raise ConfigError(
+                f"config key '{where}.end_step': {self.end_step} must be after start_step "
+                f"{self.start_step}"
+            )
+        if self.kind == "stages":
+            if not self.stages:
+                raise ConfigError(f"config key '{where}.stages': missing (kind stages)")
+            if self.stages[0].step != 0:
+                raise ConfigError(
+                    f"config key '{where}.stages.0.step': the first stage must start at step 0, "
+                    f"got {self.stages[0].step}"
+                )
+            for i in range(1, len(self.stages)):
+                if self.stages[i].step <= self.stages[i - 1].step:
+                    raise ConfigError(
+                        f"config key '{where}.stages.{i}.step': {self.stages[i].step} is not after "
+                        f"the previous stage's step {self.stages[i - 1].step}"
+                    )
+
+
+@dataclass
 class DataConfig:
     domain: List[SourceSpec] = _f([], "domain sources: list of {path, format, weight, dtype, name}")
     general: List[SourceSpec] = _f(
         [], "general (replay) sources, same form; may be empty if alpha=1"
     )
-    alpha: float = _f(
-        0.7, "domain share of training sequences (exact in every global batch)", min=0.0, max=1.0
+    alpha: Union[float, AlphaScheduleConfig] = _f(  # noqa: UP007 (py39 + get_type_hints)
+        0.7,
+        "domain share of training sequences (exact in every global batch); a number, or a "
+        "schedule {kind: constant|linear|stages, ...} (keys under 'data.alpha schedule' below)",
+        min=0.0,
+        max=1.0,
     )
     seq_len: int = _f(1024, "tokens per packed training sequence", min=8)
     micro_batch_size: int = _f(8, "sequences per device per forward pass", min=1)
@@ -126,6 +188,47 @@ class DataConfig:
         "allow resuming with another data-parallel size or other "
         "sources (cursors are kept per source name)",
     )
+
+
+@dataclass
+class EWCConfig:
+    """``optim.ewc``: elastic weight consolidation against the base model (cpt.train.ewc)."""
+
+    lambda_: float = _f(
+        1.0,
+        "penalty strength: loss += lambda/2 * sum F (theta - theta*)^2, F normalised to mean 1; "
+        "0 = Fisher ready but penalty off (a monitor enable_ewc action turns it on)",
+        min=0.0,
+        key="lambda",
+    )
+    fisher_samples: int = _f(
+        64, "general sequences (seq_len tokens, one per backward) for the diagonal Fisher", min=1
+    )
+    fisher_path: Optional[str] = _f(  # noqa: UP045
+        None,
+        "safetensors file of the Fisher (default run_dir/ewc_fisher.safetensors); reused if it "
+        "exists, refused if it is of another model or sample count",
+    )
+
+
+@dataclass
+class SpikeGuardConfig:
+    """``optim.spike_guard``: skip loss spikes; after max_spikes, roll back with a lower LR."""
+
+    enabled: bool = _f(False, "watch the loss of every step for spikes")
+    factor: float = _f(
+        3.0, "a spike: loss > factor x the median of the last `window` steps", min=1.0,
+        min_exclusive=True,
+    )  # fmt: skip
+    window: int = _f(50, "steps in the running median (no spike is called before it fills)", min=1)
+    max_spikes: int = _f(
+        3, "after this many spikes (since the last rollback) roll back to the last checkpoint",
+        min=1,
+    )  # fmt: skip
+    lr_factor: float = _f(
+        0.5, "the LR multiplier is multiplied by this at a rollback", min=0.0, max=1.0,
+        min_exclusive=True, max_exclusive=True,
+    )  # fmt: skip
 
 
 @dataclass
@@ -149,6 +252,10 @@ class OptimConfig:
         "auto = bf16 where the device has it, else no",
         choices=("auto", "no", "bf16", "fp16"),
     )
+    ewc: Optional[EWCConfig] = _f(  # noqa: UP045
+        None, "EWC penalty towards the base model (keys below); absent = off"
+    )
+    spike_guard: SpikeGuardConfig = _f(SpikeGuardConfig, "loss-spike guard (off by default)")
 
 
 @dataclass
@@ -226,7 +333,8 @@ class TrainConfig:
         return Path(self.run.dir)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out: dict[str, Any] = as_dict(self)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,12 +347,26 @@ def _check_whole(cfg: TrainConfig, tree: dict[str, Any]) -> None:
         raise ConfigError("config: give either 'model.path' (a base model) or 'model.init'")
     if cfg.model.path is not None and cfg.model.init is not None:
         raise ConfigError("config: 'model.path' and 'model.init' are exclusive; give one")
-    if not cfg.data.domain and cfg.data.alpha > 0:
+    from cpt.data.curriculum import AlphaSchedule
+
+    lo, hi = AlphaSchedule.from_config(cfg.data.alpha).bounds()
+    if not cfg.data.domain and hi > 0:
         raise ConfigError("config key 'data.domain': no domain sources but alpha > 0")
-    if not cfg.data.general and cfg.data.alpha < 1:
+    if not cfg.data.general and lo < 1:
+        shown = cfg.data.alpha if isinstance(cfg.data.alpha, float) else lo
         raise ConfigError(
-            f"config key 'data.general': no general sources but alpha={cfg.data.alpha} < 1 "
+            f"config key 'data.general': no general sources but alpha={shown} < 1 "
             "(set data.alpha=1.0 for domain-only training)"
+        )
+    if cfg.optim.ewc is not None and not cfg.data.general:
+        raise ConfigError(
+            "config key 'optim.ewc': the Fisher is computed on general (replay) sequences: list "
+            "them in data.general (alpha may stay 1.0: they need not be trained on)"
+        )
+    if cfg.eval.monitor.actions.ewc.enabled and cfg.optim.ewc is None:
+        raise ConfigError(
+            "config key 'eval.monitor.actions.ewc.enabled': needs an 'optim.ewc' section (the "
+            "Fisher comes from the base model; set optim.ewc.lambda=0 to start with EWC off)"
         )
     for side in ("domain", "general"):
         for i, spec in enumerate(getattr(cfg.data, side)):
@@ -292,4 +414,9 @@ def help_text() -> str:
     lines += help_lines(TrainConfig)
     lines.append("source entries (data.domain / data.general items):")
     lines += help_lines(SourceSpec, "  - ")
+    lines.append("")
+    lines.append("data.alpha schedule (instead of a number):")
+    lines += help_lines(AlphaScheduleConfig, "data.alpha.")
+    lines.append("stage entries (data.alpha.stages items):")
+    lines += help_lines(AlphaStage, "  - ")
     return "\n".join(lines)
