@@ -114,7 +114,12 @@ class CPTEvaluationHook:
         if self.monitor.baseline is None:
             self.monitor.metrics = self._watched(metrics)
         alerts, actions = self.monitor.observe(
-            step, metrics, hib, alpha=float(view.alpha), lr_multiplier=float(view.lr_multiplier)
+            step,
+            metrics,
+            hib,
+            alpha=float(view.alpha),
+            lr_multiplier=float(view.lr_multiplier),
+            ewc_lambda=float(getattr(view, "ewc_lambda", 0.0)),
         )
         base = self.monitor.baseline or {}
         deltas = {k: regression(v, base[k], False) for k, v in metrics.items() if k in base}

@@ -65,6 +65,7 @@ class ForgettingMonitor:
         *,
         alpha: float,
         lr_multiplier: float,
+        ewc_lambda: float = 0.0,
     ) -> tuple[list[Alert], list[Action]]:
         """Record one evaluation; the first one becomes the baseline. Returns (alerts, actions)."""
         index = self.evals
@@ -97,7 +98,7 @@ class ForgettingMonitor:
             and index - self.last_action_eval <= self.config.cooldown_evals
         )
         if alerts and not cooling:
-            actions = self._actions(alerts, alpha, lr_multiplier)
+            actions = self._actions(alerts, alpha, lr_multiplier, ewc_lambda)
             if actions:
                 self.last_action_eval = index
                 for act in actions:
@@ -107,7 +108,9 @@ class ForgettingMonitor:
                     )
         return alerts, actions
 
-    def _actions(self, alerts: list[Alert], alpha: float, lr_multiplier: float) -> list[Action]:
+    def _actions(
+        self, alerts: list[Alert], alpha: float, lr_multiplier: float, ewc_lambda: float = 0.0
+    ) -> list[Action]:
         worst = max(alerts, key=lambda a: a.regression)
         reason = f"{worst.metric} {100 * worst.regression:.1f} % worse than at step 0"
         acts = self.config.actions
@@ -119,6 +122,11 @@ class ForgettingMonitor:
         if acts.lower_lr.enabled:
             if lr_multiplier * acts.lower_lr.factor >= acts.lower_lr.min_multiplier - 1e-12:
                 out.append(Action("lower_lr", acts.lower_lr.factor, reason))
+        if acts.ewc.enabled:  # value = the new lambda
+            if ewc_lambda <= 0:
+                out.append(Action("enable_ewc", acts.ewc.initial, reason))
+            elif ewc_lambda * acts.ewc.factor <= acts.ewc.max_lambda:
+                out.append(Action("raise_ewc", ewc_lambda * acts.ewc.factor, reason))
         if acts.stop.enabled:
             out.append(Action("stop", 0.0, reason))
         return out

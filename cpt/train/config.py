@@ -9,7 +9,6 @@ need the model's config or the data run in ``cpt.train.preflight``, still before
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-ActionKind = Literal["raise_replay", "lower_lr", "stop"]
+ActionKind = Literal["raise_replay", "lower_lr", "stop", "enable_ewc", "raise_ewc"]
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,8 @@ class Action:
     raise_replay: set the domain share alpha to ``value`` (a lower alpha = more replay).
     lower_lr: multiply the learning rate from now on by ``value`` (cumulative).
     stop: end training after this step (a final checkpoint is still written).
+    enable_ewc / raise_ewc: set the EWC lambda to ``value`` (needs ``optim.ewc``).
+    The loss-spike guard's rollback is recorded in the same list of actions (kind ``rollback``).
     """
 
     kind: ActionKind
@@ -31,6 +33,7 @@ class TrainingView(Protocol):
     alpha: float
     lr_multiplier: float
     run_dir: Path
+    ewc_lambda: float  # 0 = EWC off (or not configured)
 
 
 class EvaluationHook(Protocol):

@@ -24,10 +24,12 @@ from torch import nn
 
 from cpt import ConfigError, TokenizerError
 from cpt.checkpoint import CheckpointError, CheckpointManager, checkpoint_name, latest_checkpoint
+from cpt.data.curriculum import AlphaSchedule
 from cpt.data.loader import MixedLoader, StepBatch
 from cpt.data.sources import open_source
 from cpt.identity import run_identity
 from cpt.schedule import LRSchedule
+from cpt.train import ewc as ewc_mod
 from cpt.train.config import TrainConfig
 from cpt.train.hooks import Action, EvaluationHook
 from cpt.train.loss import causal_lm_loss, hidden_states, unsupported_reason
@@ -41,6 +43,7 @@ from cpt.train.model import (
 )
 from cpt.train.preflight import check_seq_len, resolve_eos
 from cpt.train.runlog import LOG_NAME, log_mark, trim_log
+from cpt.train.spike import SpikeGuard
 
 log = logging.getLogger("cpt.train")
 
@@ -54,6 +57,7 @@ class View:
     alpha: float
     lr_multiplier: float
     run_dir: Path
+    ewc_lambda: float = 0.0
 
 
 @dataclass
@@ -67,6 +71,8 @@ class RunState:
     stopped: bool = False
     last_eval_step: int = -1
     actions: list[dict[str, Any]] = field(default_factory=list)
+    guard: dict[str, Any] = field(default_factory=dict)  # the spike guard's state
+    ewc_lambda: float | None = None  # None = optim.ewc.lambda (until an action changes it)
 
 
 @dataclass
@@ -187,6 +193,7 @@ class Trainer:
         self.hook = self._hook_override or _load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
 
         model = build_model(cfg.model, hf_cfg)
+        general_sources = [src for src, _ in general]
         vocab = int(model.get_input_embeddings().weight.shape[0])
         # Recorded in every checkpoint and compared on resume (cpt.identity).
         self.identity = run_identity(
@@ -214,14 +221,21 @@ class Trainer:
         self.throughput = Throughput.for_model(  # MFU per logging window (cpt.plan's FLOPs)
             model, cfg.data.seq_len, self.acc.device, self.acc.num_processes
         )
+        fisher = self._fisher(model, general_sources) if cfg.optim.ewc is not None else None
         if cfg.model.compile:
             model = torch.compile(model)
+        self._check_fsdp()
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.ewc: ewc_mod.EWC | None = None
+        if fisher is not None:  # the anchor: the prepared (sharded) weights before any resume
+            assert cfg.optim.ewc is not None
+            self.ewc = ewc_mod.EWC(self.acc.unwrap_model(self.model), fisher, cfg.optim.ewc.lambda_)
+        self.guard = SpikeGuard(cfg.optim.spike_guard) if cfg.optim.spike_guard.enabled else None
 
         self.loader = MixedLoader(
             domain,
             general,
-            alpha=cfg.data.alpha,
+            alpha=AlphaSchedule.from_config(cfg.data.alpha),
             seq_len=cfg.data.seq_len,
             micro_batch_size=cfg.data.micro_batch_size,
             grad_accum=cfg.optim.grad_accum,
@@ -251,7 +265,7 @@ class Trainer:
         self.ckpt = CheckpointManager(
             self.run_dir / "checkpoints", cfg.checkpoint.keep_last, self.acc
         )
-        self.state = RunState(alpha=cfg.data.alpha)
+        self.state = RunState(alpha=self.loader.alpha)
         self._resume()
         self.metrics = MetricsLogger(
             cfg.logging,
@@ -271,8 +285,17 @@ class Trainer:
                 mixed_precision=self.acc.mixed_precision,
                 peak_lr=self.schedule.peak_lr,
                 loss_function=self.loss_kind,
+                alpha_schedule=self.loader.mixer.schedule.describe(),
                 **self.throughput.describe(),
             )
+            if self.ewc is not None:
+                self.metrics.event(
+                    "ewc",
+                    **{"lambda": self.ewc.lam},
+                    parameters=len(self.ewc.params),
+                    memory_mb_per_rank=round(self.ewc.memory_bytes() / 2**20, 3),
+                    fisher_path=str(self._fisher_path),
+                )
 
     def _resume(self) -> None:
         choice = self.cfg.checkpoint.resume
@@ -301,10 +324,58 @@ class Trainer:
         if self.acc.is_main_process and path.parent.resolve() == self.ckpt.root.resolve():
             # The steps after this checkpoint are trained again: drop their old log records.
             self._log_trim = trim_log(self.run_dir / LOG_NAME, state.get("log"))
-        self.loader.set_alpha(self.state.alpha)
+        self._restore_extras()
         if self.hook is not None and hook_state is not None:
             self.hook.load_state_dict(hook_state)
         self._resumed_from = path
+
+    def _restore_extras(self) -> None:
+        """The guard's window and EWC's current lambda, from ``self.state``."""
+        if self.guard is not None:
+            self.guard.load_state_dict(self.state.guard)
+        if self.ewc is not None and self.state.ewc_lambda is not None:
+            self.ewc.lam = self.state.ewc_lambda
+        self.state.alpha = self.loader.alpha
+
+    def _check_fsdp(self) -> None:
+        """Accelerate enables FSDP only for GPU-like devices: on CPU an FSDP launch config would
+        silently train plain DDP. Refuse it, naming why."""
+        from accelerate.utils import DistributedType
+
+        asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        if asked and self.acc.distributed_type != DistributedType.FSDP:
+            raise ConfigError(
+                f"the launch config asks for FSDP, but Accelerate set up "
+                f"{self.acc.distributed_type.value} on {self.acc.device}: Accelerate "
+                "only applies FSDP on GPU-like devices (AcceleratorState enables it for "
+                "MULTI_GPU/XPU/NPU/..., never for MULTI_CPU); use a GPU or the DDP config"
+            )
+
+    @property
+    def _fisher_path(self) -> Path:
+        assert self.cfg.optim.ewc is not None
+        given = self.cfg.optim.ewc.fisher_path
+        return Path(given) if given else self.run_dir / "ewc_fisher.safetensors"
+
+    def _fisher(self, model: nn.Module, general: list[Any]) -> dict[str, torch.Tensor]:
+        """EWC's Fisher of the base model: read from fisher_path, or computed once (by the main
+        process, before any wrapping or resume) and written there."""
+        ewc_cfg = self.cfg.optim.ewc
+        assert ewc_cfg is not None
+        path = self._fisher_path
+        expected = ewc_mod.fisher_identity(
+            self.identity, ewc_cfg.fisher_samples, self.cfg.data.seq_len
+        )
+        if self.acc.is_main_process and not path.is_file():
+            seqs = ewc_mod.general_sequences(general, ewc_cfg.fisher_samples, self.cfg.data.seq_len)
+            t0 = time.perf_counter()
+            fisher, meta = ewc_mod.compute_fisher(model, seqs)
+            ewc_mod.save_fisher(path, fisher, {**meta, **expected})
+            log.info("EWC Fisher: %d samples in %.1f s -> %s", ewc_cfg.fisher_samples,
+                     time.perf_counter() - t0, path)  # fmt: skip
+        self.acc.wait_for_everyone()
+        shapes = {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
+        return ewc_mod.load_fisher(path, expected, shapes)
 
     def _on_wrap(self, name: str, epoch: int) -> None:
         if self.acc.is_main_process and hasattr(self, "metrics"):
@@ -319,6 +390,7 @@ class Trainer:
             alpha=self.state.alpha,
             lr_multiplier=self.state.lr_multiplier,
             run_dir=self.run_dir,
+            ewc_lambda=self.ewc.lam if self.ewc is not None else 0.0,
         )
 
     def _evaluate(self) -> None:
@@ -337,6 +409,11 @@ class Trainer:
             self.state.lr_multiplier *= float(action.value)
         elif action.kind == "stop":
             self.state.stopped = True
+        elif action.kind in ("enable_ewc", "raise_ewc"):
+            if self.ewc is None:
+                raise ConfigError(f"action {action.kind}: needs an 'optim.ewc' section")
+            self.ewc.lam = float(action.value)  # the new lambda
+            self.state.ewc_lambda = self.ewc.lam
         else:
             raise ValueError(f"unknown action kind {action.kind!r}")
         record = {"step": self.state.step, **asdict(action)}
@@ -373,7 +450,7 @@ class Trainer:
             hidden = self.model(**inputs, use_cache=False).logits
         return causal_lm_loss(hidden, self.loss_head.weight, labels, self.cfg.model.loss_chunk)
 
-    def _train_step(self, batch: StepBatch) -> torch.Tensor:
+    def _train_step(self, batch: StepBatch) -> tuple[torch.Tensor, str]:
         lr = self.schedule(self.state.step) * self.state.lr_multiplier
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -389,11 +466,45 @@ class Trainer:
                 loss = self._loss(inputs) / n_micro
                 self.acc.backward(loss)
             loss_sum += loss.detach()
+        if self.guard is not None:  # every rank judges the same (averaged) loss
+            mean = float(self.acc.reduce(loss_sum.clone(), reduction="mean").item())
+            verdict = self.guard.observe(mean)
+            if verdict != "ok":
+                self.optimizer.zero_grad(set_to_none=True)  # the batch is skipped
+                return loss_sum, verdict
+        if self.ewc is not None:
+            self.ewc_penalty = self.ewc.add_gradient()
         if self.cfg.optim.grad_clip > 0:
             self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum
+        return loss_sum, "ok"
+
+    def _rollback(self, spike_step: int) -> None:
+        """After max_spikes spikes: back to the last checkpoint, LR multiplied by lr_factor."""
+        factor = self.cfg.optim.spike_guard.lr_factor
+        path = latest_checkpoint(self.ckpt.root)
+        reason = f"{self.cfg.optim.spike_guard.max_spikes} loss spikes by step {spike_step}"
+        if path is not None:
+            state, hook_state = self.ckpt.load(
+                path, self.identity, allow_mismatch=self.cfg.checkpoint.allow_mismatch
+            )
+            self.loader.load_state_dict(
+                state["loader"], allow_reshard=self.cfg.data.reshard_on_resume
+            )
+            self.state = RunState(**state["run"])
+            self._restore_extras()
+            if self.hook is not None and hook_state is not None:
+                self.hook.load_state_dict(hook_state)
+        assert self.guard is not None
+        self.guard.after_rollback()
+        self.state.lr_multiplier *= factor
+        record = {"step": self.state.step, "kind": "rollback", "value": factor,
+                  "reason": reason, "from_step": spike_step,
+                  "checkpoint": str(path) if path is not None else None}  # fmt: skip
+        self.state.actions.append(record)
+        if self.acc.is_main_process:
+            self.metrics.event("action", **record)
 
     def _checkpoint(self) -> Path:
         if self.acc.is_main_process:
@@ -401,6 +512,8 @@ class Trainer:
             # keeps exactly the records up to here (a kill mid-write leaves it to be trimmed).
             path = self.ckpt.root / checkpoint_name(self.state.step)
             self.metrics.event("checkpoint", step=self.state.step, path=str(path))
+        if self.guard is not None:
+            self.state.guard = self.guard.state_dict()
         trainer_state = {
             "run": asdict(self.state),
             "loader": self.loader.state_dict(),
@@ -425,20 +538,33 @@ class Trainer:
         window_losses: list[torch.Tensor] = []
         window_start = time.perf_counter()
         window_tokens = 0
+        window_alpha: list[tuple[float, float]] = []  # (realised, target) of each step
+        self.ewc_penalty = 0.0
         while self.state.step < self.total_steps and not self.state.stopped:
             batch = self.loader.next_step()
             lr = self.schedule(self.state.step) * self.state.lr_multiplier
-            loss = self._train_step(batch)
+            loss, verdict = self._train_step(batch)
             self.state.step += 1
             self.state.tokens_seen += self.loader.tokens_per_step
-            window_losses.append(loss)
+            self.state.alpha = self.loader.alpha
+            window_alpha.append((batch.alpha, batch.target))
+            if verdict != "ok" and self.acc.is_main_process:
+                assert self.guard is not None
+                self.metrics.event("spike", step=self.state.step, loss=float(loss),
+                                   threshold=self.guard.threshold(), skipped=True)  # fmt: skip
+            if verdict == "rollback":
+                self._rollback(self.state.step)
+                window_losses, window_tokens, window_alpha = [], 0, []
+                continue
+            if verdict == "ok":
+                window_losses.append(loss)
             window_tokens += self.loader.tokens_per_step
             if self.on_step is not None:
                 self.on_step(self.state.step, batch, loss)
             self.metrics.advance()
             step = self.state.step
             is_last = step >= self.total_steps
-            if step % cfg.logging.every == 0 or is_last:
+            if (step % cfg.logging.every == 0 or is_last) and window_losses:
                 mean_loss = torch.stack(window_losses).mean()
                 mean_loss = float(self.acc.reduce(mean_loss, reduction="mean").item())
                 elapsed = max(time.perf_counter() - window_start, 1e-9)
@@ -449,16 +575,23 @@ class Trainer:
                         "lr": lr,
                         "tokens_per_s": window_tokens / elapsed,
                         "alpha": batch.alpha,
-                        "alpha_target": self.state.alpha,
+                        "alpha_target": batch.target,
+                        "alpha_steps": [a for a, _ in window_alpha],
+                        "alpha_target_steps": [t for _, t in window_alpha],
                         "alpha_cumulative": self.loader.state.domain_sequences
                         / max(1, self.loader.state.total_sequences),
                         "tokens_seen": self.state.tokens_seen,
                         "tokens_by_source": dict(self.loader.state.consumed),
                         "lr_multiplier": self.state.lr_multiplier,
+                        **(
+                            {"ewc_penalty": self.ewc_penalty, "ewc_lambda": self.ewc.lam}
+                            if self.ewc is not None
+                            else {}
+                        ),  # fmt: skip
                         **self.throughput.window(window_tokens, elapsed),
                     },
                 )
-                window_losses, window_tokens = [], 0
+                window_losses, window_tokens, window_alpha = [], 0, []
                 window_start = time.perf_counter()
             if every_eval > 0 and (step % every_eval == 0 or is_last):
                 self._evaluate()
