@@ -112,6 +112,22 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [by_step[k] for k in sorted(by_step)]
 
 
+def alpha_per_step(records: list[dict[str, Any]]) -> tuple[list[int], list[float], list[float]]:
+    """(steps, realised, target) of every step: a window record carries its steps' shares
+    (``alpha_steps``); an older record only its last step's."""
+    xs: list[int] = []
+    real: list[float] = []
+    target: list[float] = []
+    for r in records:
+        per = r.get("alpha_steps") or [r["alpha"]]
+        per_target = r.get("alpha_target_steps") or [r.get("alpha_target", r["alpha"])] * len(per)
+        first = int(r["step"]) - len(per) + 1
+        xs += list(range(first, first + len(per)))
+        real += [float(a) for a in per]
+        target += [float(t) for t in per_target]
+    return xs, real, target
+
+
 def write_plots(run_dir: Path, records: list[dict[str, Any]] | None = None) -> list[Path]:
     """loss.png, lr.png, alpha.png from log.jsonl (matplotlib, Agg backend)."""
     import matplotlib
@@ -131,17 +147,14 @@ def write_plots(run_dir: Path, records: list[dict[str, Any]] | None = None) -> l
     ]
     for key, title, fname in panels:
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(steps, [r[key] for r in records], lw=1.2)
         if key == "alpha":
-            ax.plot(
-                steps,
-                [r.get("alpha_target", r[key]) for r in records],
-                lw=1,
-                ls="--",
-                label="target",
-            )
+            xs, real, target = alpha_per_step(records)
+            ax.plot(xs, real, lw=1.2, label="realised")
+            ax.plot(xs, target, lw=1, ls="--", label="target")
             ax.set_ylim(-0.02, 1.02)
             ax.legend()
+        else:
+            ax.plot(steps, [r[key] for r in records], lw=1.2)
         ax.set_xlabel("optimizer step")
         ax.set_title(title)
         ax.grid(alpha=0.3)
