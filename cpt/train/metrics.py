@@ -107,7 +107,7 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         rec = json.loads(line)
-        if "step" in rec and "loss" in rec:
+        if "step" in rec and "loss" in rec and "event" not in rec:  # not a spike event
             by_step[int(rec["step"])] = rec
     return [by_step[k] for k in sorted(by_step)]
 
