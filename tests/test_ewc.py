@@ -162,8 +162,8 @@ def test_ewc_needs_general_data_and_the_action_needs_optim_ewc(tmp_path: Path) -
 
 
 def test_monitor_enables_then_raises_ewc() -> None:
-    cfg = build(MonitorConfig, {"cooldown_evals": 0, "actions": {"ewc": {
-        "enabled": True, "initial": 10.0, "factor": 3.0, "max_lambda": 50.0}}}, "eval.monitor")  # fmt: skip
+    ewc = {"enabled": True, "initial": 10.0, "factor": 3.0, "max_lambda": 50.0}
+    cfg = build(MonitorConfig, {"cooldown_evals": 0, "actions": {"ewc": ewc}}, "eval.monitor")
     monitor = ForgettingMonitor(cfg, ["ppl/general"])
     hib = {"ppl/general": False}
     lam = 0.0
