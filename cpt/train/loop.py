@@ -153,6 +153,7 @@ class Trainer:
         self.acc = Accelerator(
             mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision), cpu=multi_cpu
         )
+        self._check_fsdp()  # before any data or weights are read
         self.run_dir = cfg.run_dir
         if self.acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +225,6 @@ class Trainer:
         fisher = self._fisher(model, general_sources) if cfg.optim.ewc is not None else None
         if cfg.model.compile:
             model = torch.compile(model)
-        self._check_fsdp()
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.ewc: ewc_mod.EWC | None = None
         if fisher is not None:  # the anchor: the prepared (sharded) weights before any resume
