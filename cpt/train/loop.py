@@ -369,7 +369,13 @@ class Trainer:
         if self.acc.is_main_process and not path.is_file():
             seqs = ewc_mod.general_sequences(general, ewc_cfg.fisher_samples, self.cfg.data.seq_len)
             t0 = time.perf_counter()
-            fisher, meta = ewc_mod.compute_fisher(model, seqs)
+            from accelerate.utils import DistributedType
+
+            device = torch.device("cpu")
+            if self.acc.distributed_type != DistributedType.FSDP:
+                device = self.acc.device  # prepare() moves it there anyway; FSDP shards from CPU
+                model.to(device)
+            fisher, meta = ewc_mod.compute_fisher(model, seqs, device)
             ewc_mod.save_fisher(path, fisher, {**meta, **expected})
             log.info("EWC Fisher: %d samples in %.1f s -> %s", ewc_cfg.fisher_samples,
                      time.perf_counter() - t0, path)  # fmt: skip
