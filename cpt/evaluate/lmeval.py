@@ -137,7 +137,7 @@ def resolve_tree(src: Path, dest: Path, *, recursive: bool = False) -> TaskDir:
             raise LMEvalError(f"{path}: invalid task YAML: {err}") from err
         if not isinstance(doc, dict) or not ("task" in doc or "group" in doc):
             raise LMEvalError(f"{path}: not an lm-eval task (no 'task' or 'group' key)")
-        name = str(doc.get("task") or doc.get("group"))
+        name = str(doc["group"] if "group" in doc else doc["task"])
         kwargs = doc.get("dataset_kwargs") or {}
         if "data_files" in kwargs:
             try:
@@ -150,7 +150,7 @@ def resolve_tree(src: Path, dest: Path, *, recursive: bool = False) -> TaskDir:
                 if not Path(f).is_file():
                     raise LMEvalError(f"{path}: data file {f} does not exist")
         out.names.append(name)
-        if recursive and "task" not in doc and olmo is None:
+        if recursive and "group" in doc and olmo is None:
             out.needs_olmo.append(name)  # a group of the local standard tasks (mmlu, ...)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
