@@ -293,6 +293,11 @@ class LMEvaluator:
         self._tokenizer_src: Any = None
         self._lm: Any = None
         self._lm_model: Any = None
+        self.last_requests = 0  # lm-eval requests of the last evaluation (benchmarks)
+
+    def reset_wrapper(self) -> None:
+        """Forget the HFLM wrapper: the next evaluation builds a new one (as before reuse)."""
+        self._lm = None
 
     def _manager(self) -> Any:
         if self._task_manager is None:
@@ -393,6 +398,9 @@ class LMEvaluator:
             model.train(was_training)
         if results is None:  # only on non-zero ranks of a distributed lm-eval run
             return LMEvalResult()
+        self.last_requests = sum(
+            len(r["arguments"]) for rows in results.get("samples", {}).values() for r in rows
+        )
         flat = flatten_results(results, only=set(self.tasks))
         for name, value in flat.metrics.items():
             if math.isnan(value):
