@@ -150,3 +150,13 @@ def test_packaged_tiny_slices_are_present_and_well_formed() -> None:
     assert all(is_heldout_key(i[len("license-") :]) for i in held)
     years = [int(r["id"][5:9]) for r in read_jsonl_zst(root / "general/sotu-heldout.jsonl.zst")]
     assert min(years) >= corpora.HELDOUT_FROM_YEAR
+
+
+def test_probe_is_lambada_text_not_the_replay_source():
+    from cpt.demo.corpora import PROBE_DOCS, probe_records
+
+    recs = probe_records()
+    assert len(recs) == PROBE_DOCS == len({r["id"] for r in recs})
+    assert all(r["source"] == "lambada_openai" and len(r["text"].split()) > 20 for r in recs)
+    assert recs == probe_records()  # deterministic
+    assert not any("State of the Union" in r["text"] for r in recs)

@@ -29,7 +29,10 @@ def model():
 
 
 def test_multiple_choice_matches_hand_loglikelihoods(model):
-    ev = LMEvaluator(["cpt_sotu_continuation"], limit=LIMIT, batch_size=4, max_length=2048)
+    ev = LMEvaluator(
+        ["cpt_sotu_continuation"], batch_size=4, max_length=2048,
+        samples={"cpt_sotu_continuation": list(range(LIMIT))},
+    )  # fmt: skip
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
@@ -62,7 +65,9 @@ def test_multiple_choice_matches_hand_loglikelihoods(model):
 def test_rolling_loglikelihood_matches_hand_bits_per_byte():
     model = tiny_model(seed=4, max_positions=4096)
     model.train()
-    ev = LMEvaluator(["cpt_license_text"], limit=3, batch_size=2, max_length=4096)
+    ev = LMEvaluator(
+        ["cpt_license_text"], batch_size=2, max_length=4096, samples={"cpt_license_text": [0, 1, 2]}
+    )
     res = ev.evaluate(model, tokenizer())
     assert model.training  # mode restored
     model.eval()
@@ -95,7 +100,8 @@ def test_unknown_task_is_a_clear_error(model):
 
 
 def test_hub_task_fails_clearly_offline(model):
-    ev = LMEvaluator(["arc_easy"], limit=1)  # a built-in task whose data is on the hub
+    # lm-eval's own arc_easy (standard: hub) reads the hub, which offline forbids
+    ev = LMEvaluator(["arc_easy"], limit=1, standard="hub", offline=True)
     with pytest.raises(LMEvalError, match="not available offline"):
         ev.evaluate(model, tokenizer())
 

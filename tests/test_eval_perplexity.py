@@ -66,3 +66,36 @@ def test_perplexity_matches_hand_computation_and_restores_mode():
     assert r.perplexity == pytest.approx(math.exp(nll / n), rel=1e-5)
     both = combine([r, r])
     assert both.perplexity == pytest.approx(r.perplexity) and both.predicted == 2 * n
+
+
+def test_perplexity_by_document_splits_the_same_windows_at_eos():
+    from cpt.evaluate.perplexity import perplexity_by_document
+
+    model = tiny_model(seed=2)
+    eos = 0
+    docs = [token_ids("Four score and seven years ago " * k) for k in (1, 3, 2, 5)]
+    ids = np.concatenate([np.array(d + [eos]) for d in docs])
+
+    class EosSource(ArraySource):
+        eos_id = eos
+
+    src = EosSource(ids)
+    seq_len = 24
+    kw = dict(seq_len=seq_len, max_tokens=4 * seq_len, batch_size=3)
+    whole = perplexity(model, src, **kw)
+    by_doc = perplexity_by_document(model, src, **kw)
+    # the same windows and tokens; the total is split over the documents they touch
+    assert by_doc.result.predicted == whole.predicted
+    assert by_doc.result.perplexity == pytest.approx(whole.perplexity, rel=1e-9)
+    # by hand: the document of a predicted position = EOS tokens before it
+    bounds = np.flatnonzero(ids == eos)
+    counts: dict[int, int] = {}
+    for start, length in window_starts(len(ids), seq_len, 4 * seq_len):
+        for p in range(start + 1, start + length):
+            d = int(np.sum(bounds < p))
+            counts[d] = counts.get(d, 0) + 1
+    assert by_doc.tokens == [counts[k] for k in sorted(counts)]
+    assert len(by_doc.nll) > 1
+    # no EOS recorded: one unit per window
+    plain = perplexity_by_document(model, ArraySource(ids), **kw)
+    assert plain.tokens == [seq_len - 1] * 4

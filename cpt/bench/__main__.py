@@ -10,6 +10,7 @@ SUBCOMMANDS = {
     "minhash": "near-duplicate removal against rensa and datasketch",
     "tokenize": "the tokenize stage against bare tokenizers encode_batch",
     "train": "cpt's training loop against Hugging Face Trainer",
+    "eval": "lm-eval requests/s: batched, length-sorted, reused wrapper vs. the old path",
 }
 
 

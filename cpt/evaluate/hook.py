@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,16 +15,41 @@ from cpt.data.sources import TokenSource, open_source
 from cpt.evaluate.config import EvalConfig
 from cpt.evaluate.lmeval import LMEvaluator
 from cpt.evaluate.monitor import ForgettingMonitor, regression
-from cpt.evaluate.perplexity import combine, perplexity
+from cpt.evaluate.perplexity import eos_positions, perplexity_by_document
 from cpt.evaluate.report import write_report
 from cpt.evaluate.select import CheckpointSelector, export_checkpoint, export_model
+from cpt.evaluate.stats import Units, bootstrap_stderr
 from cpt.train.hooks import Action, TrainingView
 
 log = logging.getLogger("cpt.evaluate")
 
 
+SAMPLES_FILE = "eval_samples.json"
+
+
+@dataclass
+class Scores:
+    """One evaluation: values, directions, standard errors and per-unit data for paired tests."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    stderr: dict[str, float] = field(default_factory=dict)
+    units: dict[str, Units] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, result: Any) -> Scores:
+        """An evaluator's answer: ``Scores`` or a plain ``(metrics, higher_is_better)`` pair."""
+        if isinstance(result, Scores):
+            return result
+        metrics, hib = result
+        return cls(dict(metrics), dict(hib))
+
+
 class Evaluator:
-    """Scores a model: perplexity per held-out group and lm-eval metrics, as one flat dict."""
+    """Scores a model: perplexity per held-out group and lm-eval metrics, as one flat dict.
+
+    Perplexity carries a document-bootstrap standard error; lm-eval metrics lm-eval's own.
+    """
 
     def __init__(
         self,
@@ -32,32 +58,43 @@ class Evaluator:
         lm: LMEvaluator | None,
     ) -> None:
         self.config = config
-        self.sources = sources  # {"domain": [...], "general": [...]}
+        self.sources = sources  # {"domain": [...], "general": [...], "probe": [...]}
         self.lm = lm
+        self._eos: dict[int, Any] = {}
 
-    def __call__(self, model: Any, tokenizer: Any) -> tuple[dict[str, float], dict[str, bool]]:
-        metrics: dict[str, float] = {}
-        hib: dict[str, bool] = {}
+    def __call__(self, model: Any, tokenizer: Any) -> Scores:
+        out = Scores()
         for group, sources in self.sources.items():
             if not sources:
                 continue
-            parts = [
-                perplexity(
+            nll: list[float] = []
+            tokens: list[float] = []
+            for s in sources:
+                if id(s) not in self._eos:
+                    self._eos[id(s)] = eos_positions(s)
+                docs = perplexity_by_document(
                     model,
                     s,
                     seq_len=self.config.seq_len,
                     max_tokens=self.config.ppl_tokens,
                     batch_size=self.config.batch_size,
+                    eos=self._eos[id(s)],
                 )
-                for s in sources
-            ]
-            metrics[f"ppl/{group}"] = combine(parts).perplexity
-            hib[f"ppl/{group}"] = False
+                nll += docs.nll
+                tokens += [float(t) for t in docs.tokens]
+            units = Units(nll, tokens, log=True)
+            name = f"ppl/{group}"
+            out.metrics[name] = units.value()
+            out.higher_is_better[name] = False
+            out.stderr[name] = bootstrap_stderr(units, iters=self.config.stderr_bootstrap)
+            out.units[name] = units
         if self.lm is not None:
             res = self.lm.evaluate(model, tokenizer)
-            metrics.update(res.metrics)
-            hib.update(res.higher_is_better)
-        return metrics, hib
+            out.metrics.update(res.metrics)
+            out.higher_is_better.update(res.higher_is_better)
+            out.stderr.update(res.stderr)
+            out.units.update({k: Units(v) for k, v in res.items.items()})
+        return out
 
 
 class CPTEvaluationHook:
@@ -66,7 +103,7 @@ class CPTEvaluationHook:
     def __init__(
         self,
         config: EvalConfig,
-        evaluator: Callable[[Any, Any], tuple[dict[str, float], dict[str, bool]]],
+        evaluator: Callable[[Any, Any], Any],
         *,
         tokenizer: Any,
         run_dir: Path,
@@ -86,6 +123,7 @@ class CPTEvaluationHook:
 
     def _default_general_metrics(self) -> list[str]:
         names = ["ppl/general"] if self.config.heldout.general else []
+        names += ["ppl/probe"] if self.config.heldout.probe else []
         domain = set(self.config.lm_eval.domain_tasks)
         return names + [f"lm/{t}/*" for t in self.config.lm_eval.tasks if t not in domain]
 
@@ -106,10 +144,12 @@ class CPTEvaluationHook:
         if self.records and self.records[-1]["step"] == step:
             model.train()
             return []  # already evaluated at this step (e.g. the end coincides with `every`)
+        self._record_samples()
         try:
-            metrics, hib = self.evaluator(model, self.tokenizer)
+            scores = Scores.of(self.evaluator(model, self.tokenizer))
         finally:
             model.train()
+        metrics, hib = scores.metrics, scores.higher_is_better
         self.higher_is_better.update(hib)
         if self.monitor.baseline is None:
             self.monitor.metrics = self._watched(metrics)
@@ -120,6 +160,7 @@ class CPTEvaluationHook:
             alpha=float(view.alpha),
             lr_multiplier=float(view.lr_multiplier),
             ewc_lambda=float(getattr(view, "ewc_lambda", 0.0)),
+            units=scores.units,
         )
         base = self.monitor.baseline or {}
         deltas = {k: regression(v, base[k], False) for k, v in metrics.items() if k in base}
@@ -136,7 +177,9 @@ class CPTEvaluationHook:
             "alpha": float(view.alpha),
             "lr_multiplier": float(view.lr_multiplier),
             "metrics": metrics,
+            "stderr": {k: v for k, v in scores.stderr.items() if math.isfinite(v)},
             "deltas": deltas,
+            "tests": self.monitor.last_tests,
             "domain_gain": gain,
             "general_regression": general_reg,
             "score": cand.score,
@@ -149,6 +192,22 @@ class CPTEvaluationHook:
         if self._is_main() and self.config.report:
             write_report(self.run_dir, self.report(), plots=False)
         return actions
+
+    def _record_samples(self) -> None:
+        """Write the fixed lm-eval items once (run_dir/eval_samples.json): a resumed run and a
+        later ``python -m cpt.eval --samples`` score the very same items."""
+        lm = getattr(self.evaluator, "lm", None)
+        if lm is None or not lm.tasks or not self._is_main():
+            return
+        path = self.run_dir / SAMPLES_FILE
+        if path.is_file():
+            return
+        body = {"tasks": lm.tasks, "limit": lm.limit, "seed": lm.sample_seed,
+                "samples": lm.samples()}  # fmt: skip
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
     def _log(self, record: dict[str, Any], regs: dict[str, float]) -> None:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(record["metrics"].items()))
@@ -218,8 +277,35 @@ class CPTEvaluationHook:
                 log.info("best checkpoint: step %d (score %.4f) -> %s", best.step, best.score, out)
         else:
             log.warning("no eligible checkpoint: run_dir/best not written")
+        if self.config.final.enabled:
+            report["final"] = self._final(model, report.get("best"))
         if self.config.report:
             write_report(self.run_dir, report, plots=True)
+
+    def _final(self, model: Any, best: dict[str, Any] | None) -> dict[str, Any]:
+        """Milestone: the last model and the exported best on full task sets (``eval.final``)."""
+        cfg = self.config.final
+        tasks = list(cfg.tasks) if cfg.tasks is not None else list(self.config.lm_eval.tasks)
+        out: dict[str, Any] = {"tasks": tasks, "limit": cfg.limit}
+        if not tasks:
+            return out
+        limit = int(cfg.limit) if cfg.limit is not None and cfg.limit >= 1 else cfg.limit
+        lm = make_lm_evaluator(self.config, tasks, limit)
+        targets: list[tuple[str, Any]] = [("last", model)]
+        if best and best.get("exported_to") and best.get("source") != "final in-memory model":
+            from transformers import AutoModelForCausalLM
+
+            dtype = next(model.parameters()).dtype
+            fresh = AutoModelForCausalLM.from_pretrained(best["exported_to"], dtype=dtype)
+            targets.append(("best", fresh.to(next(model.parameters()).device)))
+        for name, m in targets:
+            res = lm.evaluate(m, self.tokenizer)
+            out[name] = {"metrics": res.metrics, "stderr": res.stderr}
+            log.info("final evaluation (%s): %s", name, res.metrics)
+        if "best" not in out and best and best.get("exported_to"):
+            out["best"] = out["last"]  # the best is the last model
+        model.train()
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -239,7 +325,7 @@ class CPTEvaluationHook:
 def open_heldout(config: EvalConfig, tokenizer_hash: str | None) -> dict[str, list[TokenSource]]:
     """The held-out sets of ``eval.heldout``, opened by the one token-source opener."""
     sources: dict[str, list[TokenSource]] = {}
-    for group in ("domain", "general"):
+    for group in ("domain", "general", "probe"):
         sources[group] = []
         for i, path in enumerate(getattr(config.heldout, group)):
             try:
@@ -252,21 +338,53 @@ def open_heldout(config: EvalConfig, tokenizer_hash: str | None) -> dict[str, li
     return sources
 
 
-def build_evaluator(config: EvalConfig, tokenizer: Any, tokenizer_hash: str | None) -> Evaluator:
-    """The scoring of ``config`` (perplexity sets + lm-eval tasks): the hook's and the CLI's."""
+def read_samples(path: Path) -> dict[str, list[int]]:
+    """The fixed items a run recorded (``eval_samples.json``), checked."""
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+        samples = {str(k): [int(i) for i in v] for k, v in body["samples"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(f"{path}: not a cpt eval_samples.json ({err})") from None
+    return samples
+
+
+def make_lm_evaluator(
+    config: EvalConfig,
+    tasks: list[str],
+    limit: int | float | None,
+    samples: dict[str, list[int]] | None = None,
+) -> LMEvaluator:
+    return LMEvaluator(
+        tasks,
+        include_paths=[Path(p) for p in config.lm_eval.include_path],
+        limit=limit,
+        batch_size=config.lm_eval.batch_size,
+        max_length=config.lm_eval.max_length,
+        offline=config.offline,
+        standard=config.lm_eval.standard,
+        sample_seed=config.lm_eval.sample_seed,
+        samples=samples,
+    )
+
+
+def build_evaluator(
+    config: EvalConfig,
+    tokenizer: Any,
+    tokenizer_hash: str | None,
+    samples: dict[str, list[int]] | None = None,
+) -> Evaluator:
+    """The scoring of ``config`` (perplexity sets + lm-eval tasks): the hook's and the CLI's.
+
+    ``samples``: the fixed lm-eval items to score (e.g. a run's ``eval_samples.json``); else they
+    are drawn from ``lm_eval.limit`` and ``lm_eval.sample_seed``.
+    """
     if config.lm_eval.tasks and tokenizer is None:
         raise ConfigError(
             "config key 'eval.lm_eval.tasks': lm-eval needs a tokenizer (model.tokenizer)"
         )
     lm = None
     if config.lm_eval.tasks:
-        lm = LMEvaluator(
-            config.lm_eval.tasks,
-            include_paths=[Path(p) for p in config.lm_eval.include_path],
-            limit=config.lm_eval.limit_arg,
-            batch_size=config.lm_eval.batch_size,
-            max_length=config.lm_eval.max_length,
-        )
+        lm = make_lm_evaluator(config, config.lm_eval.tasks, config.lm_eval.limit_arg, samples)
     return Evaluator(config, open_heldout(config, tokenizer_hash), lm)
 
 
@@ -291,7 +409,9 @@ def build_hook(
         config = eval_cfg
     if not config.enabled:
         return None
-    evaluator = build_evaluator(config, tokenizer, tokenizer_hash)
+    recorded = Path(run_dir) / SAMPLES_FILE
+    samples = read_samples(recorded) if recorded.is_file() else None  # a resumed run
+    evaluator = build_evaluator(config, tokenizer, tokenizer_hash, samples)
     return CPTEvaluationHook(
         config, evaluator, tokenizer=tokenizer, run_dir=run_dir, accelerator=accelerator
     )

@@ -94,3 +94,82 @@ def _batches(windows: Sequence[tuple[int, int]], size: int) -> list[list[tuple[i
 def combine(results: Sequence[PerplexityResult]) -> PerplexityResult:
     """One perplexity over several sets: token-weighted, as if they were one set."""
     return PerplexityResult(sum(r.nll_sum for r in results), sum(r.predicted for r in results))
+
+
+@dataclass(frozen=True)
+class DocumentNLL:
+    """Summed NLL (nats) and predicted tokens per held-out document, for bootstrap and tests.
+
+    A document is the span between EOS separators of the source (the EOS that ends a document
+    belongs to it); a window that crosses a boundary contributes to both documents. A source that
+    records no EOS id is one unit per window.
+    """
+
+    nll: list[float]
+    tokens: list[int]
+
+    @property
+    def result(self) -> PerplexityResult:
+        return PerplexityResult(math.fsum(self.nll), int(sum(self.tokens)))
+
+
+def eos_positions(source: TokenSource, chunk: int = 1 << 20) -> np.ndarray:
+    """Sorted positions of the EOS id in ``source`` (empty when it records none)."""
+    if source.eos_id is None:
+        return np.zeros(0, dtype=np.int64)
+    n = int(source.num_tokens)
+    parts = []
+    for start in range(0, n, chunk):
+        block = np.asarray(source.read(start, min(chunk, n - start)))
+        parts.append(np.flatnonzero(block == source.eos_id) + start)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def perplexity_by_document(
+    model: Any,
+    source: TokenSource,
+    *,
+    seq_len: int,
+    max_tokens: int,
+    batch_size: int,
+    device: Any = None,
+    eos: np.ndarray | None = None,
+) -> DocumentNLL:
+    """The windows of ``perplexity`` (same windows, same total), NLL kept per document."""
+    import torch
+    import torch.nn.functional as F
+
+    if device is None:
+        device = next(model.parameters()).device
+    windows = window_starts(int(source.num_tokens), seq_len, max_tokens)
+    eos = eos_positions(source) if eos is None else eos
+    per_doc: dict[int, list[float]] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for group in _batches(windows, batch_size):
+                ids = torch.from_numpy(
+                    np.stack([np.asarray(source.read(s, n), dtype=np.int64) for s, n in group])
+                ).to(device)
+                logits = model(input_ids=ids).logits.float()
+                loss = F.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]),
+                    ids[:, 1:].reshape(-1),
+                    reduction="none",
+                ).view(ids.shape[0], -1)
+                for (s, n), row in zip(group, loss.double().cpu().numpy()):
+                    pos = np.arange(s + 1, s + n)  # positions of the predicted tokens
+                    if len(eos):
+                        docs = np.searchsorted(eos, pos, side="left")
+                    else:
+                        docs = np.full(len(pos), s, dtype=np.int64)  # one unit per window
+                    for d in np.unique(docs):
+                        acc = per_doc.setdefault(int(d), [0.0, 0])
+                        sel = docs == d
+                        acc[0] += float(row[sel].sum())
+                        acc[1] += int(sel.sum())
+    finally:
+        model.train(was_training)
+    keys = sorted(per_doc)
+    return DocumentNLL([per_doc[k][0] for k in keys], [int(per_doc[k][1]) for k in keys])

@@ -66,23 +66,72 @@ def render_markdown(report: dict[str, Any]) -> str:
         cells += [_fmt(e.get("alpha")), _fmt(e.get("lr_multiplier"))]
         for n in names:
             v = e["metrics"].get(n)
+            se = e.get("stderr", {}).get(n)
             d = e.get("deltas", {}).get(n)
-            cells.append(_fmt(v) + ("" if d is None else f" ({_pct(d)})"))
+            p = e.get("tests", {}).get(n, {}).get("p_value")
+            cell = _fmt(v) + ("" if se is None else f" ± {se:.2g}")
+            if d is not None:
+                cell += f" ({_pct(d)}" + ("" if p is None else f", p={p:.2g}") + ")"
+            cells.append(cell)
         cells.append(_fmt(e.get("score")))
         cells.append(", ".join(a["metric"] for a in e.get("alerts", [])) or "-")
         cells.append(", ".join(f"{a['kind']}={a['value']:g}" for a in e.get("actions", [])) or "-")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Deltas are relative changes against step 0 (the base model).", ""]
+    lines += [
+        "",
+        "Values are ± one standard error (lm-eval's for accuracies, a document bootstrap for "
+        "perplexities). Deltas are relative changes against step 0 (the base model); p is the "
+        "one-sided paired-bootstrap p-value of a regression on the same items or documents. "
+        "ppl/probe is the independent general probe (text that is not the replay source).",
+        "",
+    ]
+    final = report.get("final")
+    if final and (final.get("last") or final.get("best")):
+        lines += [_final_table(final), ""]
     for plot in report.get("plots", []):
         lines.append(f"![{plot}]({plot})")
     return "\n".join(lines) + "\n"
 
 
+def _final_table(final: dict[str, Any]) -> str:
+    limit = final.get("limit")
+    rows = [
+        f"Final evaluation ({'full sets' if limit is None else f'limit {limit}'}):",
+        "",
+        "| model | " + " | ".join(sorted((final.get("last") or final["best"])["metrics"])) + " |",
+    ]
+    names = sorted((final.get("last") or final["best"])["metrics"])
+    rows.append("|" + "---|" * (len(names) + 1))
+    for which in ("last", "best"):
+        res = final.get(which)
+        if not res:
+            continue
+        cells = [
+            _fmt(res["metrics"].get(n))
+            + ("" if n not in res["stderr"] else f" ± {res['stderr'][n]:.2g}")
+            for n in names
+        ]
+        rows.append(f"| {which} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _series(evals: list[dict[str, Any]], key: str) -> tuple[list[float], list[float], list[float]]:
+    pts = [e for e in evals if key in e["metrics"]]
+    xs = [float(e["tokens"]) for e in pts]
+    ys = [float(e["metrics"][key]) for e in pts]
+    es = [float(e.get("stderr", {}).get(key, 0.0)) for e in pts]
+    return xs, ys, es
+
+
 def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = None) -> list[str]:
     """``perplexity.png`` in ``run_dir``: domain and general perplexity vs. training tokens."""
-    series = [("ppl/domain", "domain ppl"), ("ppl/general", "general ppl")]
+    series = [
+        ("ppl/domain", "domain ppl"),
+        ("ppl/general", "general ppl (replay source)"),
+        ("ppl/probe", "general probe ppl (independent text)"),
+    ]
     if not any(k in e["metrics"] for e in evals for k, _ in series):
-        return []
+        return plot_benchmarks(run_dir, evals)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,9 +139,9 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = N
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in series:
-        pts = [(e["tokens"], e["metrics"][key]) for e in evals if key in e["metrics"]]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", label=label)
+        xs, ys, es = _series(evals, key)
+        if xs:
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
     if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
         level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
         ax.axhline(level, color="grey", linestyle="--", label="general alert level")
@@ -104,6 +153,32 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = N
     ax.set_title("domain vs. general perplexity")
     ax.legend()
     written = [_save(fig, run_dir / "perplexity.png")]
+    plt.close(fig)
+    written += plot_benchmarks(run_dir, evals)
+    return written
+
+
+def plot_benchmarks(run_dir: Path, evals: list[dict[str, Any]]) -> list[str]:
+    """``benchmarks.png``: every lm-eval accuracy vs. training tokens, ± one standard error."""
+    keys = sorted(
+        {k for e in evals for k in e["metrics"] if k.startswith("lm/") and k.endswith("/acc")}
+    )
+    if not keys:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in keys:
+        xs, ys, es = _series(evals, key)
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=key[3:])
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("accuracy (± 1 s.e.)")
+    ax.set_title("lm-eval tasks")
+    ax.legend(fontsize="small")
+    written = [_save(fig, run_dir / "benchmarks.png")]
     plt.close(fig)
     return written
 
