@@ -226,7 +226,12 @@ class TrainConfig:
         return Path(self.run.dir)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as plain data that ``load_config(data=...)`` reads back to the same config
+        (an eval section that evaluates nothing is left out: written out, it would not load)."""
+        tree = dataclasses.asdict(self)
+        if not self.eval.enabled:
+            del tree["eval"]
+        return tree
 
 
 # ---------------------------------------------------------------------------------------------
