@@ -203,3 +203,26 @@ def test_help(module: str) -> None:
     out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"python -m {module}" in out.stdout
+
+
+def test_plan_from_a_recipe_with_a_typed_model_init(tmp_path: Path) -> None:
+    """``python -m cpt.plan --config`` / the sweep's full-run cost on a ``model.init`` recipe."""
+    from cpt.plan.estimate import kwargs_from_config
+    from cpt.train.config import load_config
+
+    init = {"arch": "llama", "hidden_size": 64, "layers": 2, "heads": 4, "kv_heads": 2,
+            "intermediate_size": 128, "vocab_size": 512, "max_position": 128}  # fmt: skip
+    cfg = load_config(data={
+        "model": {"init": init},
+        "data": {"domain": [{"path": str(tmp_path / "d.bin")}],
+                 "general": [{"path": str(tmp_path / "g.bin")}], "seq_len": 64},
+        "schedule": {"total_tokens": 5_000_000},
+        "eval": {"heldout": {"domain": [str(tmp_path / "h.bin")]}, "select": {"keep_best": 1}},
+    })  # fmt: skip
+    kw = kwargs_from_config(cfg)
+    assert kw["keep_best"] == 1 and kw["tokens"] == 5_000_000 and kw["seq_len"] == 64
+    got = resolve_model(kw["model"])
+    assert got.total_params() == resolve_model(init).total_params()
+    assert (got.hidden, got.layers, got.kv_heads, got.vocab) == (64, 2, 2, 512)
+    plan = estimate(gpu="l4", gpus=1, price=1.0, **kw)
+    assert plan.tokens == 5e6 and plan.cost > 0

@@ -54,15 +54,28 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _vocab_size(cfg: Any) -> int:
-    if cfg.model.init.get("vocab_size"):
-        return int(cfg.model.init["vocab_size"])
+    if cfg.model.init is not None and cfg.model.init.vocab_size:
+        return int(cfg.model.init.vocab_size)
     cfg_file = Path(cfg.model.path or "") / "config.json"
     if not cfg_file.is_file():
         raise ConfigError(f"model.path {cfg.model.path}: no config.json to read vocab_size from")
     return int(json.loads(cfg_file.read_text(encoding="utf-8"))["vocab_size"])
 
 
-def _proxy_init(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
+def proxy_model_config(init: dict[str, Any], where: str = "model.init") -> Any:
+    """A ``ModelConfig`` for a fresh small model from ``model.init`` keys (checked like the
+    trainer's config: an unknown key names itself and the known ones)."""
+    from cpt.config import build
+    from cpt.train.config import InitConfig, ModelConfig
+
+    return ModelConfig(init=build(InitConfig, init, where))
+
+
+def _proxy_init(args: argparse.Namespace, cfg: Any) -> tuple[dict[str, Any], str]:
+    """The small models' ``model.init`` as plain keys (recorded in weights.json) and where they
+    came from (for error messages)."""
+    import dataclasses
+
     if args.proxy_init:
         try:
             init = json.loads(args.proxy_init)
@@ -70,12 +83,17 @@ def _proxy_init(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
             raise ConfigError(f"--proxy-init: not JSON ({exc})") from None
         if not isinstance(init, dict):
             raise ConfigError("--proxy-init: expected a JSON object")
-    elif cfg.model.init:
-        init = dict(cfg.model.init)
+        where = "--proxy-init"
+    elif cfg.model.init is not None:
+        init = {k: v for k, v in dataclasses.asdict(cfg.model.init).items() if v is not None}
+        if not init.get("extra"):
+            init.pop("extra", None)
+        where = "model.init"
     else:
         init = dict(DEFAULT_PROXY)
+        where = "the default proxy"
     init.setdefault("vocab_size", _vocab_size(cfg))
-    return init
+    return init, where
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         from cpt.data.sources import open_source
         from cpt.evaluate.report import atomic_write_text
         from cpt.mixture.doremi import DoReMiConfig, doremi
-        from cpt.train.config import ModelConfig, load_config
+        from cpt.train.config import load_config
         from cpt.train.model import build_model
 
         cfg = load_config(args.config, [])
@@ -97,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"the recipe has {len(specs)}"
             )
         sources = [open_source(s.path, s.format, s.dtype, s.name) for s in specs]
-        init = _proxy_init(args, cfg)
-        small = ModelConfig(init=init)
+        init, where = _proxy_init(args, cfg)
+        small = proxy_model_config(init, where)
         reference = None
         if args.reference == "base":
             if cfg.model.path is None:

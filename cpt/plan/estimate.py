@@ -89,14 +89,21 @@ def kwargs_from_config(config: Any) -> dict[str, Any]:
     from cpt.train.config import TrainConfig, load_config
 
     cfg: TrainConfig = config if isinstance(config, TrainConfig) else load_config(config, [])
+    model: Any = cfg.model.path
+    if model is None:  # a fresh model: its typed model.init as the HF config keys it stands for
+        from cpt.train.model import init_kwargs
+
+        init = cfg.model.init
+        assert init is not None  # load_config requires model.path or model.init
+        model = {"arch": init.arch, **init_kwargs(init), **init.extra}
     out: dict[str, Any] = {
-        "model": cfg.model.path if cfg.model.path is not None else dict(cfg.model.init),
+        "model": model,
         "seq_len": cfg.data.seq_len,
         "alpha": cfg.data.alpha,
         "checkpointing": cfg.model.gradient_checkpointing,
         "loss_chunk": cfg.model.loss_chunk,
         "keep_last": cfg.checkpoint.keep_last,
-        "keep_best": int((cfg.eval.get("select") or {}).get("keep_best", 0)),
+        "keep_best": cfg.eval.select.keep_best if cfg.eval.enabled else 0,
     }
     if cfg.schedule.total_tokens is not None:
         out["tokens"] = cfg.schedule.total_tokens

@@ -70,14 +70,26 @@ def _layer_act_bytes(shape: ModelShape, precision: str) -> float:
     return 2 * 14.0 * h + 2.0 * (3 * h + 2 * kv + 4 * i)
 
 
-def activation_bytes(shape: ModelShape, tokens: int, precision: str, checkpointing: bool) -> float:
-    """Activations of one micro-batch of ``tokens`` tokens (all blocks + the final norm)."""
-    per_layer = _layer_act_bytes(shape, precision) * tokens
+def forward_saved_bytes(
+    shape: ModelShape, tokens: int, precision: str, checkpointing: bool
+) -> float:
+    """What the forward pass of one micro-batch leaves saved for backward (all blocks + the final
+    norm; with checkpointing only each block's input). Tests compare it with the tensors autograd
+    really saves, which tells a checkpointing call that silently did nothing."""
     final_norm = 3 * shape.hidden * 4.0 * tokens
     if checkpointing:
         block_inputs = shape.layers * shape.hidden * 4.0 * tokens  # the residual stream is fp32
-        return block_inputs + per_layer + final_norm
-    return shape.layers * per_layer + final_norm
+        return block_inputs + final_norm
+    return shape.layers * _layer_act_bytes(shape, precision) * tokens + final_norm
+
+
+def activation_bytes(shape: ModelShape, tokens: int, precision: str, checkpointing: bool) -> float:
+    """Peak activations of one micro-batch: the forward's saved tensors, plus with checkpointing
+    the one block recomputed at a time in backward."""
+    saved = forward_saved_bytes(shape, tokens, precision, checkpointing)
+    if checkpointing:
+        return saved + _layer_act_bytes(shape, precision) * tokens
+    return saved
 
 
 def loss_bytes(shape: ModelShape, tokens: int, loss_chunk: int) -> float:

@@ -1,15 +1,21 @@
 """``python -m cpt.sweep``: a small-scale recipe search over cpt.train runs, and a recommendation.
 
     python -m cpt.sweep --config base.yaml --grid optim.beta=0.03,0.1,0.3 data.alpha=0.5,1.0 \\
-        --steps 200 --out runs/sweep [--seeds 1,2] [--jobs 2 | --slurm] \\
+        --steps 200 --out runs/sweep [--seeds 1,2] [--jobs 2 | --executor slurm ...] \\
         [--full-tokens 10B --gpu h100 --gpus 8 --price 2]
 
 Every trial is an ordinary ``python -m cpt.train --config base.yaml key=value ...`` run in
 ``<out>/trials/<name>/`` (the base config needs an ``eval`` section: the figures come from its
-report). Rerunning skips finished trials (and retries failed ones unless ``--no-retry``).
-``--slurm`` writes a job array instead of running (``sbatch <out>/slurm/sweep.sbatch``); each
-task runs ``--out DIR --task I``; ``--out DIR --gather`` then writes the results. Outputs in
-``<out>``: ``results.md`` / ``.csv`` / ``.json``, ``sweep.png``, ``recommendation.md``,
+report). Rerunning skips finished trials (and retries failed ones unless ``--no-retry``); a trial
+that crashes is recorded as failed and the others go on.
+
+Where the trials run (``--executor``): ``local`` (default) runs them on this machine, one after
+another or ``--jobs N`` at once; ``slurm`` submits them as a Slurm job array through submitit
+(``--partition``, ``--account``, ``--time``, ``--mem``, ``--gpus-per-task``, ``--cpus-per-task``,
+``--max-parallel``, ``--sbatch-option``, or the same keys in ``--slurm-config FILE``) and
+returns; ``python -m cpt.sweep --out DIR --gather`` then writes the results (or ``--wait``).
+``submitit-local`` runs the same array through submitit's local executor, on this machine.
+Outputs in ``<out>``: ``results.md`` / ``.csv`` / ``.json``, ``sweep.png``, ``recommendation.md``,
 ``recipe.yaml`` (the recommended full run) and ``plan.json`` (the planner's cost of it).
 """
 
@@ -23,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cpt import ConfigError, CurateError
-
-DEFAULT_LIMIT = 0.03  # DESIGN.md: alert when a general metric is more than 3 % worse
+from cpt.sweep.slurm import EXECUTORS
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,13 +46,25 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="sweep directory")
     p.add_argument("--jobs", type=int, default=1, help="trials at once on this machine")
     p.add_argument("--no-retry", action="store_true", help="do not rerun failed trials")
-    p.add_argument("--slurm", action="store_true", help="write a Slurm array instead of running")
-    p.add_argument("--sbatch-option", action="append", default=[], help="extra #SBATCH line")
-    p.add_argument("--max-parallel", type=int, help="Slurm array throttle (%%N)")
-    p.add_argument("--task", type=int, help="run trial I only (a Slurm array task)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where trials run: this machine, a Slurm array, or submitit's local "
+                   "executor (default: local)")  # fmt: skip
+    p.add_argument("--task", type=int, help="run trial I only (e.g. by hand, or your own array)")
+    slurm = p.add_argument_group("Slurm (--executor slurm, through submitit)")
+    slurm.add_argument("--slurm-config", type=Path, help="YAML with the keys below (underscores)")
+    slurm.add_argument("--partition", help="sbatch --partition")
+    slurm.add_argument("--account", help="sbatch --account")
+    slurm.add_argument("--time", help="per-trial time limit: minutes or [D-]HH:MM[:SS]")
+    slurm.add_argument("--mem", help="memory per trial, e.g. 64G")
+    slurm.add_argument("--gpus-per-task", type=int, help="GPUs per trial")
+    slurm.add_argument("--cpus-per-task", type=int, help="CPUs per trial")
+    slurm.add_argument("--max-parallel", type=int, help="array throttle: trials at once (%%N)")
+    slurm.add_argument("--sbatch-option", action="append", default=[], metavar="--KEY=VALUE",
+                       help="any further sbatch option (repeatable)")  # fmt: skip
+    slurm.add_argument("--wait", action="store_true", help="wait for the array, then gather")
     p.add_argument("--gather", action="store_true", help="only gather and recommend")
     p.add_argument("--limit", type=float, help="general regression limit (default: the base "
-                   "config's eval.select.regression_limit, else 0.03)")  # fmt: skip
+                   "config's eval.select.regression_limit)")  # fmt: skip
     full = p.add_argument_group("the recommended full run")
     full.add_argument("--full-tokens", help="its token budget (default: the base config's)")
     full.add_argument("--full-run-dir", default="runs/cpt-full", help="its run.dir")
@@ -101,8 +118,7 @@ def _limit(args: argparse.Namespace, base: Path) -> float:
         return args.limit
     from cpt.train.config import load_config
 
-    ev = load_config(base, []).eval
-    return float((ev.get("select") or {}).get("regression_limit", DEFAULT_LIMIT))
+    return float(load_config(base, []).eval.select.regression_limit)
 
 
 def recommend_and_write(args: argparse.Namespace, spec: dict[str, Any], trials: list[Any]) -> int:
@@ -168,10 +184,59 @@ def recommend_and_write(args: argparse.Namespace, spec: dict[str, Any], trials: 
     return 0
 
 
+def _slurm_options(args: argparse.Namespace) -> Any:
+    from cpt.sweep.slurm import SlurmOptions, minutes
+
+    base = SlurmOptions.from_yaml(args.slurm_config) if args.slurm_config else SlurmOptions()
+    cli = {k: getattr(args, k) for k in ("partition", "account", "time", "mem", "gpus_per_task",
+                                         "cpus_per_task", "max_parallel")}  # fmt: skip
+    opts = base.merged({**cli, "options": args.sbatch_option})
+    if opts.time:
+        minutes(opts.time)
+    return opts
+
+
+def _run_array(args: argparse.Namespace, base: Path, trials: list[Any], opts: Any) -> bool:
+    """Submit the trials not yet done as one array; True when they have finished (gather now)."""
+    from cpt.sweep.slurm import submit_array
+    from cpt.sweep.trials import is_done
+
+    todo = [t for t in trials if not is_done(t)]
+    if args.no_retry:
+        todo = [t for t in todo if t.state().get("status") != "failed"]
+    for t in trials:
+        if t not in todo:
+            print(f"[cpt.sweep] skip {t.name} ({t.state().get('status')})", flush=True)
+    if not todo:
+        return True
+    jobs = submit_array(args.executor, args.out.resolve(), base, todo, opts)
+    ids = [str(j.job_id) for j in jobs]
+    _save_json(args.out / "jobs.json", {"executor": args.executor,
+               "jobs": dict(zip([t.name for t in todo], ids))})  # fmt: skip
+    array = ids[0].split("_")[0]
+    where = args.out / "submitit"
+    print(f"[cpt.sweep] {args.executor}: {len(todo)} trials submitted as array {array} "
+          f"(submitit files in {where})", flush=True)  # fmt: skip
+    if args.executor == "slurm" and not args.wait:
+        print(f"[cpt.sweep] when it is done: python -m cpt.sweep --out {args.out} --gather")
+        return False
+    failed = 0
+    for t, job in zip(todo, jobs):
+        try:
+            state = job.result()
+        except Exception as exc:  # the task itself died (killed, timed out): record it
+            from cpt.sweep.trials import record_lost
+
+            state = record_lost(t, f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}")
+        failed += state["status"] != "done"
+        print(f"[cpt.sweep] {t.name}: {state['status']}", flush=True)
+    print(f"[cpt.sweep] array done: {len(todo) - failed} done, {failed} failed")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     try:
-        from cpt.sweep.slurm import write_sbatch
         from cpt.sweep.trials import make_trials, parse_grid, run_all, run_one, validate
 
         spec = _spec(args)
@@ -186,19 +251,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if state["status"] == "done" else 1
         if not args.gather:
             validate(base, grid, trials)
+            if args.executor != "local":
+                opts = _slurm_options(args)  # checked before anything is written
             args.out.mkdir(parents=True, exist_ok=True)
             _save_json(args.out / "sweep.json", spec)
-            if args.slurm:
-                path = write_sbatch(
-                    args.out, len(trials), max_parallel=args.max_parallel,
-                    options=args.sbatch_option, workdir=Path(spec["cwd"]),
-                )  # fmt: skip
-                print(f"[cpt.sweep] {len(trials)} trials: sbatch {path}; then "
-                      f"python -m cpt.sweep --out {args.out} --gather")  # fmt: skip
+            if args.executor == "local":
+                summary = run_all(base, trials, jobs=args.jobs, retry_failed=not args.no_retry)
+                print(f"[cpt.sweep] ran {len(summary.ran)}, skipped {len(summary.skipped)}, "
+                      f"failed {len(summary.failed)}")  # fmt: skip
+            elif not _run_array(args, base, trials, opts):
                 return 0
-            summary = run_all(base, trials, jobs=args.jobs, retry_failed=not args.no_retry)
-            print(f"[cpt.sweep] ran {len(summary.ran)}, skipped {len(summary.skipped)}, "
-                  f"failed {len(summary.failed)}")  # fmt: skip
         return recommend_and_write(args, spec, trials)
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)

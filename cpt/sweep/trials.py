@@ -208,3 +208,13 @@ def run_all(
             else:
                 print(f"[cpt.sweep] done {t.name} in {state['seconds']:.0f} s", flush=True)
     return summary
+
+
+def record_lost(trial: Trial, error: str) -> dict[str, Any]:
+    """Record a trial whose task died before it could record itself (killed, out of time)."""
+    state = {
+        **asdict(trial), "status": "failed", "returncode": None, "seconds": None,
+        "error": error, "stderr_tail": None,
+    }  # fmt: skip
+    _write_state(trial, state)
+    return state

@@ -332,8 +332,12 @@ class TrainConfig:
         return Path(self.run.dir)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = as_dict(self)
-        return out
+        """The config as plain data that ``load_config(data=...)`` reads back to the same config
+        (an eval section that evaluates nothing is left out: written out, it would not load)."""
+        tree: dict[str, Any] = as_dict(self)
+        if not self.eval.enabled:
+            del tree["eval"]
+        return tree
 
 
 # ---------------------------------------------------------------------------------------------

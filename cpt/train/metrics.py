@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -168,21 +167,6 @@ def write_plots(run_dir: Path, records: list[dict[str, Any]] | None = None) -> l
     return out
 
 
-def _cpu_matmul_peak(seconds: float = 0.2, n: int = 1024) -> float:
-    """FLOP/s of fp32 ``n x n`` matmuls on this CPU with torch's threads: a CPU has no datasheet
-    peak the way a GPU does, so its MFU is taken against the best dense matmul rate it reaches."""
-    import torch
-
-    a = torch.ones(n, n)  # constant inputs: the timing needs no RNG (the run's seeds stay put)
-    b = torch.full((n, n), 0.5)
-    torch.mm(a, b)  # warm-up
-    count, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        torch.mm(a, b)
-        count += 1
-    return 2.0 * n**3 * count / (time.perf_counter() - t0)
-
-
 class Throughput:
     """Model FLOPs of a logging window -> TFLOP/s per device and MFU."""
 
@@ -223,7 +207,10 @@ class Throughput:
                 return cls(per_token, None, f"{name}: not in cpt/plan/gpus.yaml, no MFU", world)
             return cls(per_token, gpu.peak_flops, f"{gpu.name} bf16 dense (gpus.yaml)", world)
         if kind == "cpu":
-            return cls(per_token, _cpu_matmul_peak(), "measured fp32 matmul rate (CPU)", world)
+            from cpt.plan.cpu_peak import cpu_peak
+
+            peak = cpu_peak()
+            return cls(per_token, peak.flops, peak.source, world)
         return cls(per_token, None, f"device {kind}: no known peak, no MFU", world)
 
     def describe(self) -> dict[str, Any]:
