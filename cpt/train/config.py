@@ -149,6 +149,25 @@ class OptimConfig:
         "auto = bf16 where the device has it, else no",
         choices=("auto", "no", "bf16", "fp16"),
     )
+    # New tokens (cpt.tokenizer extend + resize): cpt.train.new_tokens.
+    freeze_body_steps: int = _f(
+        0,
+        "the first N optimizer steps train only the input embeddings and the output head "
+        "(new-token rows settle before the body moves); 0 = off",
+        min=0,
+    )
+    new_token_lr_mult: float = _f(
+        1.0,
+        "LR multiplier for the new-token rows of the embeddings and head (ids from "
+        "optim.new_token_first_id); 1 = same LR as the rest",
+        min=0.0,
+    )
+    new_token_first_id: int | None = _f(
+        None,
+        "first new-token id (default: base_vocab of resize_report.json in model.path, written "
+        "by python -m cpt.tokenizer resize)",
+        min=1,
+    )
 
 
 @dataclass
