@@ -143,17 +143,20 @@ def test_trainer_new_rows_get_the_multiplied_lr(tmp_path: Path) -> None:
 def test_new_token_options_in_the_config(tmp_path: Path) -> None:
     text = help_text()
     assert "optim.freeze_body_steps" in text and "optim.new_token_lr_mult" in text
-    data = tiny_config(tmp_path, tmp_path / "run")
+
+    def cfg(*overrides: str) -> Any:  # the loader may keep the mapping it is given: a fresh one
+        return load_config(data=tiny_config(tmp_path, tmp_path / "run"), overrides=list(overrides))
+
     with pytest.raises(ConfigError, match=r"'optim\.freeze_body_steps'.*>= 0"):
-        load_config(data=data, overrides=["optim.freeze_body_steps=-1"])
-    cfg = load_config(data=data, overrides=["optim.new_token_lr_mult=5"])
+        cfg("optim.freeze_body_steps=-1")
     with pytest.raises(ConfigError, match=r"'optim\.new_token_lr_mult': the new rows are unknown"):
-        build_control(cfg, _model(False), fsdp=False)
-    cfg = load_config(data=data, overrides=["optim.new_token_lr_mult=5"])
-    cfg.optim.new_token_first_id = VOCAB
+        build_control(cfg("optim.new_token_lr_mult=5"), _model(False), fsdp=False)
+    bad = cfg("optim.new_token_lr_mult=5", f"optim.new_token_first_id={VOCAB}")
     with pytest.raises(ConfigError, match=r"'optim\.new_token_first_id': 300 leaves no new row"):
-        build_control(cfg, _model(False), fsdp=False)
-    assert build_control(load_config(data=data), _model(False), fsdp=False) is None
+        build_control(bad, _model(False), fsdp=False)
+    with pytest.raises(ConfigError, match=r"FSDP"):
+        build_control(cfg("optim.freeze_body_steps=2"), _model(False), fsdp=True)
+    assert build_control(cfg(), _model(False), fsdp=False) is None
 
 
 def test_first_new_id_comes_from_the_resize_report(tmp_path: Path) -> None:

@@ -14,7 +14,13 @@ from cpt.data.sources import TokenSource, open_source
 from cpt.evaluate.config import EvalConfig
 from cpt.evaluate.lmeval import LMEvaluator
 from cpt.evaluate.monitor import ForgettingMonitor, regression
-from cpt.evaluate.perplexity import combine, perplexity
+from cpt.evaluate.perplexity import (
+    bits_per_byte,
+    combine,
+    perplexity,
+    predicted_bytes,
+    token_byte_lengths,
+)
 from cpt.evaluate.report import write_report
 from cpt.evaluate.select import CheckpointSelector, export_checkpoint, export_model
 from cpt.train.hooks import Action, TrainingView
@@ -30,10 +36,31 @@ class Evaluator:
         config: EvalConfig,
         sources: dict[str, list[TokenSource]],
         lm: LMEvaluator | None,
+        *,
+        tokenizer_changed: bool = False,
     ) -> None:
         self.config = config
         self.sources = sources  # {"domain": [...], "general": [...]}
         self.lm = lm
+        # Per-token ppl compares runs only under one tokenizer; bits per byte always does.
+        self.tokenizer_changed = tokenizer_changed
+        self._byte_lengths: Any = None
+        self._bytes: dict[str, int] = {}  # bytes predicted per group (fixed windows)
+
+    def _bits_per_byte(self, group: str, sources: list[TokenSource], tokenizer: Any, nll: float):
+        if tokenizer is None:
+            return None
+        if self._byte_lengths is None:
+            self._byte_lengths = token_byte_lengths(tokenizer)
+        if group not in self._bytes:
+            c = self.config
+            self._bytes[group] = sum(
+                predicted_bytes(
+                    s, seq_len=c.seq_len, max_tokens=c.ppl_tokens, byte_lengths=self._byte_lengths
+                )
+                for s in sources
+            )
+        return bits_per_byte(nll, self._bytes[group])
 
     def __call__(self, model: Any, tokenizer: Any) -> tuple[dict[str, float], dict[str, bool]]:
         metrics: dict[str, float] = {}
@@ -51,8 +78,14 @@ class Evaluator:
                 )
                 for s in sources
             ]
-            metrics[f"ppl/{group}"] = combine(parts).perplexity
-            hib[f"ppl/{group}"] = False
+            total = combine(parts)
+            if not self.tokenizer_changed:
+                metrics[f"ppl/{group}"] = total.perplexity
+                hib[f"ppl/{group}"] = False
+            bpb = self._bits_per_byte(group, sources, tokenizer, total.nll_sum)
+            if bpb is not None:
+                metrics[f"bpb/{group}"] = bpb
+                hib[f"bpb/{group}"] = False
         if self.lm is not None:
             res = self.lm.evaluate(model, tokenizer)
             metrics.update(res.metrics)
@@ -78,6 +111,8 @@ class CPTEvaluationHook:
         self.tokenizer = tokenizer
         self.run_dir = Path(run_dir)
         self.accelerator = accelerator
+        # Under a tokenizer other than the base's, only bits per byte is comparable.
+        self.size_metric = "bpb" if getattr(evaluator, "tokenizer_changed", False) else "ppl"
         self.monitor = ForgettingMonitor(config.monitor, self._default_general_metrics())
         self.selector = CheckpointSelector(config.select)
         self.records: list[dict[str, Any]] = []
@@ -85,7 +120,7 @@ class CPTEvaluationHook:
         self.writer: Any = None  # a TensorBoard SummaryWriter; made on first use unless set
 
     def _default_general_metrics(self) -> list[str]:
-        names = ["ppl/general"] if self.config.heldout.general else []
+        names = [f"{self.size_metric}/general"] if self.config.heldout.general else []
         domain = set(self.config.lm_eval.domain_tasks)
         return names + [f"lm/{t}/*" for t in self.config.lm_eval.tasks if t not in domain]
 
@@ -120,7 +155,7 @@ class CPTEvaluationHook:
         deltas = {k: regression(v, base[k], False) for k, v in metrics.items() if k in base}
         regs = self.monitor.regressions(metrics, hib)
         general_reg = max(regs.values()) if regs else 0.0
-        domain_key = self.config.select.domain_metric or "ppl/domain"
+        domain_key = self.config.select.domain_metric or f"{self.size_metric}/domain"
         gain = 0.0
         if domain_key in metrics and domain_key in base:
             gain = -regression(metrics[domain_key], base[domain_key], hib.get(domain_key, False))
@@ -262,7 +297,22 @@ def build_evaluator(config: EvalConfig, tokenizer: Any, tokenizer_hash: str | No
             batch_size=config.lm_eval.batch_size,
             max_length=config.lm_eval.max_length,
         )
-    return Evaluator(config, open_heldout(config, tokenizer_hash), lm)
+    changed = tokenizer_changed(config, tokenizer_hash)
+    return Evaluator(config, open_heldout(config, tokenizer_hash), lm, tokenizer_changed=changed)
+
+
+def tokenizer_changed(config: EvalConfig, tokenizer_hash: str | None) -> bool:
+    """Whether ``eval.base_tokenizer`` names a tokenizer other than the run's."""
+    if config.base_tokenizer is None:
+        return False
+    from cpt.data.shards import tokenizer_hash as file_hash
+
+    path = Path(config.base_tokenizer)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if not path.is_file():
+        raise ConfigError(f"config key 'eval.base_tokenizer': {path} not found")
+    return str(file_hash(path)) != (tokenizer_hash or "")
 
 
 def build_hook(

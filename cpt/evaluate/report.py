@@ -81,8 +81,11 @@ def render_markdown(report: dict[str, Any]) -> str:
 def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = None) -> list[str]:
     """``perplexity.png`` in ``run_dir``: domain and general perplexity vs. training tokens."""
     series = [("ppl/domain", "domain ppl"), ("ppl/general", "general ppl")]
+    if not any(k in e["metrics"] for e in evals for k, _ in series):  # tokenizer changed
+        series = [("bpb/domain", "domain bits/byte"), ("bpb/general", "general bits/byte")]
     if not any(k in e["metrics"] for e in evals for k, _ in series):
         return []
+    metric = series[1][0]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,15 +96,16 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = N
         pts = [(e["tokens"], e["metrics"][key]) for e in evals if key in e["metrics"]]
         if pts:
             ax.plot(*zip(*pts), marker="o", label=label)
-    if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
-        level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
+    if threshold is not None and evals and metric in evals[0]["metrics"]:
+        level = evals[0]["metrics"][metric] * (1 + threshold)
         ax.axhline(level, color="grey", linestyle="--", label="general alert level")
     alert_tokens = [e["tokens"] for e in evals if e.get("alerts")]
     for i, t in enumerate(alert_tokens):
         ax.axvline(t, color="red", alpha=0.3, label="forgetting alert" if i == 0 else None)
     ax.set_xlabel("training tokens")
-    ax.set_ylabel("perplexity")
-    ax.set_title("domain vs. general perplexity")
+    name = "perplexity" if metric.startswith("ppl/") else "bits per byte"
+    ax.set_ylabel(name)
+    ax.set_title(f"domain vs. general {name}")
     ax.legend()
     written = [_save(fig, run_dir / "perplexity.png")]
     plt.close(fig)
