@@ -1,7 +1,8 @@
 """Figures of vocabulary extension: tokens per document before/after for several merge counts.
 
     python scripts/tokenizer_extend_figures.py TOKENIZER TRAIN OUT_DIR \
-        --eval-domain HELDOUT... --eval-general GENERAL... --merges 500 1000 2000
+        --eval-domain HELDOUT... --eval-general GENERAL... --merges 500 1000 2000 \
+        [--protect GENERAL_REFERENCE... [--protect-exact]] [--min-word-docs K]
 
 Runs ``cpt.tokenizer.extend`` once per merge count and prints one JSON line per run with the
 domain and general before/after figures from the extension's own report.
@@ -39,6 +40,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--eval-domain", nargs="+", required=True)
     p.add_argument("--eval-general", nargs="+", default=None)
     p.add_argument("--protect", nargs="+", default=None)
+    p.add_argument("--protect-exact", action="store_true")
+    p.add_argument("--min-word-docs", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--merges", nargs="+", type=int, default=[500, 1000, 2000])
     args = p.parse_args(argv)
     for n in args.merges:
@@ -50,8 +54,16 @@ def main(argv: list[str]) -> int:
             eval_domain=args.eval_domain,
             eval_general=args.eval_general,
             protect=args.protect,
+            protect_exact=args.protect_exact,
+            min_word_docs=args.min_word_docs,
+            threads=args.threads,
         )
-        row = {"new_tokens": r["learned"], "seconds": round(r["seconds"], 2)}
+        row = {
+            "new_tokens": r["learned"],
+            "seconds": round(r["seconds"], 2),
+            "protected_pairs": r["protected_pairs"],
+            "words_below_min_docs": r["words_below_min_docs"],
+        }
         for part in ("domain", "general"):
             if r.get(part):
                 row[part] = {k: r[part][k] for k in KEYS}

@@ -155,3 +155,33 @@ def test_cli_extend(tmp_path: Path) -> None:
     )
     assert failed.returncode == 1 and "yields only" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_protection_covers_case_and_space_variants(tmp_path: Path) -> None:
+    # The domain merges "Governing"; the protected (general) text only has "governing".
+    domain = _write(tmp_path / "d.jsonl", ["Governing Law. Governing Law applies."] * 20)
+    general = _write(tmp_path / "g.jsonl", ["the governing body"])
+    base = Tokenizer.from_file(str(SMOLLM2))
+    probe = "Governing council, GOVERNING board"
+    encodings = {}
+    for exact in (False, True):
+        out = tmp_path / f"exact{exact}"
+        r = extend(SMOLLM2, domain, out, 3, protect=general, protect_exact=exact, allow_fewer=True)
+        assert r["protect_exact"] is exact and r["protected_words"] > 0
+        encodings[exact] = Tokenizer.from_file(str(out / "tokenizer.json")).encode(probe).ids
+    assert encodings[False] == base.encode(probe).ids  # variants of "governing" are protected
+    assert encodings[True] != base.encode(probe).ids  # exact protection lets "Governing" merge
+
+
+def test_min_word_docs_learns_only_from_words_of_many_documents(tmp_path: Path) -> None:
+    # "Zyqtronix" (a name) fills one document; "sublicensee" is in every document.
+    texts = ["Zyqtronix " * 50] + ["the sublicensee and sublicensee"] * 5
+    corpus = _write(tmp_path / "c.jsonl", texts)
+    spelled = {}
+    for docs in (1, 2):
+        r = extend(SMOLLM2, corpus, tmp_path / f"m{docs}", 4, min_word_docs=docs, allow_fewer=True)
+        assert r["min_word_docs"] == docs
+        spelled[docs] = " ".join(t["text"] for t in r["new_tokens"])
+    assert "Zyq" in spelled[1] or "tronix" in spelled[1]
+    assert spelled[2] and "Zyq" not in spelled[2] and "tronix" not in spelled[2]
+    assert r["words_below_min_docs"] >= 1

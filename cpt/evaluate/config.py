@@ -144,7 +144,8 @@ class MonitorConfig:
     metrics: Optional[List[str]] = option(  # noqa: UP045
         None,
         "general metrics watched (e.g. ppl/general, lm/<task>/acc; 'lm/<task>/*' = all of a "
-        "task); null = ppl/general and every metric of a task not in lm_eval.domain_tasks",
+        "task); null = ppl/general (bpb/general under eval.base_tokenizer) and every metric "
+        "of a task not in lm_eval.domain_tasks",
     )
     significance: float = option(
         0.05,
@@ -179,7 +180,9 @@ class SelectConfig:
     )
     keep_best: int = option(2, "best checkpoints protected from rotation of the last-N", min=0)
     domain_metric: Optional[str] = option(  # noqa: UP045
-        None, "metric whose relative improvement is the domain gain (null = ppl/domain)"
+        None,
+        "metric whose relative improvement is the domain gain (null = ppl/domain, "
+        "bpb/domain under eval.base_tokenizer)",
     )
 
 
@@ -226,6 +229,12 @@ class EvalConfig:
     )
     tensorboard: bool = option(
         True, "log eval scalars to TensorBoard (the accelerator's trackers, else run_dir/tb)"
+    )
+    base_tokenizer: Optional[str] = option(  # noqa: UP045
+        None,
+        "the base model's tokenizer.json (or its directory) when the run's tokenizer differs "
+        "(cpt.tokenizer extend/resize): per-token perplexity is then not reported and the "
+        "monitor and selector use bits per byte (bpb/*); null = the run's tokenizer is the base's",
     )
 
     @property

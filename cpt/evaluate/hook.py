@@ -15,7 +15,13 @@ from cpt.data.sources import TokenSource, open_source
 from cpt.evaluate.config import EvalConfig
 from cpt.evaluate.lmeval import LMEvaluator
 from cpt.evaluate.monitor import ForgettingMonitor, regression
-from cpt.evaluate.perplexity import eos_positions, perplexity_by_document
+from cpt.evaluate.perplexity import (
+    bits_per_byte,
+    eos_positions,
+    perplexity_by_document,
+    predicted_bytes,
+    token_byte_lengths,
+)
 from cpt.evaluate.report import write_report
 from cpt.evaluate.select import CheckpointSelector, export_checkpoint, export_model
 from cpt.evaluate.stats import Units, bootstrap_stderr
@@ -56,11 +62,32 @@ class Evaluator:
         config: EvalConfig,
         sources: dict[str, list[TokenSource]],
         lm: LMEvaluator | None,
+        *,
+        tokenizer_changed: bool = False,
     ) -> None:
         self.config = config
         self.sources = sources  # {"domain": [...], "general": [...], "probe": [...]}
         self.lm = lm
         self._eos: dict[int, Any] = {}
+        # Per-token ppl compares runs only under one tokenizer; bits per byte always does.
+        self.tokenizer_changed = tokenizer_changed
+        self._byte_lengths: Any = None
+        self._bytes: dict[str, int] = {}  # bytes predicted per group (fixed windows)
+
+    def _bits_per_byte(self, group: str, sources: list[TokenSource], tokenizer: Any, nll: float):
+        if tokenizer is None:
+            return None
+        if self._byte_lengths is None:
+            self._byte_lengths = token_byte_lengths(tokenizer)
+        if group not in self._bytes:
+            c = self.config
+            self._bytes[group] = sum(
+                predicted_bytes(
+                    s, seq_len=c.seq_len, max_tokens=c.ppl_tokens, byte_lengths=self._byte_lengths
+                )
+                for s in sources
+            )
+        return bits_per_byte(nll, self._bytes[group])
 
     def __call__(self, model: Any, tokenizer: Any) -> Scores:
         out = Scores()
@@ -83,11 +110,16 @@ class Evaluator:
                 nll += docs.nll
                 tokens += [float(t) for t in docs.tokens]
             units = Units(nll, tokens, log=True)
-            name = f"ppl/{group}"
-            out.metrics[name] = units.value()
-            out.higher_is_better[name] = False
-            out.stderr[name] = bootstrap_stderr(units, iters=self.config.stderr_bootstrap)
-            out.units[name] = units
+            if not self.tokenizer_changed:
+                name = f"ppl/{group}"
+                out.metrics[name] = units.value()
+                out.higher_is_better[name] = False
+                out.stderr[name] = bootstrap_stderr(units, iters=self.config.stderr_bootstrap)
+                out.units[name] = units
+            bpb = self._bits_per_byte(group, sources, tokenizer, math.fsum(nll))
+            if bpb is not None:
+                out.metrics[f"bpb/{group}"] = bpb
+                out.higher_is_better[f"bpb/{group}"] = False
         if self.lm is not None:
             res = self.lm.evaluate(model, tokenizer)
             out.metrics.update(res.metrics)
@@ -115,6 +147,8 @@ class CPTEvaluationHook:
         self.tokenizer = tokenizer
         self.run_dir = Path(run_dir)
         self.accelerator = accelerator
+        # Under a tokenizer other than the base's, only bits per byte is comparable.
+        self.size_metric = "bpb" if getattr(evaluator, "tokenizer_changed", False) else "ppl"
         self.monitor = ForgettingMonitor(config.monitor, self._default_general_metrics())
         self.selector = CheckpointSelector(config.select)
         self.records: list[dict[str, Any]] = []
@@ -122,8 +156,8 @@ class CPTEvaluationHook:
         self.writer: Any = None  # a TensorBoard SummaryWriter; made on first use unless set
 
     def _default_general_metrics(self) -> list[str]:
-        names = ["ppl/general"] if self.config.heldout.general else []
-        names += ["ppl/probe"] if self.config.heldout.probe else []
+        names = [f"{self.size_metric}/general"] if self.config.heldout.general else []
+        names += [f"{self.size_metric}/probe"] if self.config.heldout.probe else []
         domain = set(self.config.lm_eval.domain_tasks)
         return names + [f"lm/{t}/*" for t in self.config.lm_eval.tasks if t not in domain]
 
@@ -166,7 +200,7 @@ class CPTEvaluationHook:
         deltas = {k: regression(v, base[k], False) for k, v in metrics.items() if k in base}
         regs = self.monitor.regressions(metrics, hib)
         general_reg = max(regs.values()) if regs else 0.0
-        domain_key = self.config.select.domain_metric or "ppl/domain"
+        domain_key = self.config.select.domain_metric or f"{self.size_metric}/domain"
         gain = 0.0
         if domain_key in metrics and domain_key in base:
             gain = -regression(metrics[domain_key], base[domain_key], hib.get(domain_key, False))
@@ -385,7 +419,22 @@ def build_evaluator(
     lm = None
     if config.lm_eval.tasks:
         lm = make_lm_evaluator(config, config.lm_eval.tasks, config.lm_eval.limit_arg, samples)
-    return Evaluator(config, open_heldout(config, tokenizer_hash), lm)
+    changed = tokenizer_changed(config, tokenizer_hash)
+    return Evaluator(config, open_heldout(config, tokenizer_hash), lm, tokenizer_changed=changed)
+
+
+def tokenizer_changed(config: EvalConfig, tokenizer_hash: str | None) -> bool:
+    """Whether ``eval.base_tokenizer`` names a tokenizer other than the run's."""
+    if config.base_tokenizer is None:
+        return False
+    from cpt.data.shards import tokenizer_hash as file_hash
+
+    path = Path(config.base_tokenizer)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if not path.is_file():
+        raise ConfigError(f"config key 'eval.base_tokenizer': {path} not found")
+    return str(file_hash(path)) != (tokenizer_hash or "")
 
 
 def build_hook(

@@ -173,3 +173,64 @@ def perplexity_by_document(
         model.train(was_training)
     keys = sorted(per_doc)
     return DocumentNLL([per_doc[k][0] for k in keys], [int(per_doc[k][1]) for k in keys])
+
+
+# --- bits per byte: comparable across tokenizers ---------------------------------------------
+# Separate from ``perplexity`` on purpose: the windows are the same deterministic ones, so the
+# bytes they predict are counted from the token data alone, without the model.
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, inverted: the character that spells each byte -> the byte."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    chars = list(printable)
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+def token_byte_lengths(tokenizer: Any) -> np.ndarray:
+    """UTF-8 bytes of text each token id stands for (0 for special tokens such as EOS).
+
+    ``tokenizer``: a ``tokenizers.Tokenizer`` or a transformers fast tokenizer. Byte-level BPE
+    tokens are measured through the byte-level alphabet (a token may be part of a character);
+    other tokenizers through decoding each id on its own.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    vocab = backend.get_vocab(with_added_tokens=True)
+    special = {t.content for t in backend.get_added_tokens_decoder().values() if t.special}
+    byte_level = type(backend.decoder).__name__ == "ByteLevel"
+    decoder = _byte_decoder()
+    out = np.zeros(max(vocab.values(), default=-1) + 1, dtype=np.int64)
+    for token, idx in vocab.items():
+        if token in special:
+            continue
+        if byte_level and all(c in decoder for c in token):
+            out[idx] = len(token)  # one character of the alphabet per byte
+        else:
+            out[idx] = len(backend.decode([idx], skip_special_tokens=False).encode("utf-8"))
+    return out
+
+
+def predicted_bytes(
+    source: TokenSource, *, seq_len: int, max_tokens: int, byte_lengths: np.ndarray
+) -> int:
+    """UTF-8 bytes of the tokens ``perplexity`` predicts on ``source`` (same windows)."""
+    total = 0
+    for s, n in window_starts(int(source.num_tokens), seq_len, max_tokens):
+        ids = np.asarray(source.read(s, n), dtype=np.int64)[1:]
+        if ids.size and int(ids.max()) >= len(byte_lengths):
+            raise ValueError(
+                f"token id {int(ids.max())} is outside the tokenizer's {len(byte_lengths)} ids"
+            )
+        total += int(byte_lengths[ids].sum())
+    return total
+
+
+def bits_per_byte(nll_sum: float, nbytes: int) -> float:
+    """Total NLL in bits over the UTF-8 bytes of the text it predicted."""
+    return nll_sum / math.log(2) / nbytes if nbytes else float("nan")

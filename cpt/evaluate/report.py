@@ -130,8 +130,15 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = N
         ("ppl/general", "general ppl (replay source)"),
         ("ppl/probe", "general probe ppl (independent text)"),
     ]
+    if not any(k in e["metrics"] for e in evals for k, _ in series):  # tokenizer changed
+        series = [
+            ("bpb/domain", "domain bits/byte"),
+            ("bpb/general", "general bits/byte (replay source)"),
+            ("bpb/probe", "general probe bits/byte (independent text)"),
+        ]
     if not any(k in e["metrics"] for e in evals for k, _ in series):
         return plot_benchmarks(run_dir, evals)
+    metric = series[1][0]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,15 +149,16 @@ def plot(run_dir: Path, evals: list[dict[str, Any]], threshold: float | None = N
         xs, ys, es = _series(evals, key)
         if xs:
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
-    if threshold is not None and evals and "ppl/general" in evals[0]["metrics"]:
-        level = evals[0]["metrics"]["ppl/general"] * (1 + threshold)
+    if threshold is not None and evals and metric in evals[0]["metrics"]:
+        level = evals[0]["metrics"][metric] * (1 + threshold)
         ax.axhline(level, color="grey", linestyle="--", label="general alert level")
     alert_tokens = [e["tokens"] for e in evals if e.get("alerts")]
     for i, t in enumerate(alert_tokens):
         ax.axvline(t, color="red", alpha=0.3, label="forgetting alert" if i == 0 else None)
     ax.set_xlabel("training tokens")
-    ax.set_ylabel("perplexity")
-    ax.set_title("domain vs. general perplexity")
+    name = "perplexity" if metric.startswith("ppl/") else "bits per byte"
+    ax.set_ylabel(name)
+    ax.set_title(f"domain vs. general {name}")
     ax.legend()
     written = [_save(fig, run_dir / "perplexity.png")]
     plt.close(fig)

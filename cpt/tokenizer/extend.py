@@ -25,9 +25,11 @@ def extend(
     new_tokens: int,
     *,
     min_frequency: int | None = None,
+    min_word_docs: int | None = None,
     eval_domain: PathLike | Sequence[PathLike] | None = None,
     eval_general: PathLike | Sequence[PathLike] | None = None,
     protect: PathLike | Sequence[PathLike] | None = None,
+    protect_exact: bool = False,
     text_key: str | None = None,
     threads: int | None = None,
     allow_fewer: bool = False,
@@ -42,8 +44,12 @@ def extend(
     on ``eval_domain`` (default: the training corpus) and ``eval_general``. Raises
     ``cpt._engine.TokenizerError`` for a tokenizer that is not byte-level BPE or a corpus that
     yields fewer merges than asked (unless ``allow_fewer``), ``InputError`` naming file and line
-    for a malformed document. ``protect``: documents (e.g. general text) whose words no new
-    merge may touch, so they encode exactly as with the base tokenizer.
+    for a malformed document. ``protect``: documents (general text, e.g. a general corpus's
+    train split, never the text measured) whose words no new merge may touch, so they encode
+    exactly as with the base tokenizer; each word also protects its ASCII case variants (lower,
+    Capitalized, UPPER) with and without the leading space, unless ``protect_exact``.
+    ``min_word_docs``: learn only from words found in at least that many corpus documents
+    (domain terms, not names peculiar to a few documents; default 1 = every word).
     """
     return _engine.extend_tokenizer(
         os.fspath(tokenizer),
@@ -51,9 +57,11 @@ def extend(
         os.fspath(output),
         new_tokens,
         min_frequency=min_frequency,
+        min_word_docs=min_word_docs,
         eval_domain=_paths(eval_domain) or None,
         eval_general=_paths(eval_general) or None,
         protect=_paths(protect) or None,
+        protect_exact=protect_exact,
         text_key=text_key,
         threads=threads,
         allow_fewer=allow_fewer,

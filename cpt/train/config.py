@@ -255,6 +255,25 @@ class OptimConfig:
         None, "EWC penalty towards the base model (keys below); absent = off"
     )
     spike_guard: SpikeGuardConfig = _f(SpikeGuardConfig, "loss-spike guard (off by default)")
+    # New tokens (cpt.tokenizer extend + resize): cpt.train.new_tokens.
+    freeze_body_steps: int = _f(
+        0,
+        "the first N optimizer steps train only the input embeddings and the output head "
+        "(new-token rows settle before the body moves); 0 = off",
+        min=0,
+    )
+    new_token_lr_mult: float = _f(
+        1.0,
+        "LR multiplier for the new-token rows of the embeddings and head (ids from "
+        "optim.new_token_first_id); 1 = same LR as the rest",
+        min=0.0,
+    )
+    new_token_first_id: int | None = _f(
+        None,
+        "first new-token id (default: base_vocab of resize_report.json in model.path, written "
+        "by python -m cpt.tokenizer resize)",
+        min=1,
+    )
 
 
 @dataclass

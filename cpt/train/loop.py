@@ -30,6 +30,7 @@ from cpt.data.sources import open_source
 from cpt.identity import run_identity
 from cpt.schedule import LRSchedule
 from cpt.train import ewc as ewc_mod
+from cpt.train import new_tokens
 from cpt.train.config import TrainConfig
 from cpt.train.hooks import Action, EvaluationHook
 from cpt.train.loss import causal_lm_loss, hidden_states, unsupported_reason
@@ -139,7 +140,7 @@ class Trainer:
 
     def _setup(self) -> None:
         from accelerate import Accelerator
-        from accelerate.utils import set_seed
+        from accelerate.utils import DistributedType, set_seed
 
         cfg = self.cfg
         if cfg.run.threads:
@@ -212,6 +213,8 @@ class Trainer:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
             model.config.use_cache = False
         model.train()
+        fsdp = self.acc.distributed_type == DistributedType.FSDP
+        self.new_tokens = new_tokens.build_control(cfg, model, fsdp=fsdp)
         optimizer = torch.optim.AdamW(
             optimizer_groups(model, cfg.optim.weight_decay),
             lr=0.0,
@@ -287,6 +290,7 @@ class Trainer:
                 loss_function=self.loss_kind,
                 alpha_schedule=self.loader.mixer.schedule.describe(),
                 **self.throughput.describe(),
+                **new_tokens.describe(self.new_tokens),
             )
             if self.ewc is not None:
                 self.metrics.event(
@@ -480,9 +484,13 @@ class Trainer:
                 return loss_sum, verdict
         if self.ewc is not None:
             self.ewc_penalty = self.ewc.add_gradient()
+        if self.new_tokens is not None:  # drops frozen grads before the clip sees them
+            self.new_tokens.before_step(self.state.step)
         if self.cfg.optim.grad_clip > 0:
             self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
+        if self.new_tokens is not None:
+            self.new_tokens.after_step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss_sum, "ok"
 
@@ -595,6 +603,7 @@ class Trainer:
                             else {}
                         ),  # fmt: skip
                         **self.throughput.window(window_tokens, elapsed),
+                        **(self.new_tokens.log_values(step - 1) if self.new_tokens else {}),
                     },
                 )
                 window_losses, window_tokens, window_alpha = [], 0, []

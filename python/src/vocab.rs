@@ -9,8 +9,8 @@ use std::path::PathBuf;
 /// Learn `new_tokens` BPE merges from JSONL documents on top of a byte-level BPE tokenizer.json;
 /// writes `output/tokenizer.json` and `output/extend_report.json`, returns the report as a dict.
 #[pyfunction]
-#[pyo3(signature = (tokenizer, inputs, output, new_tokens, *, min_frequency=None, eval_domain=None,
-    eval_general=None, protect=None, text_key=None, threads=None, allow_fewer=false))]
+#[pyo3(signature = (tokenizer, inputs, output, new_tokens, *, min_frequency=None, min_word_docs=None, eval_domain=None,
+    eval_general=None, protect=None, protect_exact=false, text_key=None, threads=None, allow_fewer=false))]
 #[allow(clippy::too_many_arguments)]
 fn extend_tokenizer(
     py: Python<'_>,
@@ -19,9 +19,11 @@ fn extend_tokenizer(
     output: PathBuf,
     new_tokens: usize,
     min_frequency: Option<u64>,
+    min_word_docs: Option<u64>,
     eval_domain: Option<Vec<PathBuf>>,
     eval_general: Option<Vec<PathBuf>>,
     protect: Option<Vec<PathBuf>>,
+    protect_exact: bool,
     text_key: Option<String>,
     threads: Option<usize>,
     allow_fewer: bool,
@@ -38,9 +40,11 @@ fn extend_tokenizer(
         output,
         new_tokens,
         min_frequency: min_frequency.unwrap_or(d.min_frequency),
+        min_word_docs: min_word_docs.unwrap_or(d.min_word_docs),
         eval_domain: strings(eval_domain.unwrap_or_default()),
         eval_general: strings(eval_general.unwrap_or_default()),
         protect: strings(protect.unwrap_or_default()),
+        protect_exact,
         text_key: text_key.unwrap_or(d.text_key.clone()),
         threads,
         allow_fewer,

@@ -34,16 +34,29 @@ pub struct ExtendArgs {
     /// A pair must occur at least this often (weighted by word frequency) to be merged.
     #[arg(long, default_value_t = 2)]
     pub min_frequency: u64,
+    /// Learn only from words found in at least this many corpus documents: the domain's own
+    /// terms, not the names (companies, authors) peculiar to a few documents, which general
+    /// text may hold too; with --protect this keeps general text unchanged where the
+    /// protected text cannot (a general name absent from it).
+    #[arg(long, default_value_t = 1)]
+    pub min_word_docs: u64,
     /// Held-out domain documents to measure on (default: the training corpus).
     #[arg(long, num_args = 1..)]
     pub eval_domain: Vec<String>,
     /// General documents to measure on: how much of them the new merges change.
     #[arg(long, num_args = 1..)]
     pub eval_general: Vec<String>,
-    /// Protected documents (e.g. general text): no merge joins two pieces adjacent in any of
-    /// their words, so they encode exactly as before.
+    /// Protected documents (general text, e.g. the train split of a general corpus; never the
+    /// set you measure on): no merge joins two pieces adjacent in any of their words, nor in
+    /// those words' ASCII case variants (lower, Capitalized, UPPER) with or without the leading
+    /// space, so general words keep their base encoding in any casing or position. With it, a
+    /// general text changes only where it has a word the protected text lacks in every casing.
     #[arg(long, num_args = 1..)]
     pub protect: Vec<String>,
+    /// Protect the words of --protect only exactly as written (no case / space variants):
+    /// more domain merges, more general text changed.
+    #[arg(long, requires = "protect")]
+    pub protect_exact: bool,
     /// JSON field holding the document text.
     #[arg(long, default_value = "text")]
     pub text_key: String,
@@ -69,10 +82,12 @@ impl ExtendArgs {
             output: self.output.clone(),
             new_tokens: self.new_tokens,
             min_frequency: self.min_frequency,
+            min_word_docs: self.min_word_docs,
             text_key: self.text_key.clone(),
             eval_domain: self.eval_domain.clone(),
             eval_general: self.eval_general.clone(),
             protect: self.protect.clone(),
+            protect_exact: self.protect_exact,
             threads: self.threads,
             allow_fewer: self.allow_fewer,
             ..ExtendOptions::default()

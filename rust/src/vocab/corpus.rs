@@ -54,6 +54,8 @@ pub fn for_each_batch(
 /// Word frequencies of a corpus, sorted by word (so training never sees hash order).
 pub struct WordCounts {
     pub words: Vec<(String, u64)>,
+    /// For each entry of `words`: how many documents hold it.
+    pub doc_counts: Vec<u64>,
     pub docs: u64,
     pub text_bytes: u64,
     /// Pre-tokenized words in total (with repeats).
@@ -68,7 +70,8 @@ pub fn count_words(
     text_key: &str,
     batch_bytes: usize,
 ) -> Result<WordCounts> {
-    let mut total: HashMap<String, u64> = HashMap::new();
+    // word -> (occurrences, documents)
+    let mut total: HashMap<String, (u64, u64)> = HashMap::new();
     let (mut docs, mut text_bytes) = (0u64, 0u64);
     for_each_batch(files, text_key, batch_bytes, |batch| {
         docs += batch.len() as u64;
@@ -79,17 +82,20 @@ pub fn count_words(
                 let mut m = HashMap::new();
                 add_words(tokenizer, &doc.text, &mut m)
                     .map_err(|e| doc_error(&files[doc.file], doc.line, &e))?;
-                Ok(m)
+                Ok(m.into_iter().map(|(w, n)| (w, (n, 1))).collect())
             })
             .try_reduce(HashMap::new, |a, b| Ok(merge_counts(a, b)))?;
         total = merge_counts(std::mem::take(&mut total), local);
         Ok(())
     })?;
-    let occurrences = total.values().sum();
-    let mut words: Vec<(String, u64)> = total.into_iter().collect();
-    words.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let occurrences = total.values().map(|c| c.0).sum();
+    let mut entries: Vec<(String, (u64, u64))> = total.into_iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let doc_counts = entries.iter().map(|(_, c)| c.1).collect();
+    let words = entries.into_iter().map(|(w, c)| (w, c.0)).collect();
     Ok(WordCounts {
         words,
+        doc_counts,
         docs,
         text_bytes,
         occurrences,
@@ -132,10 +138,15 @@ fn add_words(
 }
 
 /// The sum of two frequency tables (the smaller is folded into the larger).
-fn merge_counts(a: HashMap<String, u64>, b: HashMap<String, u64>) -> HashMap<String, u64> {
+fn merge_counts(
+    a: HashMap<String, (u64, u64)>,
+    b: HashMap<String, (u64, u64)>,
+) -> HashMap<String, (u64, u64)> {
     let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
-    for (w, n) in small {
-        *big.entry(w).or_insert(0) += n;
+    for (w, (n, d)) in small {
+        let e = big.entry(w).or_insert((0, 0));
+        e.0 += n;
+        e.1 += d;
     }
     big
 }

@@ -40,6 +40,9 @@ pub struct ExtendOptions {
     pub new_tokens: usize,
     /// A pair must occur at least this often (weighted by word frequency) to be merged.
     pub min_frequency: u64,
+    /// Learn only from words found in at least this many corpus documents: terms of the
+    /// domain, not names peculiar to a few documents (which general text may hold too).
+    pub min_word_docs: u64,
     pub text_key: String,
     /// Held-out domain text to measure on (default: the training corpus).
     pub eval_domain: Vec<String>,
@@ -50,6 +53,11 @@ pub struct ExtendOptions {
     /// Protected text (e.g. general text): no merge is learned between two pieces adjacent in
     /// any of its words, so its encoding stays exactly the base one.
     pub protect: Vec<String>,
+    /// Protect only the words exactly as written in the protected text. By default each word
+    /// also protects its ASCII case variants (lower, Capitalized, UPPER) with and without the
+    /// leading space, so general words in another casing or position (a capitalized title
+    /// word, a sentence start) keep their base encoding too.
+    pub protect_exact: bool,
     /// Write the merges learned even when the corpus yields fewer than `new_tokens`.
     pub allow_fewer: bool,
     /// Text bytes per parallel batch.
@@ -64,10 +72,12 @@ impl Default for ExtendOptions {
             output: PathBuf::new(),
             new_tokens: 1000,
             min_frequency: 2,
+            min_word_docs: 1,
             text_key: "text".into(),
             eval_domain: Vec::new(),
             eval_general: Vec::new(),
             protect: Vec::new(),
+            protect_exact: false,
             threads: None,
             allow_fewer: false,
             batch_bytes: 8 << 20,
@@ -114,8 +124,14 @@ pub struct ExtendReport {
     /// Frequent pairs not merged because their concatenation is a base or added token.
     pub skipped_base_spellings: usize,
     pub min_frequency: u64,
-    /// Piece pairs never merged because they are adjacent in a word of the protected text.
+    pub min_word_docs: u64,
+    /// Distinct corpus words left out of training by `min_word_docs`.
+    pub words_below_min_docs: usize,
+    /// Piece pairs never merged because they are adjacent in a word of the protected text (or,
+    /// unless `protect_exact`, in one of its case / leading-space variants).
     pub protected_pairs: usize,
+    pub protected_words: usize,
+    pub protect_exact: bool,
     pub vocab_size_before: u64,
     pub vocab_size_after: u64,
     pub first_new_id: u32,
@@ -164,14 +180,21 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
                 .map_err(|e| Error::Tokenizer(format!("cannot encode word {w:?}: {e}")))
         })
         .collect::<Result<_>>()?;
-    let freqs: Vec<u64> = counts.words.iter().map(|(_, n)| *n).collect();
+    // A word below min_word_docs takes no part in training (frequency 0).
+    let freqs: Vec<u64> = counts
+        .words
+        .iter()
+        .zip(&counts.doc_counts)
+        .map(|((_, n), &d)| if d >= opts.min_word_docs { *n } else { 0 })
+        .collect();
+    let words_below_min_docs = freqs.iter().filter(|&&n| n == 0).count();
     let mut table = merges::TokenTable {
         strings: base.model_tokens.clone(),
         ids: base.taken.clone(),
         first_new: base.next_id,
         next_id: base.next_id,
     };
-    let protected = protected_pairs(&base, &opts.protect, opts)?;
+    let (protected, protected_words) = protected_pairs(&base, &opts.protect, opts)?;
     let protected_count = protected.len();
     let training = merges::learn(
         pieces,
@@ -254,7 +277,11 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
         merges_reusing_new_tokens: training.merges.len() - training.new_tokens,
         skipped_base_spellings: training.skipped_base_spelling,
         min_frequency: opts.min_frequency,
+        min_word_docs: opts.min_word_docs,
+        words_below_min_docs,
         protected_pairs: protected_count,
+        protected_words,
+        protect_exact: opts.protect_exact,
         vocab_size_before: u64::from(base.next_id),
         vocab_size_after: u64::from(table.next_id),
         first_new_id: base.next_id,
@@ -275,22 +302,34 @@ fn extend_in_pool(opts: &ExtendOptions) -> Result<ExtendReport> {
     Ok(report)
 }
 
-/// Every pair of base pieces adjacent in some word of the protected corpus.
+/// Every pair of base pieces adjacent in some word of the protected corpus (and, unless
+/// `protect_exact`, in its variants), with the number of distinct words encoded for it.
 fn protected_pairs(
     base: &BaseTokenizer,
     protect: &[String],
     opts: &ExtendOptions,
-) -> Result<HashSet<(u32, u32)>> {
+) -> Result<(HashSet<(u32, u32)>, usize)> {
     if protect.is_empty() {
-        return Ok(HashSet::new());
+        return Ok((HashSet::new(), 0));
     }
     let files = corpus::expand(protect)?;
     let counts = corpus::count_words(&base.tokenizer, &files, &opts.text_key, opts.batch_bytes)?;
+    let mut words: Vec<String> = if opts.protect_exact {
+        counts.words.into_iter().map(|(w, _)| w).collect()
+    } else {
+        counts
+            .words
+            .iter()
+            .flat_map(|(w, _)| word_variants(w))
+            .collect::<HashSet<String>>()
+            .into_iter()
+            .collect()
+    };
+    words.sort_unstable();
     let bpe = base.bpe();
-    let pairs: Vec<Vec<(u32, u32)>> = counts
-        .words
+    let pairs: Vec<Vec<(u32, u32)>> = words
         .par_iter()
-        .map(|(w, _)| {
+        .map(|w| {
             let ids: Vec<u32> = bpe
                 .tokenize(w)
                 .map_err(|e| Error::Tokenizer(format!("cannot encode word {w:?}: {e}")))?
@@ -300,7 +339,33 @@ fn protected_pairs(
             Ok(ids.windows(2).map(|p| (p[0], p[1])).collect())
         })
         .collect::<Result<_>>()?;
-    Ok(pairs.into_iter().flatten().collect())
+    Ok((pairs.into_iter().flatten().collect(), words.len()))
+}
+
+/// The byte-level spelling of a leading space (GPT-2's byte-to-unicode map of 0x20).
+const SPACE: char = '\u{120}';
+
+/// A pre-tokenized word in its ASCII case variants (as is, lower, Capitalized, UPPER), each with
+/// and without the leading space. Only ASCII letters change: the byte-level alphabet spells them
+/// as themselves, while other characters stand for single bytes whose "case" means nothing.
+pub fn word_variants(word: &str) -> Vec<String> {
+    let core = word.strip_prefix(SPACE).unwrap_or(word);
+    if core.is_empty() {
+        return vec![word.to_owned()];
+    }
+    let lower = core.to_ascii_lowercase();
+    let mut capital = lower.clone();
+    if let Some(first) = capital.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    let forms = [core.to_owned(), core.to_ascii_uppercase(), lower, capital];
+    let mut out: Vec<String> = forms
+        .iter()
+        .flat_map(|f| [f.clone(), format!("{SPACE}{f}")])
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn new_token_entry(
@@ -342,4 +407,35 @@ fn corpus_stats(files: &[PathBuf], c: &corpus::WordCounts) -> CorpusStats {
 /// Every output goes through the engine's atomic write (temp name, then rename).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::io::write_atomic(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_variants;
+
+    #[test]
+    fn variants_change_ascii_case_and_the_leading_space_only() {
+        assert_eq!(
+            word_variants("\u{120}Governing"),
+            [
+                "GOVERNING",
+                "Governing",
+                "governing",
+                "\u{120}GOVERNING",
+                "\u{120}Governing",
+                "\u{120}governing"
+            ]
+        );
+        // Byte-level characters of a non-ASCII word (here "Über") keep their spelling.
+        assert_eq!(
+            word_variants("Ã\u{13e}ber"),
+            [
+                "Ã\u{13e}BER",
+                "Ã\u{13e}ber",
+                "\u{120}Ã\u{13e}BER",
+                "\u{120}Ã\u{13e}ber"
+            ]
+        );
+        assert_eq!(word_variants("\u{120}"), ["\u{120}"]);
+    }
 }
