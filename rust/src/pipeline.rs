@@ -307,7 +307,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         let end = pool.install(|| stage.finish(&job))?;
         if let Some(end) = end {
             report.sections.insert(end.report.0.into(), end.report.1);
-            report.timings.stages.insert(stage.name().into(), end.timing);
+            report
+                .timings
+                .stages
+                .insert(stage.name().into(), end.timing);
             report.stage_summaries.push(end.summary);
         }
     }

@@ -179,11 +179,10 @@ impl Report {
             s.push_str(&format!("  {line}\n"));
         }
         let t = &self.timings;
-        let stages: String = t
-            .stages
-            .iter()
-            .map(|(name, st)| format!(", {name} {:.2}s", st.seconds))
-            .collect();
+        let mut stages = String::new();
+        for (name, st) in &t.stages {
+            stages.push_str(&format!(", {name} {:.2}s", st.seconds));
+        }
         s.push_str(&format!(
             "  scan {:.2}s ({:.1} MB/s), decide {:.2}s, write {:.2}s ({:.1} MB/s){stages}, {} threads",
             t.scan.seconds,

@@ -16,7 +16,9 @@
 pub mod decide;
 pub mod write;
 
-pub use decide::{BuildDecide, DecideInput, DecideOutcome, DecideStage, Decision, Rejection, Scope};
+pub use decide::{
+    BuildDecide, DecideInput, DecideOutcome, DecideStage, Decision, Rejection, Scope,
+};
 pub use write::{BuildWrite, DocPart, FileStage, StageEnd, WriteJob, WriteStage};
 
 use crate::analysis::Analysis;

@@ -3,7 +3,7 @@
 use super::Verdict;
 use crate::analysis::Analysis;
 use crate::config::{Config, LengthConfig};
-use crate::stage::{Build, Attributes, Phase, ScanStage, StageSpec};
+use crate::stage::{Attributes, Build, Phase, ScanStage, StageSpec};
 
 pub const STAGE: StageSpec = StageSpec {
     name: "filter:length",

@@ -5,7 +5,7 @@
 use super::Verdict;
 use crate::analysis::Analysis;
 use crate::config::{Config, QualityConfig};
-use crate::stage::{Build, above, below, Attributes, Phase, ScanStage, StageSpec};
+use crate::stage::{above, below, Attributes, Build, Phase, ScanStage, StageSpec};
 
 pub const STAGE: StageSpec = StageSpec {
     name: "filter:quality",

@@ -94,7 +94,9 @@ pub const STAGE: StageSpec = StageSpec {
             dup.join(", ")
         ))
     },
-    build: BuildStage::Scan(|c: &Config| Box::new(RepetitionFilter::new(c.filters.repetition.clone()))),
+    build: BuildStage::Scan(|c: &Config| {
+        Box::new(RepetitionFilter::new(c.filters.repetition.clone()))
+    }),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 

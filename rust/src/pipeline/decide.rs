@@ -64,7 +64,12 @@ pub fn decide(
         let docs: Vec<(usize, usize)> = scans
             .iter()
             .enumerate()
-            .flat_map(|(f, s)| s.records.iter().enumerate().map(move |(r, rec)| (f, r, rec)))
+            .flat_map(|(f, s)| {
+                s.records
+                    .iter()
+                    .enumerate()
+                    .map(move |(r, rec)| (f, r, rec))
+            })
             .filter(|&(f, r, rec)| match stage.scope() {
                 Scope::Parsed => !matches!(rec.verdict, ScanVerdict::Malformed { .. }),
                 Scope::Kept => decisions[f][r] == Decision::Keep,
@@ -80,8 +85,10 @@ pub fn decide(
         out.sections.extend(outcome.report);
         out.summaries.extend(outcome.summary);
         let secs = started.elapsed().as_secs_f64();
-        out.timings
-            .push((stage.name(), StageTiming::new(secs, docs.len() as u64, bytes)));
+        out.timings.push((
+            stage.name(),
+            StageTiming::new(secs, docs.len() as u64, bytes),
+        ));
     }
     out.decisions = decisions;
     Ok(out)
@@ -149,14 +156,10 @@ mod tests {
             })
         };
         assert_eq!(d.decisions[0][0], Decision::Keep);
-        assert!(
-            matches!(&d.decisions[0][1], Decision::Reject(r) if r.reason == "length")
-        );
+        assert!(matches!(&d.decisions[0][1], Decision::Reject(r) if r.reason == "length"));
         assert_eq!(d.decisions[1][0], dup("a"));
         assert_eq!(d.decisions[1][1], dup("b"));
-        assert!(
-            matches!(&d.decisions[1][2], Decision::Reject(r) if r.reason == "malformed")
-        );
+        assert!(matches!(&d.decisions[1][2], Decision::Reject(r) if r.reason == "malformed"));
         assert_eq!(d.decisions[1][3], Decision::Keep);
         assert_eq!(
             d.sections,

@@ -45,7 +45,13 @@ mod tests {
 
     #[test]
     fn ids_are_given_or_generated_from_the_line() {
-        let d = parse(br#"{"id": 7, "text": "a\nb", "meta": {"x": [1]}}"#, "text", "f", 1).unwrap();
+        let d = parse(
+            br#"{"id": 7, "text": "a\nb", "meta": {"x": [1]}}"#,
+            "text",
+            "f",
+            1,
+        )
+        .unwrap();
         assert_eq!(
             (d.text.as_ref(), d.id.as_str(), d.generated_id),
             ("a\nb", "7", false)

@@ -11,9 +11,7 @@ use crate::input::for_each_text;
 use crate::io::{read_all, write_atomic};
 use crate::report::{StageTiming, TokenizeSummary};
 use crate::shard::manifest::InputEntry;
-use crate::stage::{
-    Build, DocPart, FileStage, Phase, StageEnd, StageSpec, WriteJob, WriteStage,
-};
+use crate::stage::{Build, DocPart, FileStage, Phase, StageEnd, StageSpec, WriteJob, WriteStage};
 use crate::tokenize::setup::TokenizerSetup;
 use crate::tokenize::sink::{self, Counters, TokenSink};
 use crate::tokenize::TokenizeOptions;
@@ -101,7 +99,8 @@ impl Tokenize {
             ..TokenizeOptions::default()
         };
         let setup = TokenizerSetup::load(&opts.tokenizer, opts.eos_token.as_deref())?;
-        let identity = xxh3_64(format!("{}:{}:{:?}", setup.hash, setup.eos_id, setup.bos_id).as_bytes());
+        let identity =
+            xxh3_64(format!("{}:{}:{:?}", setup.hash, setup.eos_id, setup.bos_id).as_bytes());
         Ok(Tokenize {
             setup,
             opts,
@@ -212,7 +211,14 @@ impl WriteStage for Tokenize {
             sink.push(&ids[k..])?;
             acc.merge(unit.counters, opts.stats_sample_bytes);
         }
-        let t = sink::finish(&opts, &self.setup, sink.close(true)?, &acc, job.threads, started)?;
+        let t = sink::finish(
+            &opts,
+            &self.setup,
+            sink.close(true)?,
+            &acc,
+            job.threads,
+            started,
+        )?;
         let summary = format!(
             "tokenized {} docs into {} tokens in {} shard(s){}: {}",
             t.docs,
@@ -301,7 +307,8 @@ impl Unit {
 
     fn encode(&self) -> Vec<u8> {
         let counters = serde_json::to_vec(&self.counters).expect("counters serialize");
-        let mut b = Vec::with_capacity(40 + counters.len() + 4 * (self.lens.len() + self.ids.len()));
+        let mut b =
+            Vec::with_capacity(40 + counters.len() + 4 * (self.lens.len() + self.ids.len()));
         b.extend_from_slice(UNIT_MAGIC);
         b.extend_from_slice(&self.identity.to_le_bytes());
         b.extend_from_slice(&(counters.len() as u64).to_le_bytes());
