@@ -27,6 +27,8 @@ pub struct Config {
     pub threads: usize,
     /// Count and route malformed lines to the rejected output instead of stopping.
     pub lenient: bool,
+    /// The field (JSONL) or column (Parquet) that holds a document's text.
+    pub text_key: String,
     /// A shard is closed once it holds this many bytes of (uncompressed) JSONL.
     pub shard_max_bytes: u64,
     /// zstd level of the output shards.
@@ -48,6 +50,7 @@ impl Default for Config {
             output: String::new(),
             threads: 0,
             lenient: false,
+            text_key: crate::input::DEFAULT_TEXT_KEY.into(),
             shard_max_bytes: 256 << 20,
             zstd_level: 3,
             exact_dedup: ExactDedupConfig::default(),
@@ -118,6 +121,9 @@ impl Config {
         let bad = |key: &str, why: String| Err(Error::Config(format!("{key}: {why}")));
         if self.shard_max_bytes == 0 {
             return bad("shard_max_bytes", "must be > 0".into());
+        }
+        if self.text_key.is_empty() {
+            return bad("text_key", "must not be empty".into());
         }
         if !(1..=22).contains(&self.zstd_level) {
             return bad(
@@ -227,6 +233,10 @@ impl Config {
         if let serde_json::Value::Object(m) = &mut v {
             // The same hash as before the section existed: older jobs still resume.
             m.shift_remove("tokenize");
+            // Likewise for the default text key.
+            if self.text_key == crate::input::DEFAULT_TEXT_KEY {
+                m.shift_remove("text_key");
+            }
         }
         hash_json(&v)
     }
@@ -364,5 +374,9 @@ mod tests {
         assert_eq!(a.output_hash(), b.output_hash());
         let c = Config::resolve(None, None, &["filters.length.min_words=3".into()]).unwrap();
         assert_ne!(a.output_hash(), c.output_hash());
+        let k = Config::resolve(None, None, &["text_key=body".into()]).unwrap();
+        assert_ne!(a.output_hash(), k.output_hash());
+        let d = Config::resolve(None, None, &["text_key=text".into()]).unwrap();
+        assert_eq!(a.output_hash(), d.output_hash());
     }
 }

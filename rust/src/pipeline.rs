@@ -1,12 +1,14 @@
-//! The curation job in two passes, built for scale and resume:
-//! 1. scan (per input file, in parallel): a compact record per document, saved to
+//! The curation job in three phases (DESIGN.md section 7), each running the registered
+//! stages of its phase (`crate::stage::STAGES`), built for scale and resume:
+//! 1. scan (per input file, in parallel): a compact record per document (the scan
+//!    stages' verdict and attributes, the exact key, the near-dup sketch), saved to
 //!    `.state/scan-NNNNN.bin`; a restarted job skips files already scanned;
-//! 2. decide (sequential, input order): exact dedup and filter verdicts, then
-//!    near-duplicate clustering of the survivors (MinHash LSH, parallel inside);
-//! 3. write (per input file, in parallel): kept and rejected shards, then a done
-//!    marker; a restarted job redoes only unfinished files;
-//! 4. tokenize (optional): the kept shards, in order, into token shards; the tokenize
-//!    stage resumes by itself.
+//! 2. decide (global, over the scan records only): the decide stages in order (exact
+//!    dedup, near-dup clustering, ...), parallel inside;
+//! 3. write (per input file, in parallel): the write stages over the kept texts (PII
+//!    redaction, tokenization), kept and rejected shards, the write stages' units, then a
+//!    done marker; a restarted job redoes only unfinished files. Then each write stage's
+//!    job-level part (the token shards, from the files' token ids in input order).
 //!
 //! Output depends only on inputs and config, never on thread count or interruption.
 
@@ -23,13 +25,11 @@ pub use plan::{plan, Plan};
 
 use crate::config::Config;
 use crate::dedup::NearDup;
-use crate::filters::pii::Redactor;
 use crate::input::InputFile;
 use crate::io::write_atomic;
-use crate::report::{
-    ExactDuplicates, InputReport, Pii, Report, StageTiming, Timings, TokenizeSummary,
-};
-use crate::stage::ScanStages;
+use crate::report::{InputReport, Pii, Report, StageTiming, Timings};
+use crate::stage::decide::DecideEnv;
+use crate::stage::{decide_stages, write_stages, Decision, ScanStages, WriteJob};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -185,6 +185,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     };
     let inputs = plan.inputs;
     let output = plan.output;
+    // Built (and their configs checked) before any work: a tokenizer that does not load
+    // fails here.
+    let deciders = decide_stages(config)?;
+    let writers = write_stages(config, &StateDir::new(&output).dir)?;
     let identity = JobIdentity::new(config.output_hash(), &inputs);
     let state = prepare_output(&output, &identity, opts.overwrite)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -223,40 +227,21 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
 
     // Decide.
     let t1 = Instant::now();
-    let mut decided = decide::decide(config, &scans)?;
+    let env = DecideEnv {
+        spill_dir: &state.dir,
+        quiet: opts.quiet,
+    };
+    let decided = pool.install(|| decide::decide(&deciders, &mut scans, &env))?;
     let decide_secs = t1.elapsed().as_secs_f64();
-
-    // Near-duplicate clustering of the survivors.
-    let t_near = Instant::now();
-    let near_dedup = match &near {
-        Some(nd) => {
-            let survivors = decided.survivors.len() as u64;
-            let bytes = decided
-                .survivors
-                .iter()
-                .map(|&(f, r)| scans[f].records[r].bytes)
-                .sum();
-            let report =
-                pool.install(|| near::apply(nd, &mut scans, &mut decided, &state.dir, opts.quiet))?;
-            Some((report, survivors, bytes))
-        }
-        None => None,
-    };
-    let near_secs = t_near.elapsed().as_secs_f64();
-    let (near_dedup, near_timing) = match near_dedup {
-        Some((r, docs, bytes)) => (Some(r), Some(StageTiming::new(near_secs, docs, bytes))),
-        None => (None, None),
-    };
 
     // Pass 2: write.
     let t2 = Instant::now();
     let pb = bar(opts.quiet, input_bytes, "write");
-    let redactor = Redactor::new(config.pii.clone());
     let kept_dir = output.join("kept");
     let rejected_dir = output.join("rejected");
     let writer = write::FileWriter {
         config,
-        redactor: &redactor,
+        stages: &writers,
         kept_dir: &kept_dir,
         rejected_dir: &rejected_dir,
     };
@@ -283,32 +268,53 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     pb.finish_and_clear();
     let write_secs = t2.elapsed().as_secs_f64();
 
+    let timings = Timings {
+        scan: StageTiming::new(scan_secs, input_docs, input_bytes),
+        decide: StageTiming::new(decide_secs, input_docs, input_bytes),
+        write: StageTiming::new(write_secs, input_docs, input_bytes),
+        stages: decided
+            .timings
+            .iter()
+            .map(|(name, t)| ((*name).to_string(), t.clone()))
+            .collect(),
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
     let mut report = build_report(BuildReport {
         config,
         inputs: &inputs,
         scans: &scans,
         stats: &stats,
         decided: &decided,
-        near_dedup,
-        timings: Timings {
-            scan: StageTiming::new(scan_secs, input_docs, input_bytes),
-            decide: StageTiming::new(decide_secs, input_docs, input_bytes),
-            near_dedup: near_timing,
-            write: StageTiming::new(write_secs, input_docs, input_bytes),
-            tokenize: None,
-            total_seconds: started.elapsed().as_secs_f64(),
-        },
+        timings,
         threads,
         resumed_scans: resumed_scans.into_inner(),
         resumed_writes: resumed_writes.into_inner(),
     })?;
-    // Pass 3 (optional): only after every document is accounted for.
-    if let Some(dir) = &plan.tokenize {
-        let t = tokenize::tokenize_kept(config, &report, &output, dir, threads, opts.quiet)?;
-        report.timings.tokenize = Some(StageTiming::new(t.seconds, t.docs, t.text_bytes));
-        report.tokenize = Some(TokenizeSummary::new(&t));
-        report.timings.total_seconds = started.elapsed().as_secs_f64();
+    // The write stages' job-level parts: only after every document is accounted for.
+    let kept_shards: Vec<Vec<String>> = stats
+        .iter()
+        .map(|s| s.kept_shards.iter().map(|n| format!("kept/{n}")).collect())
+        .collect();
+    let job = WriteJob {
+        config,
+        output: &output,
+        kept_shards: &kept_shards,
+        input_docs,
+        threads,
+        quiet: opts.quiet,
+    };
+    for stage in &writers {
+        let end = pool.install(|| stage.finish(&job))?;
+        if let Some(end) = end {
+            report.sections.insert(end.report.0.into(), end.report.1);
+            report
+                .timings
+                .stages
+                .insert(stage.name().into(), end.timing);
+            report.stage_summaries.push(end.summary);
+        }
     }
+    report.timings.total_seconds = started.elapsed().as_secs_f64();
     let path = output.join("report.json");
     let mut json = serde_json::to_vec_pretty(&report).expect("report serializes");
     json.push(b'\n');
@@ -339,7 +345,6 @@ struct BuildReport<'a> {
     scans: &'a [ScanFile],
     stats: &'a [WriteStats],
     decided: &'a decide::Decided,
-    near_dedup: Option<near::NearDedupReport>,
     timings: Timings,
     threads: usize,
     resumed_scans: usize,
@@ -388,10 +393,8 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
     let mut decided_rejected = std::collections::BTreeMap::<&str, u64>::new();
     for d in b.decided.decisions.iter().flatten() {
         match d {
-            decide::Decision::Keep => decided_kept += 1,
-            decide::Decision::Reject { reason, .. } => {
-                *decided_rejected.entry(reason.as_str()).or_default() += 1
-            }
+            Decision::Keep => decided_kept += 1,
+            Decision::Reject(r) => *decided_rejected.entry(r.reason.as_str()).or_default() += 1,
         }
     }
     let written_rejected: std::collections::BTreeMap<&str, u64> =
@@ -419,12 +422,13 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
         malformed_docs: rejected.get("malformed").map_or(0, |c| c.docs),
         rejected,
         pii,
-        exact_duplicates: ExactDuplicates {
-            clusters: b.decided.exact_clusters,
-            size_histogram: b.decided.exact_histogram.clone(),
-        },
-        near_dedup: b.near_dedup,
-        tokenize: None,
+        sections: b
+            .decided
+            .sections
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect(),
+        stage_summaries: b.decided.summaries.clone(),
         timings: b.timings,
         stages: crate::stage::report(b.config),
         threads: b.threads,

@@ -3,7 +3,6 @@
 
 use crate::config::Config;
 use crate::filters::pii::PiiCounts;
-use crate::pipeline::near::NearDedupReport;
 use crate::pipeline::state::Count;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,23 +37,15 @@ impl StageTiming {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Timings {
     pub scan: StageTiming,
+    /// The whole decide phase.
     pub decide: StageTiming,
-    /// Near-duplicate clustering (docs and bytes: the documents clustered); absent when off.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub near_dedup: Option<StageTiming>,
     pub write: StageTiming,
-    /// The tokenize stage (docs and bytes: the kept documents and their text); absent when off.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub tokenize: Option<StageTiming>,
+    /// Each decide stage (docs and bytes: the documents in its scope, e.g. near_dedup's
+    /// are those it clusters) and the job-level part of each write stage (tokenize: the
+    /// kept documents and their text), by stage name; absent when off.
+    #[serde(flatten)]
+    pub stages: BTreeMap<String, StageTiming>,
     pub total_seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExactDuplicates {
-    /// Clusters of two or more identical (normalized) documents.
-    pub clusters: u64,
-    /// {cluster size: number of clusters}.
-    pub size_histogram: BTreeMap<u64, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -125,14 +116,14 @@ pub struct Report {
     pub rejected: BTreeMap<String, Count>,
     pub malformed_docs: u64,
     pub pii: Pii,
-    pub exact_duplicates: ExactDuplicates,
-    /// MinHash LSH near-duplicate removal: plan and statistics (absent when disabled).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub near_dedup: Option<NearDedupReport>,
-    /// The tokenize stage over the kept shards (absent when disabled); its full report is
-    /// `<tokenize output>/tokenize_report.json`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tokenize: Option<TokenizeSummary>,
+    /// The stages' own sections, by key, present when the stage ran: `exact_duplicates`
+    /// (clusters, size histogram), `near_dedup` (LSH plan and statistics), `tokenize`
+    /// (a summary; the full report is `<tokenize output>/tokenize_report.json`).
+    #[serde(flatten)]
+    pub sections: serde_json::Map<String, serde_json::Value>,
+    /// The stages' lines of the summary on stderr.
+    #[serde(skip)]
+    pub stage_summaries: Vec<String>,
     pub timings: Timings,
     /// Every registered stage (`crate::stage::STAGES`): phase, config section, whether
     /// this job ran it, and its resume unit.
@@ -149,6 +140,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// A stage's section (`exact_duplicates`, `near_dedup`, `tokenize`), if it ran.
+    pub fn section(&self, key: &str) -> Option<&serde_json::Value> {
+        self.sections.get(key)
+    }
+
     /// The few lines printed on stderr at the end of a job.
     pub fn summary(&self) -> String {
         let pct = |n: u64| {
@@ -176,52 +172,19 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "  exact-duplicate clusters {}; PII redacted: {} emails, {} IPs, {} phones\n",
-            self.exact_duplicates.clusters,
-            self.pii.counts.email,
-            self.pii.counts.ip_address,
-            self.pii.counts.phone
+            "  PII redacted: {} emails, {} IPs, {} phones\n",
+            self.pii.counts.email, self.pii.counts.ip_address, self.pii.counts.phone
         ));
-        if let Some(n) = &self.near_dedup {
-            let st = &n.stats;
-            s.push_str(&format!(
-                "  near-dup ({} x {}, check {}): {} clusters, {} removed, {} candidate pairs{}, largest cluster {}\n",
-                st.bands,
-                st.rows,
-                st.check,
-                st.clusters,
-                st.duplicates,
-                st.candidate_pairs,
-                st.verified_pairs
-                    .map_or(String::new(), |v| format!(" ({v} confirmed)")),
-                st.largest_cluster
-            ));
+        for line in &self.stage_summaries {
+            s.push_str(&format!("  {line}\n"));
         }
         let t = &self.timings;
-        let near = t
-            .near_dedup
-            .as_ref()
-            .map_or(String::new(), |n| format!(", near-dup {:.2}s", n.seconds));
-        if let Some(k) = &self.tokenize {
-            s.push_str(&format!(
-                "  tokenized {} docs into {} tokens in {} shard(s){}: {}\n",
-                k.docs,
-                k.tokens,
-                k.shards,
-                if k.resumed_shards > 0 {
-                    format!(" ({} resumed)", k.resumed_shards)
-                } else {
-                    String::new()
-                },
-                k.manifest
-            ));
+        let mut stages = String::new();
+        for (name, st) in &t.stages {
+            stages.push_str(&format!(", {name} {:.2}s", st.seconds));
         }
-        let tok = t
-            .tokenize
-            .as_ref()
-            .map_or(String::new(), |k| format!(", tokenize {:.2}s", k.seconds));
         s.push_str(&format!(
-            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s{near}, write {:.2}s ({:.1} MB/s){tok}, {} threads",
+            "  scan {:.2}s ({:.1} MB/s), decide {:.2}s, write {:.2}s ({:.1} MB/s){stages}, {} threads",
             t.scan.seconds,
             t.scan.mb_per_s,
             t.decide.seconds,

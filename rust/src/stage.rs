@@ -3,19 +3,29 @@
 //! - its config section, whose keys and defaults (from the section's `Default`, the one
 //!   place defaults live) `--help` lists;
 //! - its `--dry-run` plan line, and whether the config enables it;
-//! - for a scan stage, how to build its per-document [`ScanStage`]: keep, or drop with a
-//!   reason and a detail, plus optional attributes (scores) kept in the scan records;
+//! - how to build the stage's part for its phase ([`Build`]): a per-document
+//!   [`ScanStage`], a global [`DecideStage`] over the scan records (never the texts), or a
+//!   per-file [`WriteStage`] over the kept texts;
 //! - its resume unit.
 //!
 //! The plan, the `--help` key list and the report's `stages` section are generated from
-//! [`STAGES`]. Adding a scan stage is one file (a `ScanStage` and a `StageSpec`) plus one
-//! line in `STAGES`. A scan stage sees one document at a time and knows nothing of
-//! threads, files or executors: the pipeline decides where it runs.
+//! [`STAGES`], and the pipeline runs each phase's stages from it. Adding a stage of any
+//! phase is one file (the stage and its `StageSpec`) plus one line in `STAGES`. A stage
+//! knows nothing of threads, tasks or executors: the pipeline decides where it runs.
+
+pub mod decide;
+pub mod write;
+
+pub use decide::{
+    BuildDecide, DecideInput, DecideOutcome, DecideStage, Decision, Rejection, Scope,
+};
+pub use write::{BuildWrite, DocPart, FileStage, StageEnd, WriteJob, WriteStage};
 
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::Result;
 use serde::Serialize;
+use std::path::Path;
 
 /// The phase a stage joins (see DESIGN.md section 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,6 +66,24 @@ pub trait ScanStage: Send + Sync {
 /// Builds a scan stage's per-document checker from the config.
 pub type BuildScan = fn(&Config) -> Box<dyn ScanStage>;
 
+/// How the pipeline builds a stage's working part for its phase.
+#[derive(Clone, Copy)]
+pub enum Build {
+    Scan(BuildScan),
+    Decide(BuildDecide),
+    Write(BuildWrite),
+}
+
+impl Build {
+    pub fn phase(self) -> Phase {
+        match self {
+            Build::Scan(_) => Phase::Scan,
+            Build::Decide(_) => Phase::Decide,
+            Build::Write(_) => Phase::Write,
+        }
+    }
+}
+
 /// A registered stage: everything the pipeline, `--help`, `--dry-run` and the report
 /// need to know about it.
 pub struct StageSpec {
@@ -69,15 +97,15 @@ pub struct StageSpec {
     pub enabled: fn(&Config) -> bool,
     /// The `--dry-run` line: what the stage will do under this config (or why it cannot).
     pub plan: fn(&Config) -> Result<String>,
-    /// Scan stages: build the per-document checker from the config.
-    pub build: Option<BuildScan>,
+    /// Builds the stage's part for its phase (agrees with `phase`).
+    pub build: Build,
     /// What a resumed job reuses of this stage's work.
     pub resume: &'static str,
 }
 
 /// Every stage, in pipeline order. A new stage adds one line here.
 pub const STAGES: &[&StageSpec] = &[
-    &crate::pipeline::decide::EXACT_STAGE,
+    &crate::dedup::exact::STAGE,
     &crate::filters::length::STAGE,
     &crate::filters::repetition::STAGE,
     &crate::filters::quality::STAGE,
@@ -96,7 +124,10 @@ impl ScanStages {
         let stages = STAGES
             .iter()
             .filter(|s| (s.enabled)(config))
-            .filter_map(|s| s.build.map(|b| b(config)))
+            .filter_map(|s| match s.build {
+                Build::Scan(b) => Some(b(config)),
+                _ => None,
+            })
             .collect();
         ScanStages { stages }
     }
@@ -115,6 +146,31 @@ impl ScanStages {
         }
         Verdict::Keep
     }
+}
+
+/// The enabled decide stages of a job, built, in registry order.
+pub fn decide_stages(config: &Config) -> Result<Vec<Box<dyn DecideStage>>> {
+    enabled(config)
+        .filter_map(|s| match s.build {
+            Build::Decide(b) => Some(b(config)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The enabled write stages of a job, built, in registry order (each sees the text as the
+/// stages before it left it). `state_dir` holds their per-file resume units.
+pub fn write_stages(config: &Config, state_dir: &Path) -> Result<Vec<Box<dyn WriteStage>>> {
+    enabled(config)
+        .filter_map(|s| match s.build {
+            Build::Write(b) => Some(b(config, state_dir)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn enabled(config: &Config) -> impl Iterator<Item = &'static StageSpec> + '_ {
+    STAGES.iter().copied().filter(|s| (s.enabled)(config))
 }
 
 /// `Reject` when `value > max`, with a detail like `dup_line_frac 0.41 > 0.30`.
@@ -174,7 +230,7 @@ mod tests {
                 s.name,
                 s.section
             );
-            assert_eq!(s.build.is_some(), s.phase == Phase::Scan, "{}", s.name);
+            assert_eq!(s.build.phase(), s.phase, "{}", s.name);
         }
     }
 

@@ -10,19 +10,14 @@
 
 mod resume;
 pub mod setup;
+pub mod sink;
 pub mod stats;
 
-use crate::io::write_atomic;
-use crate::shard::manifest::{
-    InputEntry, Manifest, ManifestOptions, ShardEntry, TokenizerInfo, Tool, Totals, FORMAT_NAME,
-};
-use crate::shard::writer::{ShardSummary, ShardWriter};
-use crate::shard::{megatron, FORMAT_VERSION};
+use crate::shard::manifest::InputEntry;
 use crate::{Error, Result};
-use resume::{job_hash, remove_if_exists, remove_stale_shards, resume, save_state};
 use serde::Serialize;
 use setup::TokenizerSetup;
-use std::collections::HashMap;
+use sink::{Counters, TokenSink};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -142,15 +137,8 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         })
         .collect();
     let files: Vec<PathBuf> = expanded.into_iter().map(|f| f.path).collect();
-    std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
-    let manifest_path = opts.output.join(MANIFEST);
-    // A manifest names only complete datasets: drop the old one before touching any shard.
-    remove_if_exists(&manifest_path)?;
-
-    let job = job_hash(opts, &setup, &inputs);
-    let mut done = resume(&opts.output, &job)?;
-    let resumed_shards = done.len() as u64;
-    let resumed_docs: u64 = done.iter().map(|s| s.docs).sum();
+    let mut sink = TokenSink::open(opts, &setup, inputs)?;
+    let resumed_docs = sink.resumed_docs;
 
     let threads = match opts.threads {
         None | Some(0) => num_cores(),
@@ -174,26 +162,18 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
     // Three stages overlap: the reader thread parses and counts, the pool tokenizes, the writer
     // thread compresses and writes. Channels are bounded, so memory stays at a few batches.
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let (acc, done) = std::thread::scope(|scope| -> Result<(Counters, Vec<ShardEntry>)> {
+    let (acc, written) = std::thread::scope(|scope| -> Result<(Counters, sink::Written)> {
         let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(2);
         let (ids_tx, ids_rx) = sync_channel::<Vec<Vec<u32>>>(2);
         let files_ref = &files;
         let reader = scope.spawn(move || read_batches(files_ref, opts, threads, &batch_tx));
-        let (setup_ref, job_ref, failed_ref) = (&setup, job.as_str(), &failed);
-        let writer = scope.spawn(move || -> Result<Vec<ShardEntry>> {
-            let mut writer: Option<ShardWriter> = None;
+        let failed_ref = &failed;
+        let writer = scope.spawn(move || -> Result<sink::Written> {
             for ids in ids_rx {
-                append_docs(&ids, opts, setup_ref, &mut writer, &mut done, job_ref)?;
+                sink.push(&ids)?;
             }
             // After a failure upstream the open shard is incomplete: leave it as a temporary.
-            if failed_ref.load(Ordering::SeqCst) {
-                return Ok(done);
-            }
-            if let Some(w) = writer.take() {
-                done.push(entry(w.finish()?));
-                save_state(&opts.output, job_ref, &done)?;
-            }
-            Ok(done)
+            sink.close(!failed_ref.load(Ordering::SeqCst))
         });
         let (mut docs, mut text_bytes) = (0u64, 0u64);
         let tokenized = (|| -> Result<()> {
@@ -231,68 +211,12 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         let written = writer.join().expect("writer thread panicked");
         let counted = reader.join().expect("reader thread panicked");
         tokenized?;
-        let done = written?;
-        Ok((counted, done))
+        Ok((counted, written?))
     })?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    if acc.docs < resumed_docs {
-        return Err(Error::Config(format!(
-            "the inputs hold {} documents but the completed shards in {} hold {resumed_docs}: inputs changed; use a fresh output directory",
-            acc.docs,
-            opts.output.display()
-        )));
-    }
-    remove_stale_shards(&opts.output, done.len())?;
-
-    let manifest = build_manifest(opts, &setup, inputs, &done);
-    write_atomic(&manifest_path, manifest.to_json().as_bytes())?;
-
-    let megatron = match &opts.megatron {
-        Some(prefix) => {
-            let files = megatron::export_manifest(&manifest_path, prefix)?;
-            Some([files.bin, files.idx])
-        }
-        None => None,
-    };
-
-    let tokens = manifest.totals.tokens;
-    let content_tokens = tokens - manifest.totals.docs * setup.specials_per_doc;
-    let seconds = started.elapsed().as_secs_f64();
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let report = TokenizeReport {
-        output: opts.output.to_string_lossy().into_owned(),
-        manifest: manifest_path.to_string_lossy().into_owned(),
-        tokenizer_hash: setup.hash.clone(),
-        dtype: setup.dtype.name().into(),
-        vocab_size: setup.vocab_size,
-        eos_id: setup.eos_id,
-        bos_id: setup.bos_id,
-        inputs: files.len(),
-        docs: manifest.totals.docs,
-        tokens,
-        content_tokens,
-        shards: manifest.totals.shards,
-        resumed_shards,
-        resumed_docs,
-        text_bytes: acc.text_bytes,
-        chars: acc.chars,
-        words: acc.words,
-        chars_per_token: ratio(acc.chars as f64, content_tokens as f64),
-        tokens_per_word: ratio(content_tokens as f64, acc.words as f64),
-        fragmented_words: stats::most_fragmented(&setup, &acc.freq, 5000, opts.top_words),
-        shard_bytes: manifest.totals.bytes,
-        bytes_per_token: ratio(manifest.totals.bytes as f64, tokens as f64),
-        threads,
-        seconds,
-        tokens_per_second: ratio(tokens as f64, seconds),
-        mb_per_second: ratio(acc.text_bytes as f64 / 1e6, seconds),
-        megatron,
-    };
-    let json = serde_json::to_string_pretty(&report).expect("report serializes") + "\n";
-    write_atomic(&opts.output.join(REPORT), json.as_bytes())?;
-    Ok(report)
+    sink::finish(opts, &setup, written, &acc, threads, started)
 }
 
 fn validate(opts: &TokenizeOptions) -> Result<()> {
@@ -404,124 +328,6 @@ fn tokenize_batch(
     Ok(out)
 }
 
-/// Append documents in order, closing a shard at the first document end at or past
-/// `shard_tokens`.
-fn append_docs(
-    ids: &[Vec<u32>],
-    opts: &TokenizeOptions,
-    setup: &TokenizerSetup,
-    writer: &mut Option<ShardWriter>,
-    done: &mut Vec<ShardEntry>,
-    job: &str,
-) -> Result<()> {
-    let mut start = 0;
-    while start < ids.len() {
-        let w = match writer {
-            Some(w) => w,
-            None => {
-                let path = opts.output.join(shard_name(done.len()));
-                writer.insert(ShardWriter::create(
-                    &path,
-                    setup.dtype,
-                    opts.frame_tokens,
-                    opts.zstd_level,
-                )?)
-            }
-        };
-        let mut tokens = w.tokens();
-        let mut end = start;
-        while end < ids.len() && tokens < opts.shard_tokens {
-            tokens += ids[end].len() as u64;
-            end += 1;
-        }
-        w.push_docs(ids[start..end].iter().map(Vec::as_slice))?;
-        if tokens >= opts.shard_tokens {
-            let w = writer.take().expect("writer is open");
-            done.push(entry(w.finish()?));
-            save_state(&opts.output, job, done)?;
-        }
-        start = end;
-    }
-    Ok(())
-}
-
-fn entry(s: ShardSummary) -> ShardEntry {
-    let checksum = s.checksum_string();
-    ShardEntry {
-        file: s.file,
-        tokens: s.tokens,
-        docs: s.docs,
-        bytes: s.bytes,
-        checksum,
-    }
-}
-
 pub fn shard_name(i: usize) -> String {
     format!("shard-{i:05}.cpts")
-}
-
-/// Text statistics, counted by the reader thread on every document (resumed ones too) so reruns
-/// report the same.
-#[derive(Default)]
-struct Counters {
-    docs: u64,
-    text_bytes: u64,
-    chars: u64,
-    words: u64,
-    freq: HashMap<String, u64>,
-}
-
-impl Counters {
-    fn count(&mut self, text: &str, sample_bytes: u64) {
-        let (c, w) = stats::count_chars_words(text);
-        self.docs += 1;
-        self.chars += c;
-        self.words += w;
-        if self.text_bytes < sample_bytes {
-            stats::count_words(text, &mut self.freq);
-        }
-        self.text_bytes += text.len() as u64;
-    }
-}
-
-fn build_manifest(
-    opts: &TokenizeOptions,
-    setup: &TokenizerSetup,
-    inputs: Vec<InputEntry>,
-    shards: &[ShardEntry],
-) -> Manifest {
-    Manifest {
-        format: FORMAT_NAME.into(),
-        format_version: u32::from(FORMAT_VERSION),
-        tool: Tool {
-            name: "cpt-curate".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        dtype: setup.dtype.name().into(),
-        frame_tokens: opts.frame_tokens,
-        tokenizer: TokenizerInfo {
-            hash: setup.hash.clone(),
-            file: setup.file_name.clone(),
-            vocab_size: setup.vocab_size,
-            eos_id: setup.eos_id,
-            eos_token: setup.eos_token.clone(),
-            bos_id: setup.bos_id,
-            bos_token: setup.bos_token.clone(),
-        },
-        totals: Totals {
-            shards: shards.len() as u64,
-            tokens: shards.iter().map(|s| s.tokens).sum(),
-            docs: shards.iter().map(|s| s.docs).sum(),
-            bytes: shards.iter().map(|s| s.bytes).sum(),
-        },
-        shards: shards.to_vec(),
-        inputs,
-        curation_config_hash: opts.config_hash.clone(),
-        options: ManifestOptions {
-            shard_tokens: opts.shard_tokens,
-            frame_tokens: opts.frame_tokens,
-            zstd_level: opts.zstd_level,
-            text_key: opts.text_key.clone(),
-        },
-    }
 }

@@ -1,8 +1,63 @@
 //! Exact deduplication: a document's key is the xxh3-128 of its normalized text; in
 //! input order the first document with a key is kept and later ones point at it.
 
+use crate::stage::{
+    Build, DecideInput, DecideOutcome, DecideStage, Phase, Rejection, Scope, StageSpec,
+};
 use std::collections::{BTreeMap, HashMap};
 use xxhash_rust::xxh3::xxh3_128;
+
+/// Exact dedup: its key is computed by the scan (from the shared analysis' normalized
+/// text), its decision here, over the scan records of every well-formed document.
+pub const STAGE: StageSpec = StageSpec {
+    name: "exact_dedup",
+    phase: Phase::Decide,
+    section: "exact_dedup",
+    keys: &[(
+        "enabled",
+        "drop documents whose normalized text equals an earlier one's",
+    )],
+    enabled: |c| c.exact_dedup.enabled,
+    plan: |_| Ok("key: xxh3-128 of the normalized text; the first (input order) is kept".into()),
+    build: Build::Decide(|_| Ok(Box::new(ExactDedup))),
+    resume: "decided again from the scan records on every run",
+};
+
+/// The decide part: the first document (input order) with a key is kept, later ones are
+/// `exact_duplicate`s naming it, whatever a scan stage said of them.
+struct ExactDedup;
+
+impl DecideStage for ExactDedup {
+    fn name(&self) -> &'static str {
+        "exact_dedup"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Parsed
+    }
+
+    fn decide(&self, input: &mut DecideInput<'_>) -> crate::Result<DecideOutcome> {
+        let mut index = ExactIndex::default();
+        let mut rejected = Vec::new();
+        for i in 0..input.len() {
+            let rec = input.record(i);
+            if let Some(first) = index.first_of(rec.key, &rec.id) {
+                let mut r = Rejection::new("exact_duplicate");
+                r.duplicate_of = Some(first.to_string());
+                rejected.push((i, r));
+            }
+        }
+        let (clusters, size_histogram) = index.cluster_stats();
+        Ok(DecideOutcome {
+            rejected,
+            report: Some((
+                "exact_duplicates",
+                serde_json::json!({"clusters": clusters, "size_histogram": size_histogram}),
+            )),
+            summary: Some(format!("exact-duplicate clusters {clusters}")),
+        })
+    }
+}
 
 /// The dedup key of a normalized text.
 pub fn key(normalized: &str) -> u128 {

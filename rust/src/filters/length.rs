@@ -3,7 +3,7 @@
 use super::Verdict;
 use crate::analysis::Analysis;
 use crate::config::{Config, LengthConfig};
-use crate::stage::{Attributes, Phase, ScanStage, StageSpec};
+use crate::stage::{Attributes, Build, Phase, ScanStage, StageSpec};
 
 pub const STAGE: StageSpec = StageSpec {
     name: "filter:length",
@@ -24,7 +24,7 @@ pub const STAGE: StageSpec = StageSpec {
             l.min_words, l.max_words, l.min_chars, l.max_chars
         ))
     },
-    build: Some(|c: &Config| Box::new(LengthFilter::new(c.filters.length.clone()))),
+    build: Build::Scan(|c: &Config| Box::new(LengthFilter::new(c.filters.length.clone()))),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 

@@ -7,6 +7,7 @@
 pub mod length;
 pub mod pii;
 pub mod quality;
+pub mod redact;
 pub mod repetition;
 
 pub use crate::stage::Verdict;

@@ -4,7 +4,7 @@
 //! so ordinary numbers, dates and versions survive.
 
 use crate::config::PiiConfig;
-use crate::stage::{Phase, StageSpec};
+use crate::stage::{Build, Phase, StageSpec};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -33,7 +33,7 @@ pub const STAGE: StageSpec = StageSpec {
         .collect();
         Ok(format!("redact {} in kept documents", kinds.join(", ")))
     },
-    build: None,
+    build: Build::Write(|c, _| Ok(super::redact::build(c))),
     resume: "kept/rejected shards and a done marker (.state/done-NNNNN.json) per input file",
 };
 

@@ -5,7 +5,7 @@
 use super::Verdict;
 use crate::analysis::Analysis;
 use crate::config::{Config, QualityConfig};
-use crate::stage::{above, below, Attributes, Phase, ScanStage, StageSpec};
+use crate::stage::{above, below, Attributes, Build, Phase, ScanStage, StageSpec};
 
 pub const STAGE: StageSpec = StageSpec {
     name: "filter:quality",
@@ -45,7 +45,7 @@ pub const STAGE: StageSpec = StageSpec {
             q.min_alpha_words_frac
         ))
     },
-    build: Some(|c: &Config| Box::new(QualityFilter::new(c.filters.quality.clone()))),
+    build: Build::Scan(|c: &Config| Box::new(QualityFilter::new(c.filters.quality.clone()))),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 

@@ -11,7 +11,7 @@
 use super::Verdict;
 use crate::analysis::Analysis;
 use crate::config::{Config, RepetitionConfig};
-use crate::stage::{above, Attributes, Phase, ScanStage, StageSpec};
+use crate::stage::{above, Attributes, Build as BuildStage, Phase, ScanStage, StageSpec};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
@@ -94,7 +94,9 @@ pub const STAGE: StageSpec = StageSpec {
             dup.join(", ")
         ))
     },
-    build: Some(|c: &Config| Box::new(RepetitionFilter::new(c.filters.repetition.clone()))),
+    build: BuildStage::Scan(|c: &Config| {
+        Box::new(RepetitionFilter::new(c.filters.repetition.clone()))
+    }),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 

@@ -1,107 +1,103 @@
-//! The sequential decide step: walk every record in input order and give each document
-//! one decision. Exact duplicates are found first (first occurrence kept), filter
-//! verdicts apply to the rest; the survivors, in input order, go on to near-duplicate
-//! clustering (`super::near`).
+//! The decide phase: every document starts from its scan verdict (malformed, a scan
+//! stage's rejection, or kept); then each decide stage of the registry
+//! (`crate::stage::decide_stages`: exact dedup, near-dup, ...) reads the documents of its
+//! scope, in input order, and its rejections replace their decisions.
 
 use super::state::{ScanFile, ScanVerdict};
-use crate::config::Config;
-use crate::dedup::exact::ExactIndex;
-use crate::stage::{Phase, StageSpec};
+use crate::report::StageTiming;
+use crate::stage::decide::DecideEnv;
+use crate::stage::{DecideInput, DecideStage, Decision, Rejection, Scope};
 use crate::Result;
-use std::collections::BTreeMap;
+use std::time::Instant;
 
-/// Exact dedup: its key is computed by the scan (from the shared analysis' normalized
-/// text), its decision here, over the scan records.
-pub const EXACT_STAGE: StageSpec = StageSpec {
-    name: "exact_dedup",
-    phase: Phase::Decide,
-    section: "exact_dedup",
-    keys: &[(
-        "enabled",
-        "drop documents whose normalized text equals an earlier one's",
-    )],
-    enabled: |c| c.exact_dedup.enabled,
-    plan: |_| Ok("key: xxh3-128 of the normalized text; the first (input order) is kept".into()),
-    build: None,
-    resume: "decided again from the scan records on every run",
-};
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Keep,
-    Reject {
-        reason: String,
-        detail: Option<String>,
-        duplicate_of: Option<String>,
-        cluster_id: Option<u64>,
-    },
-}
-
+/// The decide phase's result.
 pub struct Decided {
     /// One decision per record, per input file.
     pub decisions: Vec<Vec<Decision>>,
-    pub exact_clusters: u64,
-    pub exact_histogram: BTreeMap<u64, u64>,
-    /// (file, record) of the documents kept so far, in input order.
-    pub survivors: Vec<(usize, usize)>,
+    /// The stages' report sections, in stage order.
+    pub sections: Vec<(&'static str, serde_json::Value)>,
+    /// Each stage's timing (docs and bytes: the documents in its scope), by stage name.
+    pub timings: Vec<(&'static str, StageTiming)>,
+    /// The stages' summary lines.
+    pub summaries: Vec<String>,
 }
 
-pub fn decide(config: &Config, scans: &[ScanFile]) -> Result<Decided> {
-    let mut index = ExactIndex::default();
-    let mut decisions: Vec<Vec<Decision>> = Vec::with_capacity(scans.len());
-    // (file, record) of documents that survive exact dedup and the filters.
-    let mut survivors: Vec<(usize, usize)> = Vec::new();
-    for (f, scan) in scans.iter().enumerate() {
-        let mut out = Vec::with_capacity(scan.records.len());
-        for (r, rec) in scan.records.iter().enumerate() {
-            let reject = |reason: &str, detail: Option<String>, duplicate_of: Option<String>| {
-                Decision::Reject {
-                    reason: reason.to_string(),
-                    detail,
-                    duplicate_of,
-                    cluster_id: None,
-                }
-            };
-            let d = match &rec.verdict {
-                ScanVerdict::Malformed { detail } => {
-                    reject("malformed", Some(detail.clone()), None)
-                }
-                verdict => {
-                    let first = if config.exact_dedup.enabled {
-                        index.first_of(rec.key, &rec.id)
-                    } else {
-                        None
-                    };
-                    match (first, verdict) {
-                        (Some(first), _) => {
-                            reject("exact_duplicate", None, Some(first.to_string()))
-                        }
-                        (None, ScanVerdict::Filtered { reason, detail }) => {
-                            reject(reason, Some(detail.clone()), None)
-                        }
-                        (None, _) => {
-                            survivors.push((f, r));
-                            Decision::Keep
-                        }
-                    }
-                }
-            };
-            out.push(d);
-        }
-        decisions.push(out);
+/// A document's decision from its scan verdict alone.
+fn from_scan(verdict: &ScanVerdict) -> Decision {
+    match verdict {
+        ScanVerdict::Keep => Decision::Keep,
+        ScanVerdict::Malformed { detail } => Decision::Reject(Rejection {
+            detail: Some(detail.clone()),
+            ..Rejection::new("malformed")
+        }),
+        ScanVerdict::Filtered { reason, detail } => Decision::Reject(Rejection {
+            detail: Some(detail.clone()),
+            ..Rejection::new(reason)
+        }),
     }
-    let (exact_clusters, exact_histogram) = index.cluster_stats();
-    Ok(Decided {
-        decisions,
-        exact_clusters,
-        exact_histogram,
-        survivors,
-    })
+}
+
+/// Run the decide stages, in order, over the scan records.
+pub fn decide(
+    stages: &[Box<dyn DecideStage>],
+    scans: &mut [ScanFile],
+    env: &DecideEnv<'_>,
+) -> Result<Decided> {
+    let mut decisions: Vec<Vec<Decision>> = scans
+        .iter()
+        .map(|s| s.records.iter().map(|r| from_scan(&r.verdict)).collect())
+        .collect();
+    let mut offsets = Vec::with_capacity(scans.len());
+    let mut total = 0u64;
+    for s in scans.iter() {
+        offsets.push(total);
+        total += s.records.len() as u64;
+    }
+    let mut out = Decided {
+        decisions: Vec::new(),
+        sections: Vec::new(),
+        timings: Vec::new(),
+        summaries: Vec::new(),
+    };
+    for stage in stages {
+        let started = Instant::now();
+        let docs: Vec<(usize, usize)> = scans
+            .iter()
+            .enumerate()
+            .flat_map(|(f, s)| {
+                s.records
+                    .iter()
+                    .enumerate()
+                    .map(move |(r, rec)| (f, r, rec))
+            })
+            .filter(|&(f, r, rec)| match stage.scope() {
+                Scope::Parsed => !matches!(rec.verdict, ScanVerdict::Malformed { .. }),
+                Scope::Kept => decisions[f][r] == Decision::Keep,
+            })
+            .map(|(f, r, _)| (f, r))
+            .collect();
+        let bytes = docs.iter().map(|&(f, r)| scans[f].records[r].bytes).sum();
+        let outcome = stage.decide(&mut DecideInput::new(scans, &docs, &offsets, env))?;
+        for (i, rejection) in outcome.rejected {
+            let (f, r) = docs[i];
+            decisions[f][r] = Decision::Reject(rejection);
+        }
+        out.sections.extend(outcome.report);
+        out.summaries.extend(outcome.summary);
+        let secs = started.elapsed().as_secs_f64();
+        out.timings.push((
+            stage.name(),
+            StageTiming::new(secs, docs.len() as u64, bytes),
+        ));
+    }
+    out.decisions = decisions;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::pipeline::state::ScanRecord;
 
     fn rec(id: &str, key: u128, verdict: ScanVerdict) -> ScanRecord {
@@ -122,7 +118,7 @@ mod tests {
             reason: "length".into(),
             detail: "words 1 < 50".into(),
         };
-        let scans = vec![
+        let mut scans = vec![
             ScanFile {
                 records: vec![
                     rec("a", 1, ScanVerdict::Keep),
@@ -146,26 +142,31 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let d = decide(&Config::default(), &scans).unwrap();
-        let dup = |of: &str| Decision::Reject {
-            reason: "exact_duplicate".into(),
-            detail: None,
-            duplicate_of: Some(of.into()),
-            cluster_id: None,
+        let stages = crate::stage::decide_stages(&Config::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let env = DecideEnv {
+            spill_dir: dir.path(),
+            quiet: true,
+        };
+        let d = decide(&stages[..1], &mut scans, &env).unwrap();
+        let dup = |of: &str| {
+            Decision::Reject(Rejection {
+                duplicate_of: Some(of.into()),
+                ..Rejection::new("exact_duplicate")
+            })
         };
         assert_eq!(d.decisions[0][0], Decision::Keep);
-        assert!(
-            matches!(&d.decisions[0][1], Decision::Reject { reason, .. } if reason == "length")
-        );
+        assert!(matches!(&d.decisions[0][1], Decision::Reject(r) if r.reason == "length"));
         assert_eq!(d.decisions[1][0], dup("a"));
         assert_eq!(d.decisions[1][1], dup("b"));
-        assert!(
-            matches!(&d.decisions[1][2], Decision::Reject { reason, .. } if reason == "malformed")
-        );
+        assert!(matches!(&d.decisions[1][2], Decision::Reject(r) if r.reason == "malformed"));
         assert_eq!(d.decisions[1][3], Decision::Keep);
         assert_eq!(
-            (d.exact_clusters, d.exact_histogram.get(&2).copied()),
-            (2, Some(2))
+            d.sections,
+            [(
+                "exact_duplicates",
+                serde_json::json!({"clusters": 2, "size_histogram": {"2": 2}})
+            )]
         );
     }
 }

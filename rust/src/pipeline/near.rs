@@ -1,14 +1,14 @@
 //! The near-duplicate stage: cluster the sketches of the documents that survived exact
 //! dedup and the filters (in input order), keep the first of each cluster and turn the
 //! others into `near_duplicate` rejections naming their cluster and the kept document.
+//! The sketches are made by the scan (`super::scan`), from the shared analysis.
 
-use super::decide::{Decided, Decision};
-use super::state::ScanFile;
 use crate::dedup::{LshPlan, NearDup, NearDupStats};
-use crate::stage::{Phase, StageSpec};
+use crate::stage::{
+    Build, DecideInput, DecideOutcome, DecideStage, Phase, Rejection, Scope, StageSpec,
+};
 use crate::{Error, Result};
 use serde::Serialize;
-use std::path::Path;
 
 /// MinHash LSH near-dup removal: sketches made by the scan (from the shared analysis'
 /// word hashes), clustered here over the survivors of exact dedup and the filters.
@@ -59,7 +59,7 @@ pub const STAGE: StageSpec = StageSpec {
             p.num_perm, p.threshold, p.bands, p.rows, p.p_at_minus, p.p_at_threshold, p.p_at_plus, p.check
         ))
     },
-    build: None,
+    build: Build::Decide(|c| Ok(Box::new(NearDedup(NearDup::new(&c.minhash)?)))),
     resume: "sketches in the scan records; band tables spill to .state/ and are rebuilt",
 };
 
@@ -70,75 +70,88 @@ pub struct NearDedupReport {
     pub stats: NearDupStats,
 }
 
-/// Cluster `decided.survivors` and reject every near-duplicate but the first of its
-/// cluster. Sketches are moved out of `scans` (they are not needed afterwards), so
-/// their memory is released as the band tables fill. Band tables spill under `spill_dir`.
-pub fn apply(
-    nd: &NearDup,
-    scans: &mut [ScanFile],
-    decided: &mut Decided,
-    spill_dir: &Path,
-    quiet: bool,
-) -> Result<NearDedupReport> {
-    // Global input ordinal of each file's first record: ordinals increase in input order.
-    let mut offsets = Vec::with_capacity(scans.len());
-    let mut total = 0u64;
-    for s in scans.iter() {
-        offsets.push(total);
-        total += s.records.len() as u64;
+/// The decide part: cluster the kept documents' sketches and reject every near-duplicate
+/// but the first of its cluster.
+struct NearDedup(NearDup);
+
+impl DecideStage for NearDedup {
+    fn name(&self) -> &'static str {
+        "near_dedup"
     }
-    let survivors = &decided.survivors;
-    let ordinals: Vec<u64> = survivors
-        .iter()
-        .map(|&(f, r)| offsets[f] + r as u64)
-        .collect();
-    let plan = nd.plan(survivors.len() as u64);
-    if !quiet {
-        eprintln!("{plan}");
+
+    fn scope(&self) -> Scope {
+        Scope::Kept
     }
-    let mut missing = None;
-    let sketches = survivors.iter().zip(&ordinals).map(|(&(f, r), &ordinal)| {
-        let rec = &mut scans[f].records[r];
-        let sketch = rec.sketch.take().unwrap_or_else(|| {
-            missing.get_or_insert(f);
-            Vec::new()
-        });
-        (ordinal, sketch)
-    });
-    // A missing sketch would fail to parse inside `cluster`; name the state file instead.
-    let outcome = nd.cluster(sketches, Some(spill_dir));
-    if let Some(f) = missing {
-        return Err(Error::Corrupt {
-            path: spill_dir.join(format!("scan-{f:05}.bin")),
-            msg: "scan records lack near-dup sketches; pass --overwrite to start over".into(),
-        });
-    }
-    let outcome = outcome?;
-    let locate = |ordinal: u64| -> (usize, usize) {
-        let i = ordinals
-            .binary_search(&ordinal)
-            .expect("clustering returns the ordinals it was given");
-        survivors[i]
-    };
-    for hit in &outcome.duplicates {
-        let (kf, kr) = locate(hit.kept);
-        let kept_id = scans[kf].records[kr].id.clone();
-        let (f, r) = locate(hit.ordinal);
-        decided.decisions[f][r] = Decision::Reject {
-            reason: "near_duplicate".into(),
-            detail: None,
-            duplicate_of: Some(kept_id),
-            cluster_id: Some(hit.cluster),
+
+    /// Sketches are moved out of the scan records (nothing later needs them), so their
+    /// memory is released as the band tables fill. Band tables spill under `.state/`.
+    fn decide(&self, input: &mut DecideInput<'_>) -> Result<DecideOutcome> {
+        let nd = &self.0;
+        let plan = nd.plan(input.len() as u64);
+        if !input.env.quiet {
+            eprintln!("{plan}");
+        }
+        let spill_dir = input.env.spill_dir;
+        let mut missing = None;
+        let mut ordinals = Vec::with_capacity(input.len());
+        let mut sketches = Vec::with_capacity(input.len());
+        for i in 0..input.len() {
+            let ordinal = input.ordinal(i);
+            let file = input.file(i);
+            let sketch = input.record_mut(i).sketch.take().unwrap_or_else(|| {
+                missing.get_or_insert(file);
+                Vec::new()
+            });
+            ordinals.push(ordinal);
+            sketches.push((ordinal, sketch));
+        }
+        // A missing sketch would fail to parse inside `cluster`; name the state file instead.
+        if let Some(f) = missing {
+            return Err(Error::Corrupt {
+                path: spill_dir.join(format!("scan-{f:05}.bin")),
+                msg: "scan records lack near-dup sketches; pass --overwrite to start over".into(),
+            });
+        }
+        let outcome = nd.cluster(sketches, Some(spill_dir))?;
+        let index = |ordinal: u64| {
+            ordinals
+                .binary_search(&ordinal)
+                .expect("clustering returns the ordinals it was given")
         };
+        let rejected = outcome
+            .duplicates
+            .iter()
+            .map(|hit| {
+                let mut r = Rejection::new("near_duplicate");
+                r.duplicate_of = Some(input.record(index(hit.kept)).id.clone());
+                r.cluster_id = Some(hit.cluster);
+                (index(hit.ordinal), r)
+            })
+            .collect();
+        let st = &outcome.stats;
+        let summary = format!(
+            "near-dup ({} x {}, check {}): {} clusters, {} removed, {} candidate pairs{}, largest cluster {}",
+            st.bands,
+            st.rows,
+            st.check,
+            st.clusters,
+            st.duplicates,
+            st.candidate_pairs,
+            st.verified_pairs
+                .map_or(String::new(), |v| format!(" ({v} confirmed)")),
+            st.largest_cluster
+        );
+        let report = NearDedupReport {
+            plan,
+            stats: outcome.stats,
+        };
+        Ok(DecideOutcome {
+            rejected,
+            report: Some((
+                "near_dedup",
+                serde_json::to_value(&report).expect("report serializes"),
+            )),
+            summary: Some(summary),
+        })
     }
-    let removed: std::collections::HashSet<(usize, usize)> = outcome
-        .duplicates
-        .iter()
-        .map(|h| locate(h.ordinal))
-        .collect();
-    decided.survivors.retain(|s| !removed.contains(s));
-    Ok(NearDedupReport {
-        plan,
-        stats: outcome.stats,
-    })
 }

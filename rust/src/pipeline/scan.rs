@@ -77,7 +77,7 @@ impl Scanner<'_> {
         line: &[u8],
     ) -> Result<ScanRecord> {
         let bytes = line.len() as u64;
-        match doc::parse(line, stem, number) {
+        match doc::parse(line, &self.config.text_key, stem, number) {
             Ok(d) => Ok(self.record(&d, number, bytes)),
             Err(msg) if self.config.lenient => Ok(ScanRecord {
                 line: number,

@@ -1,19 +1,20 @@
-//! Pass 2: re-read one input file and write its documents by decision: kept ones
-//! (PII-redacted) to `kept/part-FFFFF-PPPP.jsonl.zst`, rejected ones (with their reason)
-//! to `rejected/...`. Shards close once they hold `shard_max_bytes` of JSONL; each is
+//! Pass 2: re-read one input file and write its documents by decision: kept ones, after
+//! the write stages (`crate::stage::WriteStage`: PII redaction edits the text, tokenize
+//! takes it), to `kept/part-FFFFF-PPPP.jsonl.zst`, rejected ones (with their reason) to
+//! `rejected/...`. Shards close once they hold `shard_max_bytes` of JSONL; each is
 //! written under a temp name and renamed.
 
-use super::decide::Decision;
 use super::doc::doc_id;
 use super::scan::{BATCH_BYTES, BATCH_LINES};
 use super::state::{ScanFile, WriteStats};
 use crate::config::Config;
-use crate::filters::pii::{PiiCounts, Redactor};
 use crate::input::{file_stem, is_blank, InputFile, RecordReader};
 use crate::io::tmp_name;
+use crate::stage::{Decision, DocPart, FileStage, Rejection, WriteStage};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -98,7 +99,8 @@ pub fn clear_file_outputs(dir: &Path, file_index: usize) -> Result<()> {
 
 pub struct FileWriter<'a> {
     pub config: &'a Config,
-    pub redactor: &'a Redactor,
+    /// The job's write stages, in registry order.
+    pub stages: &'a [Box<dyn WriteStage>],
     pub kept_dir: &'a Path,
     pub rejected_dir: &'a Path,
 }
@@ -114,6 +116,11 @@ impl FileWriter<'_> {
     ) -> Result<WriteStats> {
         clear_file_outputs(self.kept_dir, index)?;
         clear_file_outputs(self.rejected_dir, index)?;
+        let mut files: Vec<Box<dyn FileStage>> = self
+            .stages
+            .iter()
+            .map(|s| s.open(index))
+            .collect::<Result<_>>()?;
         let mut kept = ShardWriter::new(self.kept_dir, index, self.config);
         let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config);
         let mut stats = WriteStats::default();
@@ -156,12 +163,11 @@ impl FileWriter<'_> {
                 for (out, (_, bytes, _)) in outs.into_iter().zip(&batch) {
                     let n = bytes.len() as u64;
                     match out? {
-                        Output::Kept(line, pii) => {
+                        Output::Kept { line, text, parts } => {
                             kept.write_line(&line)?;
                             stats.kept.add(n);
-                            if pii.total() > 0 {
-                                stats.docs_with_pii += 1;
-                                stats.pii.add(&pii);
+                            for (file, part) in files.iter_mut().zip(parts) {
+                                file.add(&text, part)?;
                             }
                         }
                         Output::Rejected(line, reason) => {
@@ -183,26 +189,29 @@ impl FileWriter<'_> {
         }
         kept.close()?;
         rejected.close()?;
+        for file in files {
+            file.finish(&mut stats)?;
+        }
         stats.kept_shards = kept.written;
         stats.rejected_shards = rejected.written;
         Ok(stats)
     }
 
     /// The output line of one document, by its decision.
-    fn output(
+    fn output<'b>(
         &self,
         input: &InputFile,
         stem: &str,
         number: u64,
-        bytes: &[u8],
+        bytes: &'b [u8],
         decision: &Decision,
-    ) -> Result<Output> {
-        let Decision::Reject {
+    ) -> Result<Output<'b>> {
+        let Decision::Reject(Rejection {
             reason,
             detail,
             duplicate_of,
             cluster_id,
-        } = decision
+        }) = decision
         else {
             return self.kept_line(bytes, input, stem, number);
         };
@@ -239,37 +248,59 @@ impl FileWriter<'_> {
         ))
     }
 
-    /// A kept document's output line: the input line itself when nothing changes,
-    /// else the object with its text redacted and a generated id added.
-    fn kept_line(&self, bytes: &[u8], input: &InputFile, stem: &str, line: u64) -> Result<Output> {
-        let d = super::doc::parse(bytes, stem, line).map_err(|msg| Error::Input {
+    /// A kept document's output line: the input line itself when no write stage edits
+    /// the text and the id is given, else the object with the edited text and a generated
+    /// id added; plus the final text and the write stages' parts, for the file.
+    fn kept_line<'b>(
+        &self,
+        bytes: &'b [u8],
+        input: &InputFile,
+        stem: &str,
+        line: u64,
+    ) -> Result<Output<'b>> {
+        let text_key = &self.config.text_key;
+        let d = super::doc::parse(bytes, text_key, stem, line).map_err(|msg| Error::Input {
             path: input.path.clone(),
             line,
             msg: format!("{msg} (on re-read)"),
         })?;
-        let (redacted, counts) = self.redactor.redact(&d.text);
-        let redacted = match redacted {
-            std::borrow::Cow::Owned(s) => Some(s),
-            std::borrow::Cow::Borrowed(_) => None,
-        };
-        if redacted.is_none() && !d.generated_id {
-            return Ok(Output::Kept(bytes.to_vec(), counts));
+        let mut text = d.text;
+        let mut edited = false;
+        let mut parts = Vec::with_capacity(self.stages.len());
+        for stage in self.stages {
+            let (new, part) = stage.doc(&text).map_err(|msg| Error::Input {
+                path: input.path.clone(),
+                line,
+                msg,
+            })?;
+            if let Some(t) = new {
+                text = Cow::Owned(t);
+                edited = true;
+            }
+            parts.push(part);
+        }
+        if !edited && !d.generated_id {
+            let line = bytes.to_vec();
+            return Ok(Output::Kept { line, text, parts });
         }
         let mut obj = parse_object(bytes, input, line)?;
-        if let Some(t) = redacted {
-            obj.insert(crate::input::DEFAULT_TEXT_KEY.into(), Value::String(t));
+        if edited {
+            obj.insert(text_key.clone(), Value::String(text.clone().into_owned()));
         }
         add_generated_id(&mut obj, stem, line);
-        Ok(Output::Kept(
-            serde_json::to_vec(&obj).expect("JSON serializes"),
-            counts,
-        ))
+        let line = serde_json::to_vec(&obj).expect("JSON serializes");
+        Ok(Output::Kept { line, text, parts })
     }
 }
 
 /// One document's output line and where it goes.
-enum Output {
-    Kept(Vec<u8>, PiiCounts),
+enum Output<'a> {
+    Kept {
+        line: Vec<u8>,
+        /// The text as the write stages left it, and what each left for the file.
+        text: Cow<'a, str>,
+        parts: Vec<Option<DocPart>>,
+    },
     Rejected(Vec<u8>, String),
 }
 
