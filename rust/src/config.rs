@@ -33,6 +33,10 @@ pub struct Config {
     pub zstd_level: i32,
     pub exact_dedup: ExactDedupConfig,
     pub filters: FiltersConfig,
+    /// n-gram LM perplexity scoring (`crate::score::stages`).
+    pub perplexity: PerplexityConfig,
+    /// Moore-Lewis domain relevance (`crate::score::stages`).
+    pub domain_relevance: DomainRelevanceConfig,
     /// Near-duplicate removal (MinHash LSH); the section is `dedup::MinHashConfig`.
     pub minhash: MinHashConfig,
     pub pii: PiiConfig,
@@ -52,6 +56,8 @@ impl Default for Config {
             zstd_level: 3,
             exact_dedup: ExactDedupConfig::default(),
             filters: FiltersConfig::default(),
+            perplexity: PerplexityConfig::default(),
+            domain_relevance: DomainRelevanceConfig::default(),
             minhash: MinHashConfig::default(),
             pii: PiiConfig::default(),
             tokenize: TokenizeConfig::default(),
@@ -196,6 +202,8 @@ impl Config {
                 "must be >= 0".into(),
             );
         }
+        self.perplexity.validate()?;
+        self.domain_relevance.validate()?;
         self.minhash.validate()?;
         self.tokenize.validate()
     }
@@ -227,6 +235,14 @@ impl Config {
         if let serde_json::Value::Object(m) = &mut v {
             // The same hash as before the section existed: older jobs still resume.
             m.shift_remove("tokenize");
+            // Scorer sections left at their defaults (off) leave the hash as it was
+            // before they existed.
+            if c.perplexity == PerplexityConfig::default() {
+                m.shift_remove("perplexity");
+            }
+            if c.domain_relevance == DomainRelevanceConfig::default() {
+                m.shift_remove("domain_relevance");
+            }
         }
         hash_json(&v)
     }
