@@ -53,9 +53,7 @@ def tiny_lm(tmp_path_factory, shared_data: Path) -> tuple[Path, list[str]]:
     )
     model = LlamaForCausalLM(cfg)
     texts = _natural(shared_data, 8)
-    batch = [
-        [tok.bos_token_id, *tok(t, add_special_tokens=False)["input_ids"][:63]] for t in texts
-    ]
+    batch = [[tok.bos_token_id, *tok(t, add_special_tokens=False)["input_ids"][:63]] for t in texts]
     width = min(len(b) for b in batch)
     ids = torch.tensor([b[:width] for b in batch])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -89,8 +87,11 @@ def _run(tmp_path: Path, texts: list[str]) -> tuple[Path, dict[str, str]]:
         src,
         out,
         quiet=True,
-        filters={"length": {"enabled": False}, "repetition": {"enabled": False},
-                 "quality": {"enabled": False}},
+        filters={
+            "length": {"enabled": False},
+            "repetition": {"enabled": False},
+            "quality": {"enabled": False},
+        },
         minhash={"enabled": False},
         pii={"enabled": False},
     )
@@ -138,7 +139,12 @@ def test_garbage_and_shuffled_text_score_higher_and_files_align(tiny_lm, tmp_pat
     assert sum(nat) / len(nat) < sum(shuf) / len(shuf), (nat, shuf)
     # Batch size and order do not change a score beyond float noise.
     again = score_perplexity(
-        model_dir, out, name="ref_ppl_b1", batch_size=1, max_tokens=48, device="cpu",
+        model_dir,
+        out,
+        name="ref_ppl_b1",
+        batch_size=1,
+        max_tokens=48,
+        device="cpu",
         progress=False,
     )
     assert again["scored"] == len(docs)
@@ -156,8 +162,9 @@ def test_misaligned_attribute_file_is_an_error_naming_it(tiny_lm, tmp_path: Path
     bad.write_bytes(zstandard.compress(b'{"id": "other", "attributes": {}}\n'))
     with pytest.raises(AttributesError, match=name0):
         score_perplexity(model_dir, out, device="cpu", progress=False)
-    assert score_main(["perplexity", "--model", str(model_dir), "--input", str(out),
-                       "--quiet"]) == 1
+    assert (
+        score_main(["perplexity", "--model", str(model_dir), "--input", str(out), "--quiet"]) == 1
+    )
     assert name0 in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="config.json"):
         score_perplexity(tmp_path, out, progress=False)

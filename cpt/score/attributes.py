@@ -33,9 +33,7 @@ def kept_shards(run_dir: Path) -> list[Path]:
             f"{run_dir}: no {KEPT}/ directory (is this the output of `cpt-curate run`?)"
         )
     return sorted(
-        p.relative_to(kept)
-        for p in kept.rglob("*.jsonl.zst")
-        if not p.name.startswith(".")
+        p.relative_to(kept) for p in kept.rglob("*.jsonl.zst") if not p.name.startswith(".")
     )
 
 
@@ -85,9 +83,7 @@ def read_attributes(path: Path) -> list[tuple[str, dict[str, Any]]]:
             or not isinstance(rec.get("id"), str)
             or not isinstance(rec.get("attributes"), dict)
         ):
-            raise AttributesError(
-                f"{path}:{number}: expected {{\"id\": str, \"attributes\": {{...}}}}"
-            )
+            raise AttributesError(f'{path}:{number}: expected {{"id": str, "attributes": {{...}}}}')
         out.append((rec["id"], rec["attributes"]))
     return out
 

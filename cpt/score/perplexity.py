@@ -95,9 +95,7 @@ def score_perplexity(
 
     docs_per_shard = [read_docs(run_dir / "kept" / rel, text_key) for rel in shards]
     total_docs = sum(len(d) for d in docs_per_shard)
-    bar = tqdm(
-        total=total_docs, desc="ref_ppl", unit="doc", disable=not progress, file=sys.stderr
-    )
+    bar = tqdm(total=total_docs, desc="ref_ppl", unit="doc", disable=not progress, file=sys.stderr)
     all_ppl: list[float] = []
     tokens = 0
     written = []
