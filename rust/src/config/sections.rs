@@ -298,7 +298,7 @@ impl PerplexityConfig {
             );
         }
         if let Some(m) = self.max_ppl {
-            if !(m > 0.0) {
+            if m.is_nan() || m <= 0.0 {
                 return bad("max_ppl", format!("{m} must be > 0"));
             }
         }

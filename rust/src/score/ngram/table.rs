@@ -134,7 +134,11 @@ mod tests {
             t.insert(ngram_key(&[i, i + 1], 7), e).unwrap();
         }
         for i in 0..1000u32 {
-            assert_eq!(t.get(ngram_key(&[i, i + 1], 7)).unwrap().logb, i as f32);
+            let want = Entry {
+                logp: -(i as f32),
+                logb: i as f32,
+            };
+            assert_eq!(t.get(ngram_key(&[i, i + 1], 7)), Some(want));
             assert!(t.get(ngram_key(&[i + 1, i], 7)).is_none());
         }
         assert!(t
@@ -156,6 +160,12 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(z.get(0).unwrap().logp, -1.0);
+        assert_eq!(
+            z.get(0),
+            Some(Entry {
+                logp: -1.0,
+                logb: 0.0
+            })
+        );
     }
 }

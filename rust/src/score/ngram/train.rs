@@ -201,12 +201,11 @@ fn count_doc(ids: &[u32], order: usize, counts: &mut [Map<u64>]) {
 
 fn merge_maps(mut a: Vec<Map<u64>>, b: Vec<Map<u64>>) -> Vec<Map<u64>> {
     for (x, y) in a.iter_mut().zip(b) {
-        let (big, small) = if x.len() >= y.len() {
+        let (mut big, small) = if x.len() >= y.len() {
             (std::mem::take(x), y)
         } else {
             (y, std::mem::take(x))
         };
-        let mut big = big;
         for (k, v) in small {
             *big.entry(k).or_insert(0) += v;
         }
