@@ -163,12 +163,12 @@ pub fn summary(r: &TrainReport) -> String {
     );
     for (i, n) in r.ngrams.iter().enumerate() {
         s += &format!("  {}-grams: {n} kept, {} pruned", i + 1, r.pruned[i]);
-        if let Some(d) = r.discounts.get(i) {
+        if let Some([d1, d2, d3]) = r.discounts.get(i) {
             s += &format!(
                 ", discounts {:.3} {:.3} {:.3}{}",
-                d[0],
-                d[1],
-                d[2],
+                d1,
+                d2,
+                d3,
                 if r.discount_fallback.contains(&(i + 1)) {
                     " (fallback)"
                 } else {
