@@ -31,6 +31,8 @@ __all__ = [
     "export_megatron",
     "read_tokens",
     "extend_tokenizer",
+    "lm_train",
+    "lm_perplexity",
 ]
 
 __version__: str
@@ -111,3 +113,19 @@ def extend_tokenizer(
     threads: int | None = None,
     allow_fewer: bool = False,
 ) -> dict[str, Any]: ...
+
+# --- n-gram language model (python/src/lm.rs) ---
+def lm_train(
+    inputs: Sequence[_Path],
+    output: _Path,
+    *,
+    order: int | None = None,
+    smoothing: str | None = None,
+    min_count: int | None = None,
+    prune: Sequence[int] | None = None,
+    alpha: float | None = None,
+    max_ngrams: int | None = None,
+    text_key: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]: ...
+def lm_perplexity(model: _Path, texts: list[str]) -> list[float]: ...

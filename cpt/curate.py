@@ -16,6 +16,15 @@ from cpt import _engine
 # The tokenize stage's Python face (``cpt.tokenize``), re-exported here beside run().
 from cpt.tokenize import export_megatron, tokenize, tokenizer_hash  # noqa: F401
 
+
+def score_perplexity(model: PathLike, curated: PathLike, **options: Any) -> dict[str, Any]:
+    """Reference-model perplexity of a finished run's kept documents, merged into its
+    attribute files as ``ref_ppl`` (``cpt.score.perplexity.score_perplexity``; needs torch
+    and transformers)."""
+    from cpt.score.perplexity import score_perplexity as score
+
+    return score(model, curated, **options)
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 

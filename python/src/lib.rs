@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod convert;
 mod curate;
 mod errors;
+mod lm;
 mod minhash;
 mod tokenize;
 mod vocab;
@@ -19,5 +20,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     minhash::register(m)?;
     tokenize::register(m)?;
     vocab::register(m)?;
+    lm::register(m)?;
     Ok(())
 }

@@ -35,6 +35,10 @@ pub struct Config {
     pub zstd_level: i32,
     pub exact_dedup: ExactDedupConfig,
     pub filters: FiltersConfig,
+    /// n-gram LM perplexity scoring (`crate::score::stages`).
+    pub perplexity: PerplexityConfig,
+    /// Moore-Lewis domain relevance (`crate::score::stages`).
+    pub domain_relevance: DomainRelevanceConfig,
     /// Near-duplicate removal (MinHash LSH); the section is `dedup::MinHashConfig`.
     pub minhash: MinHashConfig,
     pub pii: PiiConfig,
@@ -55,6 +59,8 @@ impl Default for Config {
             zstd_level: 3,
             exact_dedup: ExactDedupConfig::default(),
             filters: FiltersConfig::default(),
+            perplexity: PerplexityConfig::default(),
+            domain_relevance: DomainRelevanceConfig::default(),
             minhash: MinHashConfig::default(),
             pii: PiiConfig::default(),
             tokenize: TokenizeConfig::default(),
@@ -202,6 +208,8 @@ impl Config {
                 "must be >= 0".into(),
             );
         }
+        self.perplexity.validate()?;
+        self.domain_relevance.validate()?;
         self.minhash.validate()?;
         self.tokenize.validate()
     }
@@ -236,6 +244,14 @@ impl Config {
             // Likewise for the default text key.
             if self.text_key == crate::input::DEFAULT_TEXT_KEY {
                 m.shift_remove("text_key");
+            }
+            // Scorer sections left at their defaults (off) leave the hash as it was
+            // before they existed.
+            if c.perplexity == PerplexityConfig::default() {
+                m.shift_remove("perplexity");
+            }
+            if c.domain_relevance == DomainRelevanceConfig::default() {
+                m.shift_remove("domain_relevance");
             }
         }
         hash_json(&v)

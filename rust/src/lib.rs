@@ -13,6 +13,7 @@ pub mod keywords;
 pub mod normalize;
 pub mod pipeline;
 pub mod report;
+pub mod score;
 pub mod shard;
 pub mod stage;
 pub mod tokenize;

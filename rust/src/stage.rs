@@ -109,6 +109,8 @@ pub const STAGES: &[&StageSpec] = &[
     &crate::filters::length::STAGE,
     &crate::filters::repetition::STAGE,
     &crate::filters::quality::STAGE,
+    &crate::score::stages::PERPLEXITY_STAGE,
+    &crate::score::stages::DOMAIN_RELEVANCE_STAGE,
     &crate::pipeline::near::STAGE,
     &crate::filters::pii::STAGE,
     &crate::pipeline::tokenize::STAGE,

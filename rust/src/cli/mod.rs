@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 
+pub mod lm;
 pub mod run;
 pub mod tokenize;
 pub mod tokenizer;
@@ -28,6 +29,8 @@ pub enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Adapt a tokenizer to a domain (extend a byte-level BPE vocabulary with new merges).
     Tokenizer(tokenizer::TokenizerArgs),
+    /// Word n-gram language models: train one on a reference corpus, score documents.
+    Lm(lm::LmArgs),
 }
 
 /// Parse `args` (program name first) and run; returns the process exit code.
@@ -47,6 +50,7 @@ where
         Command::Run(args) => run::execute(args),
         Command::Tokenize(args) => tokenize::execute(args),
         Command::Tokenizer(args) => tokenizer::execute(args),
+        Command::Lm(args) => lm::execute(args),
     };
     match result {
         Ok(()) => 0,

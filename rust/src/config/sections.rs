@@ -270,3 +270,86 @@ impl TokenizeConfig {
         }
     }
 }
+
+/// n-gram language-model perplexity (CCNet): every document's `ppl` under a `.cptlm` model
+/// (`cpt-curate lm train`); optionally drop above `max_ppl`, or record CCNet's
+/// head / middle / tail bucket as `ppl_bucket` (0, 1, 2) from two cut points.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerplexityConfig {
+    pub enabled: bool,
+    /// The `.cptlm` model; required when enabled.
+    pub model: Option<String>,
+    /// Drop documents whose perplexity is above this; `None` = keep all (score only).
+    pub max_ppl: Option<f64>,
+    /// `[head_max, middle_max]`: ppl <= head_max is head (0), <= middle_max middle (1),
+    /// above tail (2); empty = no bucket attribute.
+    pub buckets: Vec<f64>,
+}
+
+impl PerplexityConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::Config(format!("perplexity.{key}: {why}")));
+        if self.enabled && !matches!(self.model.as_deref(), Some(m) if !m.is_empty()) {
+            return bad(
+                "model",
+                "required when perplexity.enabled is true (a .cptlm file from `cpt-curate lm train`)"
+                    .into(),
+            );
+        }
+        if let Some(m) = self.max_ppl {
+            if m.is_nan() || m <= 0.0 {
+                return bad("max_ppl", format!("{m} must be > 0"));
+            }
+        }
+        if !self.buckets.is_empty() {
+            let b = &self.buckets;
+            if b.len() != 2 || !(b[0] > 0.0 && b[0] <= b[1] && b[1].is_finite()) {
+                return bad(
+                    "buckets",
+                    format!("{b:?} must be two cut points [head_max, middle_max], 0 < head_max <= middle_max"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Domain relevance by Moore-Lewis: `ml_score` = cross-entropy (bits per word) under the
+/// general model minus under the domain model; higher is more domain-like.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainRelevanceConfig {
+    pub enabled: bool,
+    /// `.cptlm` model trained on domain text; required when enabled.
+    pub domain_model: Option<String>,
+    /// `.cptlm` model trained on general text; required when enabled.
+    pub general_model: Option<String>,
+    /// Drop documents whose `ml_score` is below this; `None` = keep all (score only).
+    pub min_score: Option<f64>,
+}
+
+impl DomainRelevanceConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |key: &str, why: String| Err(Error::Config(format!("domain_relevance.{key}: {why}")));
+        for (key, v) in [
+            ("domain_model", &self.domain_model),
+            ("general_model", &self.general_model),
+        ] {
+            if self.enabled && !matches!(v.as_deref(), Some(m) if !m.is_empty()) {
+                return bad(
+                    key,
+                    "required when domain_relevance.enabled is true (a .cptlm file from `cpt-curate lm train`)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(m) = self.min_score {
+            if !m.is_finite() {
+                return bad("min_score", format!("{m} must be finite"));
+            }
+        }
+        Ok(())
+    }
+}
