@@ -6,7 +6,7 @@
 use super::ngram::{shared, LmModel};
 use crate::analysis::Analysis;
 use crate::config::Config;
-use crate::stage::{above, below, Attributes, Phase, ScanStage, StageSpec, Verdict};
+use crate::stage::{above, below, Attributes, Build, Phase, ScanStage, StageSpec, Verdict};
 use crate::Result;
 use std::path::Path;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub const PERPLEXITY_STAGE: StageSpec = StageSpec {
         }
         Ok(s)
     },
-    build: Some(|c: &Config| {
+    build: Build::Scan(|c: &Config| {
         let p = &c.perplexity;
         Box::new(PerplexityStage {
             model: take("perplexity.model", p.model.as_ref()),
@@ -158,7 +158,7 @@ pub const DOMAIN_RELEVANCE_STAGE: StageSpec = StageSpec {
         }
         Ok(s)
     },
-    build: Some(|c: &Config| {
+    build: Build::Scan(|c: &Config| {
         let d = &c.domain_relevance;
         Box::new(DomainRelevanceStage {
             domain: take("domain_relevance.domain_model", d.domain_model.as_ref()),
