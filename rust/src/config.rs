@@ -27,6 +27,8 @@ pub struct Config {
     pub threads: usize,
     /// Count and route malformed lines to the rejected output instead of stopping.
     pub lenient: bool,
+    /// Follow symlinks to directories when walking input directories (each is walked once).
+    pub follow_symlinks: bool,
     /// A shard is closed once it holds this many bytes of (uncompressed) JSONL.
     pub shard_max_bytes: u64,
     /// zstd level of the output shards.
@@ -48,6 +50,7 @@ impl Default for Config {
             output: String::new(),
             threads: 0,
             lenient: false,
+            follow_symlinks: false,
             shard_max_bytes: 256 << 20,
             zstd_level: 3,
             exact_dedup: ExactDedupConfig::default(),
@@ -227,6 +230,8 @@ impl Config {
         if let serde_json::Value::Object(m) = &mut v {
             // The same hash as before the section existed: older jobs still resume.
             m.shift_remove("tokenize");
+            // Which files are read is in the job identity (the input list) already.
+            m.shift_remove("follow_symlinks");
         }
         hash_json(&v)
     }

@@ -124,6 +124,11 @@ pub struct Report {
     /// Per reason: malformed, exact_duplicate, length, repetition, quality, near_duplicate.
     pub rejected: BTreeMap<String, Count>,
     pub malformed_docs: u64,
+    /// Documents whose id (given, or generated) equals an earlier document's id in the job
+    /// (input order); they are still curated, the count flags ambiguous ids.
+    pub duplicate_ids: u64,
+    /// The first few such ids (at most 10, input order).
+    pub duplicate_id_examples: Vec<String>,
     pub pii: Pii,
     pub exact_duplicates: ExactDuplicates,
     /// MinHash LSH near-duplicate removal: plan and statistics (absent when disabled).

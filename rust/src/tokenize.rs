@@ -23,7 +23,7 @@ use resume::{job_hash, remove_if_exists, remove_stale_shards, resume, save_state
 use serde::Serialize;
 use setup::TokenizerSetup;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -64,6 +64,9 @@ pub struct TokenizeOptions {
     /// Word frequencies for the fragmentation list come from the first this-many text bytes.
     pub stats_sample_bytes: u64,
     pub progress: bool,
+    /// Replace an existing dataset in `output` made from other inputs or with another
+    /// tokenizer (refused otherwise).
+    pub overwrite: bool,
 }
 
 impl Default for TokenizeOptions {
@@ -84,6 +87,7 @@ impl Default for TokenizeOptions {
             batch_bytes: 4 << 20,
             stats_sample_bytes: 64 << 20,
             progress: false,
+            overwrite: false,
         }
     }
 }
@@ -142,8 +146,15 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         })
         .collect();
     let files: Vec<PathBuf> = expanded.into_iter().map(|f| f.path).collect();
-    std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
     let manifest_path = opts.output.join(MANIFEST);
+    if !opts.overwrite {
+        refuse_another_dataset(&manifest_path, &setup, &inputs)?;
+    }
+    std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
+    write_atomic(
+        &opts.output.join(crate::input::expand::OUTPUT_MARKER),
+        b"cpt-curate tokenize output\n",
+    )?;
     // A manifest names only complete datasets: drop the old one before touching any shard.
     remove_if_exists(&manifest_path)?;
 
@@ -293,6 +304,48 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
     let json = serde_json::to_string_pretty(&report).expect("report serializes") + "\n";
     write_atomic(&opts.output.join(REPORT), json.as_bytes())?;
     Ok(report)
+}
+
+/// An existing dataset in the output directory made from other inputs or with another
+/// tokenizer is not replaced silently.
+fn refuse_another_dataset(
+    manifest_path: &Path,
+    setup: &TokenizerSetup,
+    inputs: &[InputEntry],
+) -> Result<()> {
+    if !manifest_path.exists() {
+        return Ok(());
+    }
+    let old = Manifest::load(manifest_path).map_err(|e| {
+        Error::Config(format!(
+            "{} exists and is not a manifest this tool can read ({e}); pass --overwrite to replace it",
+            manifest_path.display()
+        ))
+    })?;
+    if old.tokenizer.hash != setup.hash {
+        return Err(Error::Config(format!(
+            "{} holds a dataset tokenized with tokenizer {} ({}), this run uses {}; \
+             pass --overwrite to replace it",
+            manifest_path.display(),
+            old.tokenizer.hash,
+            old.tokenizer.file,
+            setup.hash
+        )));
+    }
+    if old.inputs != inputs {
+        let name = |v: &[InputEntry]| match v {
+            [] => "no inputs".to_string(),
+            [one] => one.path.clone(),
+            [first, ..] => format!("{} and {} more", first.path, v.len() - 1),
+        };
+        return Err(Error::Config(format!(
+            "{} holds a dataset of other inputs ({}), this run reads {}; pass --overwrite to replace it",
+            manifest_path.display(),
+            name(&old.inputs),
+            name(inputs)
+        )));
+    }
+    Ok(())
 }
 
 fn validate(opts: &TokenizeOptions) -> Result<()> {

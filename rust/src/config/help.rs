@@ -12,6 +12,10 @@ pub const JOB_KEYS: &[(&str, &str)] = &[
     ("threads", "worker threads, 0 = all cores"),
     ("lenient", "route malformed lines to the rejected output"),
     (
+        "follow_symlinks",
+        "follow directory symlinks in input dirs (each dir walked once)",
+    ),
+    (
         "shard_max_bytes",
         "uncompressed JSONL bytes per output shard",
     ),

@@ -69,6 +69,7 @@ pub fn tokenize_kept(
     dir: &Path,
     threads: usize,
     quiet: bool,
+    overwrite: bool,
 ) -> Result<TokenizeReport> {
     if report.kept_shards.is_empty() {
         return Err(Error::Config(format!(
@@ -93,6 +94,7 @@ pub fn tokenize_kept(
         megatron: t.megatron.as_ref().map(PathBuf::from),
         config_hash: Some(report.config_hash.clone()),
         progress: !quiet && std::io::stderr().is_terminal(),
+        overwrite,
         ..TokenizeOptions::default()
     };
     crate::tokenize::run(&opts)

@@ -4,12 +4,11 @@
 //! written under a temp name and renamed.
 
 use super::decide::Decision;
-use super::doc::doc_id;
 use super::scan::{BATCH_BYTES, BATCH_LINES};
 use super::state::{ScanFile, WriteStats};
 use crate::config::Config;
 use crate::filters::pii::{PiiCounts, Redactor};
-use crate::input::{file_stem, is_blank, InputFile, RecordReader};
+use crate::input::{is_blank, InputFile, RecordReader};
 use crate::io::tmp_name;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -50,8 +49,10 @@ impl ShardWriter {
             ));
             let tmp = tmp_name(&path);
             let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
+            let mut enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
                 .map_err(|e| Error::io(&tmp, e))?;
+            // A content checksum per frame: the input layer verifies it on every re-read.
+            enc.include_checksum(true).map_err(|e| Error::io(&tmp, e))?;
             self.current = Some((enc, path, 0));
             self.part += 1;
         }
@@ -117,7 +118,7 @@ impl FileWriter<'_> {
         let mut kept = ShardWriter::new(self.kept_dir, index, self.config);
         let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config);
         let mut stats = WriteStats::default();
-        let stem = file_stem(&input.path);
+        let stem = input.id_prefix.as_str();
         let changed = |line: u64, why: &str| Error::Input {
             path: input.path.clone(),
             line,
@@ -150,7 +151,7 @@ impl FileWriter<'_> {
                 let outs: Vec<Result<Output>> = batch
                     .par_iter()
                     .map(|(number, bytes, decision)| {
-                        self.output(input, &stem, *number, bytes, decision)
+                        self.output(input, stem, *number, bytes, decision)
                     })
                     .collect();
                 for (out, (_, bytes, _)) in outs.into_iter().zip(&batch) {
@@ -206,7 +207,7 @@ impl FileWriter<'_> {
         else {
             return self.kept_line(bytes, input, stem, number);
         };
-        let mut obj = if reason == "malformed" {
+        if reason == "malformed" {
             let mut m = Map::new();
             m.insert(
                 "raw".into(),
@@ -217,36 +218,47 @@ impl FileWriter<'_> {
                 Value::String(input.path.to_string_lossy().into_owned()),
             );
             m.insert("line".into(), Value::from(number));
-            m
-        } else {
-            let mut m = parse_object(bytes, input, number)?;
-            add_generated_id(&mut m, stem, number);
-            m
-        };
-        obj.insert("reject_reason".into(), Value::String(reason.clone()));
+            m.insert("reject_reason".into(), Value::String(reason.clone()));
+            if let Some(d) = detail {
+                m.insert("reject_detail".into(), Value::String(d.clone()));
+            }
+            return Ok(Output::Rejected(
+                serde_json::to_vec(&m).expect("JSON serializes"),
+                reason.clone(),
+            ));
+        }
+        let d = reparse(bytes, input, stem, number)?;
+        let mut extra: Vec<(&str, String)> = vec![("reject_reason", json_string(reason))];
         if let Some(d) = detail {
-            obj.insert("reject_detail".into(), Value::String(d.clone()));
+            extra.push(("reject_detail", json_string(d)));
         }
         if let Some(d) = duplicate_of {
-            obj.insert("duplicate_of".into(), Value::String(d.clone()));
+            extra.push(("duplicate_of", json_string(d)));
         }
         if let Some(c) = cluster_id {
-            obj.insert("cluster_id".into(), Value::from(*c));
+            extra.push(("cluster_id", c.to_string()));
         }
-        Ok(Output::Rejected(
-            serde_json::to_vec(&obj).expect("JSON serializes"),
-            reason.clone(),
-        ))
+        let line = if extra.iter().any(|(k, _)| has_key(bytes, k)) {
+            // The input already has a field of that name: it is replaced, in its place.
+            let mut obj = parse_object(bytes, input, number)?;
+            if d.generated_id {
+                obj.insert("id".into(), Value::String(d.id.clone()));
+            }
+            for (k, v) in extra {
+                let v = serde_json::from_str(&v).expect("a JSON value");
+                obj.insert(k.into(), v);
+            }
+            serde_json::to_vec(&obj).expect("JSON serializes")
+        } else {
+            d.splice(bytes, None, &extra)
+        };
+        Ok(Output::Rejected(line, reason.clone()))
     }
 
-    /// A kept document's output line: the input line itself when nothing changes,
-    /// else the object with its text redacted and a generated id added.
+    /// A kept document's output line: the input line itself when nothing changes, else
+    /// the line with its text redacted and a generated id added, every other byte kept.
     fn kept_line(&self, bytes: &[u8], input: &InputFile, stem: &str, line: u64) -> Result<Output> {
-        let d = super::doc::parse(bytes, stem, line).map_err(|msg| Error::Input {
-            path: input.path.clone(),
-            line,
-            msg: format!("{msg} (on re-read)"),
-        })?;
+        let d = reparse(bytes, input, stem, line)?;
         let (redacted, counts) = self.redactor.redact(&d.text);
         let redacted = match redacted {
             std::borrow::Cow::Owned(s) => Some(s),
@@ -255,16 +267,34 @@ impl FileWriter<'_> {
         if redacted.is_none() && !d.generated_id {
             return Ok(Output::Kept(bytes.to_vec(), counts));
         }
-        let mut obj = parse_object(bytes, input, line)?;
-        if let Some(t) = redacted {
-            obj.insert(crate::input::DEFAULT_TEXT_KEY.into(), Value::String(t));
-        }
-        add_generated_id(&mut obj, stem, line);
         Ok(Output::Kept(
-            serde_json::to_vec(&obj).expect("JSON serializes"),
+            d.splice(bytes, redacted.as_deref(), &[]),
             counts,
         ))
     }
+}
+
+fn reparse<'a>(
+    bytes: &'a [u8],
+    input: &InputFile,
+    stem: &str,
+    line: u64,
+) -> Result<super::doc::ParsedDoc<'a>> {
+    super::doc::parse(bytes, stem, line).map_err(|msg| Error::Input {
+        path: input.path.clone(),
+        line,
+        msg: format!("{msg} (on re-read)"),
+    })
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+/// Whether the record may hold a field named `key` (a cheap over-approximation).
+fn has_key(bytes: &[u8], key: &str) -> bool {
+    let quoted = format!("\"{key}\"");
+    memchr::memmem::find(bytes, quoted.as_bytes()).is_some()
 }
 
 /// One document's output line and where it goes.
@@ -279,11 +309,4 @@ fn parse_object(bytes: &[u8], input: &InputFile, line: u64) -> Result<Map<String
         line,
         msg: format!("{msg} (on re-read)"),
     })
-}
-
-fn add_generated_id(obj: &mut Map<String, Value>, stem: &str, line: u64) {
-    let (id, generated) = doc_id(obj.get("id"), stem, line);
-    if generated {
-        obj.insert("id".into(), Value::String(id));
-    }
 }
