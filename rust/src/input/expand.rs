@@ -167,7 +167,9 @@ pub fn expand_with(patterns: &[String], opts: ExpandOptions<'_>) -> Result<Vec<I
                 if path.is_dir() {
                     check_dir_vs_output(&path, output.as_deref())?;
                     found.walk(&path, &path)?;
-                } else if !inside(&path, output.as_deref()) {
+                } else if !inside(&path, output.as_deref())
+                    && !path.ancestors().skip(1).any(is_cpt_output)
+                {
                     let root = parent(&path);
                     found.files.push((path, root));
                 }
