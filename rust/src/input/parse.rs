@@ -5,9 +5,7 @@
 //! spacing). Other fields are skipped without being built, but their nesting is checked
 //! against [`MAX_DEPTH`]. The error text says what is wrong; the caller adds the file and line.
 
-use serde::de::{
-    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -197,72 +195,16 @@ impl<'de> Visitor<'de> for Fields<'_> {
                     found.raw_id = Some(raw);
                 }
                 Key::Other => {
-                    map.next_value_seed(Skip { depth: 2 })?;
+                    // Raw, so numbers are not converted (`1e400` stays valid) and the
+                    // nesting is measured on the bytes.
+                    let raw: &'de RawValue = map.next_value()?;
+                    if 1 + depth_of(raw.get()) > MAX_DEPTH {
+                        return Err(A::Error::custom(TOO_DEEP));
+                    }
                 }
             }
         }
         Ok(found)
-    }
-}
-
-/// Skips a value, refusing one nested deeper than [`MAX_DEPTH`]; `depth` is the level a
-/// container here would have.
-#[derive(Clone, Copy)]
-struct Skip {
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if self.depth > MAX_DEPTH {
-            return Err(A::Error::custom(TOO_DEEP));
-        }
-        let inner = Skip {
-            depth: self.depth + 1,
-        };
-        while seq.next_element_seed(inner)?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        if self.depth > MAX_DEPTH {
-            return Err(A::Error::custom(TOO_DEEP));
-        }
-        let inner = Skip {
-            depth: self.depth + 1,
-        };
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value_seed(inner)?;
-        }
-        Ok(())
     }
 }
 
