@@ -26,7 +26,9 @@ WORDS = (
 
 
 def prose(seed: int, n: int = 80) -> str:
-    return " ".join(WORDS[(seed * 7 + i * (seed % 5 + 1)) % len(WORDS)] for i in range(n)) + f" {seed}"
+    return (
+        " ".join(WORDS[(seed * 7 + i * (seed % 5 + 1)) % len(WORDS)] for i in range(n)) + f" {seed}"
+    )
 
 
 def doc(seed: int, **fields: Any) -> str:
@@ -81,7 +83,9 @@ def test_big_numbers_and_key_order_byte_exact(hostile: Any, tmp_path: Path) -> N
 def test_deep_nesting_strict_is_an_error(hostile: Any, tmp_path: Path) -> None:
     deep = '{"text": "x", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}"
     src = write(tmp_path / "deep.jsonl", [doc(1), deep])
-    hostile.check(lambda: curate([src], tmp_path / "out"), cpt.InputError, "deep.jsonl:2", "nested deeper")
+    hostile.check(
+        lambda: curate([src], tmp_path / "out"), cpt.InputError, "deep.jsonl:2", "nested deeper"
+    )
 
 
 def test_deep_nesting_lenient_is_counted(hostile: Any, tmp_path: Path) -> None:
@@ -137,7 +141,9 @@ def test_generated_ids_unique_across_directories(hostile: Any, tmp_path: Path) -
     write(tmp_path / "d" / "b" / "docs.jsonl", [doc(7)])
     report = hostile.accepted(lambda: curate([tmp_path / "d"], tmp_path / "out"))
     assert report["rejected"]["exact_duplicate"]["docs"] == 1
-    (rej,) = [json.loads(x) for x in read_zst_lines(tmp_path / "out/rejected/part-00001-0000.jsonl.zst")]
+    (rej,) = [
+        json.loads(x) for x in read_zst_lines(tmp_path / "out/rejected/part-00001-0000.jsonl.zst")
+    ]
     assert rej["id"] == "b/docs:1" and rej["duplicate_of"] == "a/docs:1"
 
 
@@ -155,19 +161,33 @@ def test_input_edited_in_place_refused_on_resume(hostile: Any, tmp_path: Path) -
     src.write_text(text.replace("council", "councel", 1))
     assert len(src.read_text()) == len(text)
     hostile.check(
-        lambda: curate([src], tmp_path / "out"), cpt.ConfigError, "in.jsonl", "input changed", "--overwrite"
+        lambda: curate([src], tmp_path / "out"),
+        cpt.ConfigError,
+        "in.jsonl",
+        "input changed",
+        "--overwrite",
     )
 
 
 @pytest.mark.parametrize(
     "value",
     [
-        "+15551234567", "+8613800138000", "+44 7700 900123", "+49 30 12345678", "+91 98765 43210",
-        "1-555-123-4567", "josé@example.es", '"john doe"@example.com', "fe80::1%eth0", "2001:db8::",
+        "+15551234567",
+        "+8613800138000",
+        "+44 7700 900123",
+        "+49 30 12345678",
+        "+91 98765 43210",
+        "1-555-123-4567",
+        "josé@example.es",
+        '"john doe"@example.com',
+        "fe80::1%eth0",
+        "2001:db8::",
     ],
 )
 def test_pii_formerly_missed_is_redacted(hostile: Any, tmp_path: Path, value: str) -> None:
-    src = write(tmp_path / "in.jsonl", [json.dumps({"text": prose(3) + " contact " + value + " today"})])
+    src = write(
+        tmp_path / "in.jsonl", [json.dumps({"text": prose(3) + " contact " + value + " today"})]
+    )
     report = hostile.accepted(lambda: curate([src], tmp_path / "out"))
     assert report["pii"]["docs_with_pii"] == 1
     (kept,) = read_zst_lines(tmp_path / "out/kept/part-00000-0000.jsonl.zst")
@@ -175,7 +195,15 @@ def test_pii_formerly_missed_is_redacted(hostile: Any, tmp_path: Path, value: st
 
 
 @pytest.mark.parametrize(
-    "value", ["v2.10.4", "2024-01-15", "$1,234.56", "ISBN 978-3-16-148410-0", "d41d8cd98f00b204e9800998ecf8427e", "std::io"]
+    "value",
+    [
+        "v2.10.4",
+        "2024-01-15",
+        "$1,234.56",
+        "ISBN 978-3-16-148410-0",
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "std::io",
+    ],
 )
 def test_pii_look_alikes_survive(hostile: Any, tmp_path: Path, value: str) -> None:
     src = write(tmp_path / "in.jsonl", [json.dumps({"text": prose(3) + " see " + value})])
@@ -187,7 +215,9 @@ def _tokenizer(shared_data: Path) -> Path:
     return shared_data / "tokenizers" / "smollm2-135m.tokenizer.json"
 
 
-def test_tokenize_into_other_dataset_refused(hostile: Any, tmp_path: Path, shared_data: Path) -> None:
+def test_tokenize_into_other_dataset_refused(
+    hostile: Any, tmp_path: Path, shared_data: Path
+) -> None:
     a = write(tmp_path / "a.jsonl", [doc(1)])
     b = write(tmp_path / "b.jsonl", [doc(2)])
     out = tmp_path / "tokens"
@@ -203,7 +233,8 @@ def test_tokenize_into_other_dataset_refused(hostile: Any, tmp_path: Path, share
 
 
 @pytest.mark.parametrize(
-    "name,why", [("../x.cpts", "contains '..'"), ("/etc/passwd", "is absolute"), ("dup", "listed twice")]
+    "name,why",
+    [("../x.cpts", "contains '..'"), ("/etc/passwd", "is absolute"), ("dup", "listed twice")],
 )
 def test_rust_reader_refuses_escaping_shards(
     hostile: Any, tmp_path: Path, shared_data: Path, name: str, why: str
@@ -220,7 +251,12 @@ def test_rust_reader_refuses_escaping_shards(
     else:
         entry["file"] = name
     (out / "manifest.json").write_text(json.dumps(manifest))
-    hostile.check(lambda: _engine.read_tokens(out / "manifest.json", 0, 1), cpt.ShardError, "manifest.json", why)
+    hostile.check(
+        lambda: _engine.read_tokens(out / "manifest.json", 0, 1),
+        cpt.ShardError,
+        "manifest.json",
+        why,
+    )
 
 
 def test_partial_report_temp_resumes(hostile: Any, tmp_path: Path) -> None:
