@@ -29,6 +29,7 @@ def tokenize(
     config_hash: str | None = None,
     top_words: int | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Tokenize JSONL documents (files, directories, globs; plain, zstd or gzip) with a
     ``tokenizer.json`` into compressed, seekable token shards in ``output`` (see FORMAT.md).
@@ -36,7 +37,8 @@ def tokenize(
     Writes ``manifest.json`` (last, atomically) and ``tokenize_report.json``; returns the report.
     A rerun of the same job skips shards that are already complete and verified. Raises
     ``cpt.InputError`` naming file and line for a malformed document, ``cpt.TokenizerError`` for
-    a tokenizer without EOS (pass ``eos_token``), ``cpt.ConfigError`` for bad options.
+    a tokenizer without EOS (pass ``eos_token``), ``cpt.ConfigError`` for bad options and for an
+    ``output`` that holds a dataset of other inputs or another tokenizer (unless ``overwrite``).
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
@@ -51,6 +53,7 @@ def tokenize(
         "config_hash": config_hash,
         "top_words": top_words,
         "progress": progress,
+        "overwrite": overwrite,
     }
     # None leaves the engine's default (`TokenizeOptions::default`).
     given = {k: v for k, v in options.items() if v is not None}

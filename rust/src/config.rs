@@ -29,6 +29,8 @@ pub struct Config {
     pub lenient: bool,
     /// The field (JSONL) or column (Parquet) that holds a document's text.
     pub text_key: String,
+    /// Follow symlinks to directories when walking input directories (each is walked once).
+    pub follow_symlinks: bool,
     /// A shard is closed once it holds this many bytes of (uncompressed) JSONL.
     pub shard_max_bytes: u64,
     /// zstd level of the output shards.
@@ -55,6 +57,7 @@ impl Default for Config {
             threads: 0,
             lenient: false,
             text_key: crate::input::DEFAULT_TEXT_KEY.into(),
+            follow_symlinks: false,
             shard_max_bytes: 256 << 20,
             zstd_level: 3,
             exact_dedup: ExactDedupConfig::default(),
@@ -253,6 +256,8 @@ impl Config {
             if c.domain_relevance == DomainRelevanceConfig::default() {
                 m.shift_remove("domain_relevance");
             }
+            // Which files are read is in the job identity (the input list) already.
+            m.shift_remove("follow_symlinks");
         }
         hash_json(&v)
     }

@@ -67,7 +67,13 @@ fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 /// Make `output` ready: refuse a different job's state unless `overwrite`.
 fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Result<StateDir> {
     let state = StateDir::new(output);
-    let ours = ["kept", "rejected", ".state", "report.json"];
+    let ours = [
+        "kept",
+        "rejected",
+        ".state",
+        "report.json",
+        crate::input::expand::OUTPUT_MARKER,
+    ];
     if overwrite {
         for name in ours {
             let p = output.join(name);
@@ -101,10 +107,28 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
             )));
         }
         if previous.inputs != identity.inputs {
-            return Err(Error::Config(format!(
-                "{} holds a job with different inputs; pass --overwrite to start over",
-                output.display()
-            )));
+            // Name the first input that differs: an edit in place shows as a new fingerprint.
+            let changed = previous
+                .inputs
+                .iter()
+                .zip(&identity.inputs)
+                .find(|(a, b)| a.0 == b.0 && a != b);
+            return Err(Error::Config(match changed {
+                Some((a, b)) => format!(
+                    "{}: input changed since the interrupted job in {} (size {} -> {}, content \
+                     fingerprint {} -> {}); it is not rescanned: pass --overwrite to start over",
+                    a.0,
+                    output.display(),
+                    a.1,
+                    b.1,
+                    a.2,
+                    b.2
+                ),
+                None => format!(
+                    "{} holds a job with different inputs; pass --overwrite to start over",
+                    output.display()
+                ),
+            }));
         }
     } else if ours.iter().any(|n| output.join(n).exists()) {
         return Err(Error::Config(format!(
@@ -119,6 +143,11 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
     ] {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
+    // The marker input expansion recognises: this directory is never read as input.
+    write_atomic(
+        &output.join(crate::input::expand::OUTPUT_MARKER),
+        b"cpt-curate output\n",
+    )?;
     write_atomic(
         &state.job(),
         &serde_json::to_vec_pretty(identity).expect("identity serializes"),
@@ -302,6 +331,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         input_docs,
         threads,
         quiet: opts.quiet,
+        overwrite: opts.overwrite,
     };
     for stage in &writers {
         let end = pool.install(|| stage.finish(&job))?;
@@ -318,8 +348,22 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let path = output.join("report.json");
     let mut json = serde_json::to_vec_pretty(&report).expect("report serializes");
     json.push(b'\n');
+    if std::env::var_os("CPT_TEST_ABORT_IN_REPORT").is_some() {
+        // Test hook: die half-way through the report's temp file (kill-and-resume tests).
+        let tmp = crate::io::tmp_name(&path);
+        std::fs::write(&tmp, &json[..json.len() / 2]).map_err(|e| Error::io(&tmp, e))?;
+        std::process::abort();
+    }
     write_atomic(&path, &json)?;
     if !opts.quiet {
+        if report.duplicate_ids > 0 {
+            eprintln!(
+                "cpt-curate: warning: {} document(s) share an id with an earlier document (e.g. {:?}); \
+                 ids are ambiguous in the outputs (report.json: duplicate_ids)",
+                report.duplicate_ids,
+                report.duplicate_id_examples.first().map_or("", String::as_str)
+            );
+        }
         eprintln!("{}", report.summary());
     }
     Ok(report)
@@ -386,6 +430,16 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
         .collect();
     let input_docs: u64 = inputs.iter().map(|i| i.docs).sum();
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
+    let (mut duplicate_ids, mut duplicate_id_examples) = (0u64, Vec::new());
+    let mut ids = std::collections::HashSet::new();
+    for r in b.scans.iter().flat_map(|s| &s.records) {
+        if !ids.insert(r.id.as_str()) {
+            duplicate_ids += 1;
+            if duplicate_id_examples.len() < 10 {
+                duplicate_id_examples.push(r.id.clone());
+            }
+        }
+    }
     let rejected_docs: u64 = rejected.values().map(|c| c.docs).sum();
     let rejected_bytes: u64 = rejected.values().map(|c| c.bytes).sum();
     // The decide step's verdicts must match what pass 2 wrote, reason by reason.
@@ -420,6 +474,8 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
         rejected_docs,
         rejected_bytes,
         malformed_docs: rejected.get("malformed").map_or(0, |c| c.docs),
+        duplicate_ids,
+        duplicate_id_examples,
         rejected,
         pii,
         sections: b

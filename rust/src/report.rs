@@ -115,6 +115,11 @@ pub struct Report {
     /// Per reason: malformed, exact_duplicate, length, repetition, quality, near_duplicate.
     pub rejected: BTreeMap<String, Count>,
     pub malformed_docs: u64,
+    /// Documents whose id (given, or generated) equals an earlier document's id in the job
+    /// (input order); they are still curated, the count flags ambiguous ids.
+    pub duplicate_ids: u64,
+    /// The first few such ids (at most 10, input order).
+    pub duplicate_id_examples: Vec<String>,
     pub pii: Pii,
     /// The stages' own sections, by key, present when the stage ran: `exact_duplicates`
     /// (clusters, size histogram), `near_dedup` (LSH plan and statistics), `tokenize`

@@ -17,8 +17,9 @@ use crate::shard::manifest::InputEntry;
 use crate::{Error, Result};
 use serde::Serialize;
 use setup::TokenizerSetup;
+use crate::shard::manifest::Manifest;
 use sink::{Counters, TokenSink};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -59,6 +60,9 @@ pub struct TokenizeOptions {
     /// Word frequencies for the fragmentation list come from the first this-many text bytes.
     pub stats_sample_bytes: u64,
     pub progress: bool,
+    /// Replace an existing dataset in `output` made from other inputs or with another
+    /// tokenizer (refused otherwise).
+    pub overwrite: bool,
 }
 
 impl Default for TokenizeOptions {
@@ -79,6 +83,7 @@ impl Default for TokenizeOptions {
             batch_bytes: 4 << 20,
             stats_sample_bytes: 64 << 20,
             progress: false,
+            overwrite: false,
         }
     }
 }
@@ -217,6 +222,48 @@ pub fn run(opts: &TokenizeOptions) -> Result<TokenizeReport> {
         bar.finish_and_clear();
     }
     sink::finish(opts, &setup, written, &acc, threads, started)
+}
+
+/// An existing dataset in the output directory made from other inputs or with another
+/// tokenizer is not replaced silently.
+pub(crate) fn refuse_another_dataset(
+    manifest_path: &Path,
+    setup: &TokenizerSetup,
+    inputs: &[InputEntry],
+) -> Result<()> {
+    if !manifest_path.exists() {
+        return Ok(());
+    }
+    let old = Manifest::load(manifest_path).map_err(|e| {
+        Error::Config(format!(
+            "{} exists and is not a manifest this tool can read ({e}); pass --overwrite to replace it",
+            manifest_path.display()
+        ))
+    })?;
+    if old.tokenizer.hash != setup.hash {
+        return Err(Error::Config(format!(
+            "{} holds a dataset tokenized with tokenizer {} ({}), this run uses {}; \
+             pass --overwrite to replace it",
+            manifest_path.display(),
+            old.tokenizer.hash,
+            old.tokenizer.file,
+            setup.hash
+        )));
+    }
+    if old.inputs != inputs {
+        let name = |v: &[InputEntry]| match v {
+            [] => "no inputs".to_string(),
+            [one] => one.path.clone(),
+            [first, ..] => format!("{} and {} more", first.path, v.len() - 1),
+        };
+        return Err(Error::Config(format!(
+            "{} holds a dataset of other inputs ({}), this run reads {}; pass --overwrite to replace it",
+            manifest_path.display(),
+            name(&old.inputs),
+            name(inputs)
+        )));
+    }
+    Ok(())
 }
 
 fn validate(opts: &TokenizeOptions) -> Result<()> {

@@ -24,6 +24,9 @@ pub struct RunArgs {
     /// Count malformed lines and route them to the rejected output (config key `lenient`).
     #[arg(long)]
     pub lenient: bool,
+    /// Follow symlinks to directories inside input directories (config key `follow_symlinks`).
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// Override any config key: `--set filters.length.min_words=100` (repeatable; value parsed as YAML).
     #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -57,6 +60,9 @@ impl RunArgs {
         }
         if self.lenient {
             sets.push("lenient=true".into());
+        }
+        if self.follow_symlinks {
+            sets.push("follow_symlinks=true".into());
         }
         sets.extend(self.sets.iter().cloned());
         Config::resolve(self.config.as_deref(), None, &sets)

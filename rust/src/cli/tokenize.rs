@@ -51,6 +51,9 @@ pub struct TokenizeArgs {
     /// Hide the progress spinner.
     #[arg(long)]
     pub quiet: bool,
+    /// Replace a dataset in --output made from other inputs or with another tokenizer.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 impl TokenizeArgs {
@@ -69,6 +72,7 @@ impl TokenizeArgs {
             config_hash: self.config_hash,
             top_words: self.top_words,
             progress: !self.quiet && std::io::stderr().is_terminal(),
+            overwrite: self.overwrite,
             ..TokenizeOptions::default()
         }
     }

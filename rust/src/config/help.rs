@@ -16,6 +16,10 @@ pub const JOB_KEYS: &[(&str, &str)] = &[
         "the field (JSONL) or column (Parquet) holding the text",
     ),
     (
+        "follow_symlinks",
+        "follow directory symlinks in input dirs (each dir walked once)",
+    ),
+    (
         "shard_max_bytes",
         "uncompressed JSONL bytes per output shard",
     ),

@@ -18,7 +18,7 @@ pub mod parse;
 pub mod records;
 
 pub use decode::{detect, Compression, Format};
-pub use expand::{expand_inputs, file_stem, InputFile};
+pub use expand::{expand_inputs, expand_with, file_stem, ExpandOptions, InputFile};
 pub use parse::{parse, parse_object, Parsed};
 pub use records::{for_each_text, is_blank, Record, RecordReader};
 

@@ -2,7 +2,7 @@
 //! (`crate::stage::STAGES`): each enabled stage's phase, plan line and resume unit.
 
 use crate::config::Config;
-use crate::input::{expand_inputs, InputFile};
+use crate::input::{expand_with, ExpandOptions, InputFile};
 use crate::stage::{Phase, STAGES};
 use crate::Result;
 use std::path::PathBuf;
@@ -72,7 +72,13 @@ impl Plan {
 pub fn plan(config: &Config) -> Result<Plan> {
     config.require_job()?;
     let output = PathBuf::from(&config.output);
-    let inputs = expand_inputs(&config.inputs, Some(&output))?;
+    let inputs = expand_with(
+        &config.inputs,
+        ExpandOptions {
+            output: Some(&output),
+            follow_symlinks: config.follow_symlinks,
+        },
+    )?;
     let mut stages = Vec::new();
     for spec in STAGES.iter().filter(|s| (s.enabled)(config)) {
         stages.push(PlannedStage {

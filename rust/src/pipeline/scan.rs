@@ -8,7 +8,7 @@ use super::state::{ScanFile, ScanRecord, ScanVerdict};
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::dedup::{exact, NearDup};
-use crate::input::{file_stem, is_blank, InputFile, RecordReader};
+use crate::input::{is_blank, InputFile, RecordReader};
 use crate::stage::{ScanStages, Verdict};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -28,7 +28,7 @@ pub(crate) const BATCH_LINES: usize = 2048;
 impl Scanner<'_> {
     /// Scan one file; `progress` gets the file bytes (compressed) consumed since its last call.
     pub fn scan(&self, input: &InputFile, mut progress: impl FnMut(u64)) -> Result<ScanFile> {
-        let stem = file_stem(&input.path);
+        let stem = input.id_prefix.as_str();
         let mut reader = RecordReader::open(&input.path)?;
         let mut out = ScanFile {
             input_size: input.size,
@@ -51,7 +51,7 @@ impl Scanner<'_> {
             if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
                 let records: Vec<Result<ScanRecord>> = batch
                     .par_iter()
-                    .map(|(number, bytes)| self.line_record(input, &stem, *number, bytes))
+                    .map(|(number, bytes)| self.line_record(input, stem, *number, bytes))
                     .collect();
                 for r in records {
                     out.records.push(r?);

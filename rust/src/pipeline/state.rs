@@ -215,21 +215,29 @@ pub struct WriteStats {
 
 /// Version of the state directory's contents. 2: near-dup sketches hash each word once
 /// (format 1 sketches cannot be clustered with them). 3: scan records carry attributes.
-pub const STATE_FORMAT: u32 = 3;
+/// 4: inputs carry a content fingerprint; generated ids use the job-unique id prefix.
+pub const STATE_FORMAT: u32 = 4;
 
 /// The job identity stored in `.state/job.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobIdentity {
     pub format: u32,
     pub config_hash: String,
-    pub inputs: Vec<(String, u64)>,
+    /// Each input: path, size and content fingerprint (`InputFile::fingerprint`).
+    pub inputs: Vec<(String, u64, String)>,
 }
 
 impl JobIdentity {
     pub fn new(config_hash: String, inputs: &[InputFile]) -> Self {
         let inputs = inputs
             .iter()
-            .map(|f| (f.path.to_string_lossy().into_owned(), f.size))
+            .map(|f| {
+                (
+                    f.path.to_string_lossy().into_owned(),
+                    f.size,
+                    f.fingerprint.clone(),
+                )
+            })
             .collect();
         JobIdentity {
             format: STATE_FORMAT,

@@ -197,6 +197,7 @@ impl WriteStage for Tokenize {
         let opts = TokenizeOptions {
             inputs: inputs.iter().map(|i| i.path.clone()).collect(),
             threads: Some(job.threads),
+            overwrite: job.overwrite,
             ..self.opts.clone()
         };
         let mut sink = TokenSink::open(&opts, &self.setup, inputs)?;

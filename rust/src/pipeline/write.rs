@@ -4,11 +4,10 @@
 //! `rejected/...`. Shards close once they hold `shard_max_bytes` of JSONL; each is
 //! written under a temp name and renamed.
 
-use super::doc::doc_id;
 use super::scan::{BATCH_BYTES, BATCH_LINES};
 use super::state::{ScanFile, WriteStats};
 use crate::config::Config;
-use crate::input::{file_stem, is_blank, InputFile, RecordReader};
+use crate::input::{is_blank, InputFile, RecordReader};
 use crate::io::tmp_name;
 use crate::stage::{Decision, DocPart, FileStage, Rejection, WriteStage};
 use crate::{Error, Result};
@@ -51,8 +50,10 @@ impl ShardWriter {
             ));
             let tmp = tmp_name(&path);
             let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
+            let mut enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
                 .map_err(|e| Error::io(&tmp, e))?;
+            // A content checksum per frame: the input layer verifies it on every re-read.
+            enc.include_checksum(true).map_err(|e| Error::io(&tmp, e))?;
             self.current = Some((enc, path, 0));
             self.part += 1;
         }
@@ -124,7 +125,7 @@ impl FileWriter<'_> {
         let mut kept = ShardWriter::new(self.kept_dir, index, self.config);
         let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config);
         let mut stats = WriteStats::default();
-        let stem = file_stem(&input.path);
+        let stem = input.id_prefix.as_str();
         let changed = |line: u64, why: &str| Error::Input {
             path: input.path.clone(),
             line,
@@ -157,7 +158,7 @@ impl FileWriter<'_> {
                 let outs: Vec<Result<Output>> = batch
                     .par_iter()
                     .map(|(number, bytes, decision)| {
-                        self.output(input, &stem, *number, bytes, decision)
+                        self.output(input, stem, *number, bytes, decision)
                     })
                     .collect();
                 for (out, (_, bytes, _)) in outs.into_iter().zip(&batch) {
@@ -215,7 +216,7 @@ impl FileWriter<'_> {
         else {
             return self.kept_line(bytes, input, stem, number);
         };
-        let mut obj = if reason == "malformed" {
+        if reason == "malformed" {
             let mut m = Map::new();
             m.insert(
                 "raw".into(),
@@ -226,31 +227,47 @@ impl FileWriter<'_> {
                 Value::String(input.path.to_string_lossy().into_owned()),
             );
             m.insert("line".into(), Value::from(number));
-            m
-        } else {
-            let mut m = parse_object(bytes, input, number)?;
-            add_generated_id(&mut m, stem, number);
-            m
-        };
-        obj.insert("reject_reason".into(), Value::String(reason.clone()));
+            m.insert("reject_reason".into(), Value::String(reason.clone()));
+            if let Some(d) = detail {
+                m.insert("reject_detail".into(), Value::String(d.clone()));
+            }
+            return Ok(Output::Rejected(
+                serde_json::to_vec(&m).expect("JSON serializes"),
+                reason.clone(),
+            ));
+        }
+        let d = reparse(bytes, &self.config.text_key, input, stem, number)?;
+        let mut extra: Vec<(&str, String)> = vec![("reject_reason", json_string(reason))];
         if let Some(d) = detail {
-            obj.insert("reject_detail".into(), Value::String(d.clone()));
+            extra.push(("reject_detail", json_string(d)));
         }
         if let Some(d) = duplicate_of {
-            obj.insert("duplicate_of".into(), Value::String(d.clone()));
+            extra.push(("duplicate_of", json_string(d)));
         }
         if let Some(c) = cluster_id {
-            obj.insert("cluster_id".into(), Value::from(*c));
+            extra.push(("cluster_id", c.to_string()));
         }
-        Ok(Output::Rejected(
-            serde_json::to_vec(&obj).expect("JSON serializes"),
-            reason.clone(),
-        ))
+        let line = if extra.iter().any(|(k, _)| has_key(bytes, k)) {
+            // The input already has a field of that name: it is replaced, in its place.
+            let mut obj = parse_object(bytes, input, number)?;
+            if d.generated_id {
+                obj.insert("id".into(), Value::String(d.id.clone()));
+            }
+            for (k, v) in extra {
+                let v = serde_json::from_str(&v).expect("a JSON value");
+                obj.insert(k.into(), v);
+            }
+            serde_json::to_vec(&obj).expect("JSON serializes")
+        } else {
+            d.splice(bytes, None, &extra)
+        };
+        Ok(Output::Rejected(line, reason.clone()))
     }
 
     /// A kept document's output line: the input line itself when no write stage edits
-    /// the text and the id is given, else the object with the edited text and a generated
-    /// id added; plus the final text and the write stages' parts, for the file.
+    /// the text and the id is given, else the line with the edited text and a generated id
+    /// spliced in, every other byte kept; plus the final text and the write stages' parts,
+    /// for the file.
     fn kept_line<'b>(
         &self,
         bytes: &'b [u8],
@@ -258,13 +275,8 @@ impl FileWriter<'_> {
         stem: &str,
         line: u64,
     ) -> Result<Output<'b>> {
-        let text_key = &self.config.text_key;
-        let d = super::doc::parse(bytes, text_key, stem, line).map_err(|msg| Error::Input {
-            path: input.path.clone(),
-            line,
-            msg: format!("{msg} (on re-read)"),
-        })?;
-        let mut text = d.text;
+        let d = reparse(bytes, &self.config.text_key, input, stem, line)?;
+        let mut text = d.text.clone();
         let mut edited = false;
         let mut parts = Vec::with_capacity(self.stages.len());
         for stage in self.stages {
@@ -279,18 +291,37 @@ impl FileWriter<'_> {
             }
             parts.push(part);
         }
-        if !edited && !d.generated_id {
-            let line = bytes.to_vec();
-            return Ok(Output::Kept { line, text, parts });
-        }
-        let mut obj = parse_object(bytes, input, line)?;
-        if edited {
-            obj.insert(text_key.clone(), Value::String(text.clone().into_owned()));
-        }
-        add_generated_id(&mut obj, stem, line);
-        let line = serde_json::to_vec(&obj).expect("JSON serializes");
+        let line = if !edited && !d.generated_id {
+            bytes.to_vec()
+        } else {
+            d.splice(bytes, edited.then_some(text.as_ref()), &[])
+        };
         Ok(Output::Kept { line, text, parts })
     }
+}
+
+fn reparse<'a>(
+    bytes: &'a [u8],
+    text_key: &str,
+    input: &InputFile,
+    stem: &str,
+    line: u64,
+) -> Result<super::doc::ParsedDoc<'a>> {
+    super::doc::parse(bytes, text_key, stem, line).map_err(|msg| Error::Input {
+        path: input.path.clone(),
+        line,
+        msg: format!("{msg} (on re-read)"),
+    })
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+/// Whether the record may hold a field named `key` (a cheap over-approximation).
+fn has_key(bytes: &[u8], key: &str) -> bool {
+    let quoted = format!("\"{key}\"");
+    memchr::memmem::find(bytes, quoted.as_bytes()).is_some()
 }
 
 /// One document's output line and where it goes.
@@ -310,11 +341,4 @@ fn parse_object(bytes: &[u8], input: &InputFile, line: u64) -> Result<Map<String
         line,
         msg: format!("{msg} (on re-read)"),
     })
-}
-
-fn add_generated_id(obj: &mut Map<String, Value>, stem: &str, line: u64) {
-    let (id, generated) = doc_id(obj.get("id"), stem, line);
-    if generated {
-        obj.insert("id".into(), Value::String(id));
-    }
 }

@@ -234,11 +234,11 @@ impl Dataset {
                 )));
             }
         }
-        let dir = manifest_path.parent().unwrap_or(Path::new("."));
+        let paths = manifest.shard_paths(manifest_path)?;
         let mut shards = Vec::with_capacity(manifest.shards.len());
         let mut starts = vec![0u64];
-        for entry in &manifest.shards {
-            let reader = ShardReader::open(&dir.join(&entry.file))?;
+        for (entry, path) in manifest.shards.iter().zip(&paths) {
+            let reader = ShardReader::open(path)?;
             if reader.num_tokens() != entry.tokens
                 || reader.num_docs() != entry.docs
                 || reader.dtype().name() != manifest.dtype

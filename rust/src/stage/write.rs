@@ -48,6 +48,8 @@ pub struct WriteJob<'a> {
     pub input_docs: u64,
     pub threads: usize,
     pub quiet: bool,
+    /// The job was started with `--overwrite`: outputs of another job may be replaced.
+    pub overwrite: bool,
 }
 
 /// What the job-level part of a write stage did, for the report.

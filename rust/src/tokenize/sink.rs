@@ -47,7 +47,15 @@ impl<'a> TokenSink<'a> {
         setup: &'a TokenizerSetup,
         inputs: Vec<InputEntry>,
     ) -> Result<Self> {
+        if !opts.overwrite {
+            super::refuse_another_dataset(&opts.output.join(MANIFEST), setup, &inputs)?;
+        }
         std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
+        write_atomic(
+            &opts.output.join(crate::input::expand::OUTPUT_MARKER),
+            b"cpt-curate tokenize output\n",
+        )?;
+        // A manifest names only complete datasets: drop the old one before touching any shard.
         remove_if_exists(&opts.output.join(MANIFEST))?;
         let job = job_hash(opts, setup, &inputs);
         let done = resume(&opts.output, &job)?;
