@@ -25,6 +25,7 @@ def score_perplexity(model: PathLike, curated: PathLike, **options: Any) -> dict
 
     return score(model, curated, **options)
 
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
