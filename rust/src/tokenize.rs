@@ -14,10 +14,10 @@ pub mod sink;
 pub mod stats;
 
 use crate::shard::manifest::InputEntry;
+use crate::shard::manifest::Manifest;
 use crate::{Error, Result};
 use serde::Serialize;
 use setup::TokenizerSetup;
-use crate::shard::manifest::Manifest;
 use sink::{Counters, TokenSink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -78,14 +78,9 @@ pub fn absolute(path: &Path) -> PathBuf {
     }
     let mut tail = Vec::new();
     let mut head = path.to_path_buf();
-    loop {
-        match head.file_name() {
-            Some(name) => {
-                tail.push(name.to_os_string());
-                head.pop();
-            }
-            None => break,
-        }
+    while let Some(name) = head.file_name() {
+        tail.push(name.to_os_string());
+        head.pop();
         let probe = if head.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
