@@ -37,7 +37,8 @@ def test_bits_per_byte_matches_a_hand_computation() -> None:
     seq_len, max_tokens = 32, 96
     cfg = build(EvalConfig, {"seq_len": seq_len, "ppl_tokens": max_tokens, "batch_size": 2}, "eval")
     ev = Evaluator(cfg, {"domain": [ArraySource(ids)]}, None)
-    metrics, hib = ev(model, tokenizer())
+    scores = ev(model, tokenizer())
+    metrics, hib = scores.metrics, scores.higher_is_better
     # by hand: NLL in bits of every predicted token over the UTF-8 bytes those tokens decode to
     nll, nbytes = 0.0, 0
     with torch.no_grad():
@@ -67,7 +68,7 @@ def test_changed_tokenizer_reports_bits_per_byte_only(tmp_path: Path) -> None:
     assert tokenizer_changed(cfg, "another-hash")
     ids = np.array(token_ids(TEXT))
     ev = Evaluator(cfg, {"general": [ArraySource(ids)]}, None, tokenizer_changed=True)
-    metrics, _ = ev(tiny_model(), tokenizer())
+    metrics = ev(tiny_model(), tokenizer()).metrics
     assert set(metrics) == {"bpb/general"}
     hook = CPTEvaluationHook(cfg, ev, tokenizer=tokenizer(), run_dir=tmp_path)
     assert hook.monitor.metrics == ["bpb/general"]  # the monitor watches bits per byte

@@ -44,7 +44,7 @@ class Units:
 
     def value(self) -> float:
         num, den = self.arrays()
-        return _value(num.sum(), den.sum(), self.log)
+        return float(_value(num.sum(), den.sum(), self.log))  # a Python float: JSON-safe
 
     def to_dict(self) -> dict[str, Any]:
         return {"num": list(self.num), "den": list(self.den), "log": self.log}
@@ -104,7 +104,7 @@ def paired_regression_test(
         )
     if base.log != current.log:
         raise ValueError("paired test: the two evaluations compute the metric differently")
-    reg = regression(current.value(), base.value(), higher_is_better)
+    reg = float(regression(current.value(), base.value(), higher_is_better))
     n = len(b_num)
     if n < 2:
         return PairedTest(reg, math.nan, n)
