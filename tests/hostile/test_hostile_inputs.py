@@ -43,6 +43,8 @@ def write(path: Path, lines: list[str]) -> Path:
 
 def curate(inputs: Any, out: Path, **keys: Any) -> dict[str, Any]:
     keys.setdefault("minhash", {"enabled": False})
+    # The synthetic prose cycles through a few words: the repetition filter would drop it.
+    keys.setdefault("filters", {"repetition": {"enabled": False}})
     return cpt.curate.run(inputs, out, quiet=True, **keys)
 
 
