@@ -5,7 +5,9 @@
         [--protect GENERAL_REFERENCE... [--protect-exact]] [--min-word-docs K]
 
 Runs ``cpt.tokenizer.extend`` once per merge count and prints one JSON line per run with the
-domain and general before/after figures from the extension's own report.
+domain and general before/after figures from the extension's own report, and for each general
+file (``.jsonl.zst``) its own count of documents whose encoding changed, measured here with the
+``tokenizers`` library (base against extended ids) and the words that changed them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from tokenizers import Tokenizer
+
+from cpt.demo.corpora import read_jsonl_zst
 from cpt.tokenizer import extend
 
 KEYS = (
@@ -30,6 +35,35 @@ KEYS = (
     "round_trip_failures_after",
     "changed_without_new_token",
 )
+
+
+def changed_docs(base: Tokenizer, ext: Tokenizer, path: str) -> dict:
+    """Documents of one file whose encoding differs, tokens per document, and the changed words."""
+    docs = read_jsonl_zst(Path(path))
+    before = after = changed = 0
+    words: dict[str, int] = {}
+    for doc in docs:
+        b = base.encode(doc["text"], add_special_tokens=False).ids
+        a = ext.encode(doc["text"], add_special_tokens=False).ids
+        before, after = before + len(b), after + len(a)
+        if a == b:
+            continue
+        changed += 1
+        assert base.pre_tokenizer is not None
+        for _, (start, end) in base.pre_tokenizer.pre_tokenize_str(doc["text"]):
+            word = doc["text"][start:end]
+            if base.encode(word, add_special_tokens=False).ids != ext.encode(word).ids:
+                words[word] = words.get(word, 0) + 1
+    n = len(docs)
+    return {
+        "file": Path(path).name,
+        "docs": n,
+        "unchanged": n - changed,
+        "share_unchanged": round((n - changed) / n, 4) if n else None,
+        "tokens_per_doc_before": round(before / n, 1) if n else None,
+        "tokens_per_doc_after": round(after / n, 1) if n else None,
+        "changed_words": sorted(words, key=lambda w: -words[w])[:10],
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -67,6 +101,9 @@ def main(argv: list[str]) -> int:
         for part in ("domain", "general"):
             if r.get(part):
                 row[part] = {k: r[part][k] for k in KEYS}
+        base = Tokenizer.from_file(args.tokenizer)
+        ext = Tokenizer.from_file(str(Path(args.out) / f"n{n}" / "tokenizer.json"))
+        row["general_files"] = [changed_docs(base, ext, f) for f in args.eval_general or []]
         row["first_tokens"] = [t["text"] for t in r["new_tokens"][:12]]
         print(json.dumps(row, ensure_ascii=False), flush=True)
     return 0

@@ -4,7 +4,7 @@ the mean of all rows. Every run trains on the same UTF-8 bytes of license text (
 tokenizer sees fewer tokens); bits per byte on held-out legal and general text at step 0 and at
 the end.
 
-Slow (a real 135M model on CPU, about 20-30 minutes on 2 loaded cores):
+Slow (a real 135M model on CPU with one thread, about 30-40 minutes):
 ``pytest -m slow -s tests/test_tokenizer_cpt_slow.py``; the figures go to stdout and, when
 ``CPT_TOKENIZER_CPT_OUT`` names a file, to that JSON file.
 Needs the converted model (``cpt.demo.model.ensure_base_model``; it says what to install if absent).
@@ -28,6 +28,8 @@ from cpt.tokenizer.bpb import bits_per_byte
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAIN_BYTES = 48_000  # the byte budget every run trains on
 SEQ_LEN, BATCH, LR = 256, 4, 2e-4
+# Held-out sets kept small so the six evaluations fit on a loaded CPU: (docs, chars per doc).
+EVAL_LEGAL, EVAL_GENERAL, EVAL_SEQ = (20, 2000), (6, 3000), 512
 
 
 def _texts(rel: str, n: int | None = None, chars: int | None = None) -> list[str]:
@@ -84,8 +86,8 @@ def test_extended_vocabulary_cpt_in_bits_per_byte(tmp_path: Path) -> None:
     for init in ("subtoken", "mean"):
         resize(base_dir, ext, tmp_path / init, init=init)
     evals = {
-        "legal": _texts("domain/licenses-heldout.jsonl.zst", 30, 3000),
-        "general": _texts("general/sotu-heldout.jsonl.zst", 6, 4000),
+        "legal": _texts("domain/licenses-heldout.jsonl.zst", *EVAL_LEGAL),
+        "general": _texts("general/sotu-heldout.jsonl.zst", *EVAL_GENERAL),
     }
     train_texts = _budget(_texts("domain/licenses-train.jsonl.zst"), TRAIN_BYTES)
     base_tok = Tokenizer.from_file(str(base_dir / "tokenizer.json"))
@@ -94,12 +96,16 @@ def test_extended_vocabulary_cpt_in_bits_per_byte(tmp_path: Path) -> None:
     assert ext_tok.token_to_id("<|endoftext|>") == eos
 
     def bpb(model: Any, tok: Tokenizer) -> dict[str, float]:
-        return {
-            s: round(bits_per_byte(model, tok, t, context_id=eos, seq_len=512).bits_per_byte, 4)
+        scores = {
+            s: bits_per_byte(model, tok, t, context_id=eos, seq_len=EVAL_SEQ)
             for s, t in evals.items()
         }
+        return {s: round(b.bits_per_byte, 4) for s, b in scores.items()}
 
-    results: dict[str, dict[str, Any]] = {}
+    setup = {"train_bytes": TRAIN_BYTES, "seq_len": SEQ_LEN, "batch": BATCH, "lr": LR}
+    setup |= {"eval_legal": EVAL_LEGAL, "eval_general": EVAL_GENERAL, "eval_seq_len": EVAL_SEQ}
+    results: dict[str, dict[str, Any]] = {"setup": setup}
+    out = os.environ.get("CPT_TOKENIZER_CPT_OUT")
     for name, model_dir, tok in [
         ("base", base_dir, base_tok),
         ("subtoken", tmp_path / "subtoken", ext_tok),
@@ -110,10 +116,10 @@ def test_extended_vocabulary_cpt_in_bits_per_byte(tmp_path: Path) -> None:
         steps = _train(model, tok, train_texts, eos)
         results[name] = {"step0": start, "end": bpb(model, tok), "steps": steps}
         print(name, json.dumps(results[name]), flush=True)
-    results["setup"] = {"train_bytes": TRAIN_BYTES, "seq_len": SEQ_LEN, "batch": BATCH, "lr": LR}
+        if out:  # after each run, so a stopped run still leaves its figures
+            Path(out).write_text(json.dumps(results, indent=2) + "\n")
+        del model
     print(json.dumps(results, indent=2))
-    if os.environ.get("CPT_TOKENIZER_CPT_OUT"):
-        Path(os.environ["CPT_TOKENIZER_CPT_OUT"]).write_text(json.dumps(results, indent=2) + "\n")
     for s in evals:
         gap_sub = abs(results["subtoken"]["step0"][s] - results["base"]["step0"][s])
         gap_mean = abs(results["mean"]["step0"][s] - results["base"]["step0"][s])

@@ -185,3 +185,23 @@ def test_min_word_docs_learns_only_from_words_of_many_documents(tmp_path: Path) 
     assert "Zyq" in spelled[1] or "tronix" in spelled[1]
     assert spelled[2] and "Zyq" not in spelled[2] and "tronix" not in spelled[2]
     assert r["words_below_min_docs"] >= 1
+
+
+@pytest.mark.parametrize("lang", ["rus", "jpn"])
+def test_merges_cut_the_fertility_of_text_the_base_vocabulary_serves_poorly(
+    tmp_path: Path, lang: str
+) -> None:
+    # Debian's translated man pages (40 a language, tests/data/langid): SmolLM2's mostly
+    # English vocabulary spends ~4.7 tokens per Russian word and ~1 per Japanese character.
+    pages = Path(__file__).parent / "data" / "langid" / "manpages.jsonl.zst"
+    with pages.open("rb") as f:
+        raw = zstandard.ZstdDecompressor().stream_reader(f).read().decode()
+    docs = [json.loads(line) for line in raw.split("\n") if line]
+    texts = [d["text"] for d in docs if d["lang"] == lang]
+    assert len(texts) == 40
+    train = _write(tmp_path / "train.jsonl", [t for i, t in enumerate(texts) if i % 5])
+    heldout = _write(tmp_path / "heldout.jsonl", texts[::5])
+    r = extend(SMOLLM2, train, tmp_path / "o", 200, eval_domain=heldout, threads=1)["domain"]
+    assert r["round_trip_failures_after"] == 0
+    assert r["fertility_after"] < 0.75 * r["fertility_before"], r  # rus 4.71 -> 3.24
+    assert r["chars_per_token_after"] > 1.3 * r["chars_per_token_before"], r  # jpn 0.94 -> 1.42
