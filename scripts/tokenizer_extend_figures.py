@@ -37,14 +37,17 @@ KEYS = (
 )
 
 
+def _ids(tok: Tokenizer, text: str) -> list[int]:
+    return tok.encode(text, add_special_tokens=False).ids
+
+
 def changed_docs(base: Tokenizer, ext: Tokenizer, path: str) -> dict:
     """Documents of one file whose encoding differs, tokens per document, and the changed words."""
     docs = read_jsonl_zst(Path(path))
     before = after = changed = 0
     words: dict[str, int] = {}
     for doc in docs:
-        b = base.encode(doc["text"], add_special_tokens=False).ids
-        a = ext.encode(doc["text"], add_special_tokens=False).ids
+        b, a = _ids(base, doc["text"]), _ids(ext, doc["text"])
         before, after = before + len(b), after + len(a)
         if a == b:
             continue
@@ -52,7 +55,7 @@ def changed_docs(base: Tokenizer, ext: Tokenizer, path: str) -> dict:
         assert base.pre_tokenizer is not None
         for _, (start, end) in base.pre_tokenizer.pre_tokenize_str(doc["text"]):
             word = doc["text"][start:end]
-            if base.encode(word, add_special_tokens=False).ids != ext.encode(word).ids:
+            if _ids(base, word) != _ids(ext, word):
                 words[word] = words.get(word, 0) + 1
     n = len(docs)
     return {
