@@ -4,7 +4,7 @@ the mean of all rows. Every run trains on the same UTF-8 bytes of license text (
 tokenizer sees fewer tokens); bits per byte on held-out legal and general text at step 0 and at
 the end.
 
-Slow (a real 135M model on CPU with one thread: about 10 CPU-minutes, 26 minutes on a loaded machine):
+Slow (a real 135M model on one CPU thread: about 10 CPU-minutes, 26 minutes on a loaded machine):
 ``pytest -m slow -s tests/test_tokenizer_cpt_slow.py``; the figures go to stdout and, when
 ``CPT_TOKENIZER_CPT_OUT`` names a file, to that JSON file.
 Needs the converted model (``cpt.demo.model.ensure_base_model``; it says what to install if absent).
