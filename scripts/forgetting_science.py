@@ -11,7 +11,8 @@ the trainer and ``python -m cpt.eval`` use: ``ppl/general``, ``ppl/probe`` and l
 ``arc_easy`` and ``piqa`` on one fixed sample of items. Standard errors and every difference
 come from a bootstrap over the units (documents, items) with the same resamples for all models,
 so each regression and each difference between runs is paired. Results accumulate in
-WORK_DIR/results.json, so an interrupted sweep continues where it stopped.
+WORK_DIR/scores/ (one file per model), so an interrupted sweep continues where it stopped, and
+``--only`` runs part of the sweep in a second process beside the first.
 """
 
 from __future__ import annotations
@@ -149,10 +150,20 @@ def report(results: dict[str, Any], iters: int = 2000) -> str:
     return "\n".join(lines)
 
 
-def _save(path: Path, results: dict[str, Any]) -> None:
+def _write(path: Path, body: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results))
+    tmp.write_text(json.dumps(body))
     tmp.replace(path)
+
+
+def load_scores(work: Path) -> dict[str, Any]:
+    """Every model scored so far: one file per model (several sweeps may run side by side)."""
+    legacy = work / "results.json"  # earlier layout: all scores inside results.json
+    scores = json.loads(legacy.read_text()).get("scores", {}) if legacy.is_file() else {}
+    for f in sorted((work / "scores").glob("*.json")):
+        scores[f.stem] = json.loads(f.read_text())
+    return scores
 
 
 def main() -> None:
@@ -163,35 +174,38 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="fixed items per benchmark")
     parser.add_argument("--ppl-tokens", type=int, default=16384, help="tokens per held-out set")
     parser.add_argument("--data", type=Path, default=SHARED, help="the shared corpora")
+    parser.add_argument("--only", default="", help="comma-separated runs to do (default: all)")
     parser.add_argument("--report-only", action="store_true", help="print the saved results")
     args = parser.parse_args()
-    from cpt.train.loop import train
-
-    args.work.mkdir(parents=True, exist_ok=True)
-    path = args.work / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else {"scores": {}}
+    only = [r for r in args.only.split(",") if r]
+    if unknown := sorted(set(only) - set(RUNS)):
+        parser.error(f"--only: unknown runs {unknown}; runs: {list(RUNS)}")
+    path = args.work / "results.json"  # settings and the fixed lm-eval items
+    results = json.loads(path.read_text()) if path.exists() else {}
     if not args.report_only:
+        from cpt.train.loop import train
+
         prepare(args.work, args.data)
         settings = {k: getattr(args, k) for k in ("steps", "seq_len", "limit", "ppl_tokens")}
         if results.setdefault("settings", settings) != settings:
             raise SystemExit(f"{path}: made with {results['settings']}, not {settings}")
         scorer = Scorer(args.work, args.limit, args.ppl_tokens, results.get("samples"))
         results["samples"] = scorer.samples()
-        for name in ["base", *RUNS]:
-            if name in results["scores"]:
+        _write(path, {k: v for k, v in results.items() if k != "scores"} | {
+            "scores": results.get("scores", {})})  # fmt: skip
+        for name in ["base", *(only or RUNS)]:
+            if name in load_scores(args.work):
                 continue
             t0 = time.time()
             model_dir = MODEL
             if name != "base":
-                model_dir = Path(
-                    train(run_config(args.work, name, args.steps, args.seq_len)).final_dir
-                )
-            results["scores"][name] = scorer(model_dir)
-            _save(path, results)
+                config = run_config(args.work, name, args.steps, args.seq_len)
+                model_dir = Path(train(config).final_dir)
+            _write(args.work / "scores" / f"{name}.json", scorer(model_dir))
             if name != "base":  # keep the run's log, drop its 0.5 GB model
                 shutil.rmtree(model_dir)
             print(f"{name}: {time.time() - t0:.0f} s", flush=True)
-    print(report(results))
+    print(report({"scores": load_scores(args.work)}))
 
 
 if __name__ == "__main__":
