@@ -69,7 +69,9 @@ def run_config(work: Path, name: str, steps: int, seq_len: int) -> Any:
     if ewc:
         optim["ewc"] = ewc
     return load_config(data={
-        "model": {"path": str(MODEL)},
+        # the tokenizer file, as the demo does: its EOS (<|endoftext|>) is the shards' document
+        # separator; the instruct model's config names its chat EOS <|im_end|> instead
+        "model": {"path": str(MODEL), "tokenizer": str(MODEL / "tokenizer.json")},
         "data": {"domain": [{"path": str(work / "domain/manifest.json"), "format": "cpt"}],
                  "general": [{"path": str(work / "general/manifest.json"), "format": "cpt"}],
                  "alpha": alpha, "seq_len": seq_len, "micro_batch_size": 4},
