@@ -35,10 +35,13 @@ RUNS = {  # name: (alpha, beta, ewc)
     "a1_alpha1.0_beta1.0": (1.0, 1.0, None),
     "a2_alpha0.7_beta1.0": (0.7, 1.0, None),
     "b_alpha0.7_beta0.1": (0.7, 0.1, None),
+    # (a) again at the recommended LR: at beta 1.0 both replay runs diverge
+    "a3_alpha1.0_beta0.1": (1.0, 0.1, None),
     "c_alpha1.0_beta1.0_ewc": (1.0, 1.0, {"lambda": 1.0, "fisher_samples": 16}),
 }
 PAIRS = [  # (a) replay, (b) LR, (c) EWC: the first should regress more
     ("a1_alpha1.0_beta1.0", "a2_alpha0.7_beta1.0"),
+    ("a3_alpha1.0_beta0.1", "b_alpha0.7_beta0.1"),
     ("a2_alpha0.7_beta1.0", "b_alpha0.7_beta0.1"),
     ("a1_alpha1.0_beta1.0", "c_alpha1.0_beta1.0_ewc"),
 ]
