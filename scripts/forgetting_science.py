@@ -1,14 +1,18 @@
-"""Issue 15's training-side science at a small budget: general drift of SmolLM2-135M under
+"""Issue 15's training-side science at a small budget: general drift of SmolLM2-135M-Instruct under
 (a) alpha 1.0 vs 0.7, (b) beta 1.0 vs 0.1, (c) EWC on vs off at alpha 1.0.
 
-    python -m cpt.tokenize ...   # or cpt.tokenize.tokenize(): domain/, general/, heldout/ shards
-    python scripts/forgetting_science.py WORK_DIR [--steps 12] [--seq-len 128]
+    python scripts/forgetting_science.py WORK_DIR [--steps 16] [--seq-len 128] [--limit 100]
 
-WORK_DIR holds cpt token shards made with the model's tokenizer: domain/ (licenses-train),
-general/ (sotu-train, the replay source) and heldout/ (sotu-heldout). The metric is the general
-perplexity of the held-out speeches (first 512 tokens of each document); its standard error and
-the paired differences come from a bootstrap over documents (the same resamples for every run).
-Results accumulate in WORK_DIR/results.json, so an interrupted sweep continues.
+WORK_DIR gets token shards made with the model's tokenizer (built once from the shared corpora):
+domain/ (licenses-train), general/ (sotu-train, the replay source), heldout/ (sotu-heldout) and
+probe/ (LAMBADA passages, the independent general probe of the demo). Every model (the base and
+the final model of each run) is scored by cpt's own evaluator (``cpt.evaluate.hook``), the one
+the trainer and ``python -m cpt.eval`` use: ``ppl/general``, ``ppl/probe`` and lm-eval's
+``arc_easy`` and ``piqa`` on one fixed sample of items. Standard errors and every difference
+come from a bootstrap over the units (documents, items) with the same resamples for all models,
+so each regression and each difference between runs is paired. Results accumulate in
+WORK_DIR/scores/ (one file per model), so an interrupted sweep continues where it stopped, and
+``--only`` runs part of the sweep in a second process beside the first.
 """
 
 from __future__ import annotations
@@ -16,37 +20,61 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
+from cpt.evaluate.stats import Units, paired_bootstrap
 
-from cpt.data.sources import open_source
-from cpt.train.config import load_config
-from cpt.train.loop import train
-
-MODEL = str(Path.home() / ".cache/cpt/models/smollm2-135m-instruct")
+MODEL = Path.home() / ".cache/cpt/models/smollm2-135m-instruct"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared/data"
+TASKS = ["arc_easy", "piqa"]
+METRICS = ["ppl/general", "ppl/probe", "lm/arc_easy/acc", "lm/piqa/acc"]
 RUNS = {  # name: (alpha, beta, ewc)
     "a1_alpha1.0_beta1.0": (1.0, 1.0, None),
     "a2_alpha0.7_beta1.0": (0.7, 1.0, None),
     "b_alpha0.7_beta0.1": (0.7, 0.1, None),
+    # (a) again at the recommended LR: at beta 1.0 both replay runs diverge
+    "a3_alpha1.0_beta0.1": (1.0, 0.1, None),
     "c_alpha1.0_beta1.0_ewc": (1.0, 1.0, {"lambda": 1.0, "fisher_samples": 16}),
 }
-PAIRS = [
+PAIRS = [  # (a) replay, (b) LR, (c) EWC: the first should regress more
     ("a1_alpha1.0_beta1.0", "a2_alpha0.7_beta1.0"),
+    ("a3_alpha1.0_beta0.1", "b_alpha0.7_beta0.1"),
     ("a2_alpha0.7_beta1.0", "b_alpha0.7_beta0.1"),
     ("a1_alpha1.0_beta1.0", "c_alpha1.0_beta1.0_ewc"),
 ]
+CORPORA = {
+    "domain": "domain/licenses-train.jsonl.zst",
+    "general": "general/sotu-train.jsonl.zst",
+    "heldout": "general/sotu-heldout.jsonl.zst",
+}
 
 
-def run_config(work: Path, name: str, steps: int, seq_len: int) -> object:
+def prepare(work: Path, data: Path) -> None:
+    """Token shards of the four sets, made once with the model's tokenizer."""
+    from cpt.curate import tokenize
+    from cpt.demo.corpora import ensure_probe
+
+    inputs = {k: data / rel for k, rel in CORPORA.items()}
+    inputs["probe"] = ensure_probe(work / "corpora")
+    for name, src in inputs.items():
+        if not (work / name / "manifest.json").is_file():
+            tokenize([src], MODEL / "tokenizer.json", work / name, overwrite=True)
+
+
+def run_config(work: Path, name: str, steps: int, seq_len: int) -> Any:
+    from cpt.train.config import load_config
+
     alpha, beta, ewc = RUNS[name]
     optim: dict = {"base_lr": 3e-3, "beta": beta, "grad_accum": 1}
     if ewc:
         optim["ewc"] = ewc
     return load_config(data={
-        "model": {"path": MODEL},
+        # the tokenizer file, as the demo does: its EOS (<|endoftext|>) is the shards' document
+        # separator; the instruct model's config names its chat EOS <|im_end|> instead
+        "model": {"path": str(MODEL), "tokenizer": str(MODEL / "tokenizer.json")},
         "data": {"domain": [{"path": str(work / "domain/manifest.json"), "format": "cpt"}],
                  "general": [{"path": str(work / "general/manifest.json"), "format": "cpt"}],
                  "alpha": alpha, "seq_len": seq_len, "micro_batch_size": 4},
@@ -58,69 +86,131 @@ def run_config(work: Path, name: str, steps: int, seq_len: int) -> object:
     })  # fmt: skip
 
 
-def document_nll(work: Path, model_dir: str, max_tokens: int = 512) -> list[list[float]]:
-    """Per held-out document: [sum of NLL in nats, predicted tokens]."""
-    from transformers import AutoModelForCausalLM
+class Scorer:
+    """cpt's evaluator over the probe, the replay-source held-out set and two benchmarks."""
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    src = open_source(str(work / "heldout/manifest.json"), "cpt", "uint16", "")
-    tokens = src.read(0, src.num_tokens).astype(np.int64)
-    out, start = [], 0
-    with torch.no_grad():
-        for end in np.flatnonzero(tokens == 0):
-            doc, start = tokens[start:end][:max_tokens], int(end) + 1
-            if len(doc) < 16:
-                continue
-            ids = torch.from_numpy(doc)[None]
-            loss = float(model(input_ids=ids, labels=ids).loss)
-            out.append([loss * (len(doc) - 1), float(len(doc) - 1)])
-    return out
+    def __init__(self, work: Path, limit: int, ppl_tokens: int, samples: dict | None) -> None:
+        from transformers import AutoTokenizer
+
+        from cpt.config import build
+        from cpt.evaluate.config import EvalConfig
+        from cpt.evaluate.hook import build_evaluator
+
+        section = {
+            "heldout": {
+                "general": [str(work / "heldout/manifest.json")],
+                "probe": [str(work / "probe/manifest.json")],
+            },
+            "ppl_tokens": ppl_tokens,
+            "seq_len": 512,
+            "batch_size": 4,
+            "lm_eval": {"tasks": TASKS, "limit": limit, "batch_size": 16},
+            "offline": True,
+        }
+        self.tokenizer = AutoTokenizer.from_pretrained(MODEL)
+        self.evaluator = build_evaluator(build(EvalConfig, section, "eval"), self.tokenizer, None,
+                                         samples)  # fmt: skip
+
+    def samples(self) -> dict[str, list[int]]:
+        assert self.evaluator.lm is not None
+        return self.evaluator.lm.samples()
+
+    def __call__(self, model_dir: Path) -> dict[str, Any]:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+        scores = self.evaluator(model, self.tokenizer)
+        return {m: scores.units[m].to_dict() for m in METRICS}
 
 
-def report(results: dict[str, list[list[float]]], resamples: int = 2000) -> str:
-    arrays = {k: np.array(v) for k, v in results.items()}
-    n = len(arrays["base"])
-    idx = np.random.default_rng(0).integers(0, n, (resamples, n))
+def report(results: dict[str, Any], iters: int = 2000) -> str:
+    """Each run's regression vs. the base per metric, and the paired difference of each pair."""
+    models = [k for k in ["base", *RUNS] if k in results["scores"]]
+    lines = [f"paired bootstrap over units, B={iters}; regression > 0 = worse than the base"]
+    for metric in METRICS:
+        hib = metric.startswith("lm/")
+        units = [Units.from_dict(results["scores"][k][metric]) for k in models]
+        boot = dict(zip(models, paired_bootstrap(units, iters=iters)))
+        value = {k: u.value() for k, u in zip(models, units)}
 
-    def ppl(a: np.ndarray, i: object = slice(None)) -> float:
-        return math.exp(a[i, 0].sum() / a[i, 1].sum())
+        def reg(k: str, v: Any = value, b: Any = boot, h: bool = hib) -> tuple[float, Any]:
+            # relative worsening (cpt.evaluate.stats.regression), also of bootstrap arrays
+            sign = -1 if h else 1
+            return (sign * (v[k] / v["base"] - 1), sign * (b[k] / b["base"] - 1))
 
-    boot = {k: np.array([ppl(a, i) for i in idx]) for k, a in arrays.items()}
-    lines = [f"{n} held-out documents, document bootstrap B={resamples}"]
-    for k, a in arrays.items():
-        drift = 100 * (boot[k] / boot["base"] - 1)
-        mean = 100 * (ppl(a) / ppl(arrays["base"]) - 1)
-        lines.append(f"{k:26s} ppl {ppl(a):8.3f} +- {boot[k].std():.3f}   drift "
-                     f"{mean:+6.2f} % +- {drift.std():.2f}")  # fmt: skip
-    for x, y in PAIRS:
-        if x in arrays and y in arrays:
-            d = ppl(arrays[x]) - ppl(arrays[y])
-            se = float((boot[x] - boot[y]).std())
-            verdict = "within noise" if abs(d) < 2 * se else "beyond 2 s.e."
-            lines.append(f"paired {x} - {y}: {d:+.3f} +- {se:.3f} ppl ({verdict})")
+        lines.append(f"\n{metric} ({len(units[0].num)} units)")
+        for k in models:
+            r, rb = reg(k)
+            lines.append(f"  {k:24s} {value[k]:9.4f} +- {boot[k].std(ddof=1):.4f}   regression "
+                         f"{100 * r:+6.2f} % +- {100 * rb.std(ddof=1):.2f}")  # fmt: skip
+        for x, y in PAIRS:
+            if x in value and y in value:
+                (rx, bx), (ry, by) = reg(x), reg(y)
+                se = float((bx - by).std(ddof=1))
+                z = (rx - ry) / se if se > 0 else math.inf
+                verdict = "within noise" if abs(z) < 2 else "beyond 2 s.e."
+                lines.append(f"  {x} - {y}: {100 * (rx - ry):+.2f} % +- {100 * se:.2f} "
+                             f"({verdict}, z = {z:+.1f})")  # fmt: skip
     return "\n".join(lines)
+
+
+def _write(path: Path, body: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body))
+    tmp.replace(path)
+
+
+def load_scores(work: Path) -> dict[str, Any]:
+    """Every model scored so far: one file per model (several sweeps may run side by side)."""
+    legacy = work / "results.json"  # earlier layout: all scores inside results.json
+    scores = json.loads(legacy.read_text()).get("scores", {}) if legacy.is_file() else {}
+    for f in sorted((work / "scores").glob("*.json")):
+        scores[f.stem] = json.loads(f.read_text())
+    return scores
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", type=Path)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=128, help="training sequence length")
+    parser.add_argument("--limit", type=int, default=100, help="fixed items per benchmark")
+    parser.add_argument("--ppl-tokens", type=int, default=16384, help="tokens per held-out set")
+    parser.add_argument("--data", type=Path, default=SHARED, help="the shared corpora")
+    parser.add_argument("--only", default="", help="comma-separated runs to do (default: all)")
+    parser.add_argument("--report-only", action="store_true", help="print the saved results")
     args = parser.parse_args()
-    path = args.work / "results.json"
+    only = [r for r in args.only.split(",") if r]
+    if unknown := sorted(set(only) - set(RUNS)):
+        parser.error(f"--only: unknown runs {unknown}; runs: {list(RUNS)}")
+    path = args.work / "results.json"  # settings and the fixed lm-eval items
     results = json.loads(path.read_text()) if path.exists() else {}
-    if "base" not in results:
-        results["base"] = document_nll(args.work, MODEL)
-        path.write_text(json.dumps(results))
-    for name in RUNS:
-        if name in results:
-            continue
-        t0 = time.time()
-        train(run_config(args.work, name, args.steps, args.seq_len))
-        results[name] = document_nll(args.work, str(args.work / "runs" / name / "final"))
-        path.write_text(json.dumps(results))
-        print(f"{name}: {time.time() - t0:.0f} s", flush=True)
-    print(report(results))
+    if not args.report_only:
+        from cpt.train.loop import train
+
+        prepare(args.work, args.data)
+        settings = {k: getattr(args, k) for k in ("steps", "seq_len", "limit", "ppl_tokens")}
+        if results.setdefault("settings", settings) != settings:
+            raise SystemExit(f"{path}: made with {results['settings']}, not {settings}")
+        scorer = Scorer(args.work, args.limit, args.ppl_tokens, results.get("samples"))
+        results["samples"] = scorer.samples()
+        _write(path, {k: v for k, v in results.items() if k != "scores"} | {
+            "scores": results.get("scores", {})})  # fmt: skip
+        for name in ["base", *(only or RUNS)]:
+            if name in load_scores(args.work):
+                continue
+            t0 = time.time()
+            model_dir = MODEL
+            if name != "base":
+                config = run_config(args.work, name, args.steps, args.seq_len)
+                model_dir = Path(train(config).final_dir)
+            _write(args.work / "scores" / f"{name}.json", scorer(model_dir))
+            if name != "base":  # keep the run's log, drop its 0.5 GB model
+                shutil.rmtree(model_dir)
+            print(f"{name}: {time.time() - t0:.0f} s", flush=True)
+    print(report({"scores": load_scores(args.work)}))
 
 
 if __name__ == "__main__":

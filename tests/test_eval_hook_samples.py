@@ -29,6 +29,9 @@ def test_samples_recorded_and_reused_on_resume(tmp_path):
     hook.evaluate(model, View(10, 100, 0.7, 1.0, tmp_path))
     rec = hook.records[-1]
     assert "lm/cpt_sotu_continuation/acc" in rec["stderr"]
+    # what the evaluation cost: 5 items x 4 choices, wall and CPU seconds
+    assert rec["cost"]["lm_requests"] == 20
+    assert rec["cost"]["seconds"] > 0 and rec["cost"]["cpu_seconds"] > 0
     # the same model on the same items: no change, paired p-value 1
     assert rec["tests"]["lm/cpt_sotu_continuation/acc"]["p_value"] == 1.0
     # a resumed run (another seed in its config) still scores the recorded items

@@ -9,7 +9,7 @@ import pytest
 
 from cpt.config import build
 from cpt.evaluate.monitor import ForgettingMonitor, MonitorConfig
-from cpt.evaluate.stats import Units, bootstrap_stderr, paired_regression_test
+from cpt.evaluate.stats import Units, bootstrap_stderr, paired_bootstrap, paired_regression_test
 
 HIB = {"lm/t/acc": True, "ppl/general": False}
 
@@ -114,3 +114,17 @@ def test_bootstrap_stderr_matches_the_closed_form_for_an_accuracy():
 def test_identical_evaluations_are_not_worse():
     t = paired_regression_test(Units(BASE), Units(BASE), higher_is_better=True)
     assert t.regression == 0.0 and t.p_value == 1.0
+
+
+def test_paired_bootstrap_resamples_the_same_units_for_every_evaluation() -> None:
+    # Two runs that differ on 10 of 200 items: paired, the difference's s.e. comes from those 10
+    # items only; unpaired (independent resamples) it would be about sqrt(2) x 0.035.
+    a = flipped(BASE, 10, 0, seed=1)
+    va, vb, vc = paired_bootstrap([Units(BASE), Units(a), Units(BASE)], iters=2000, seed=3)
+    assert np.array_equal(va, vc)  # same units, same indices: identical replicates
+    diff = va - vb
+    assert diff.min() >= 0  # b lost items and gained none: worse in every replicate
+    assert 0.01 < diff.std() < 0.02  # sqrt(10 x (1 - 0.05)) / 200 = 0.015
+    assert abs(va.std() - math.sqrt(0.25 / 200)) < 0.005
+    with pytest.raises(ValueError, match="same items"):
+        paired_bootstrap([Units(BASE), Units(BASE[:-1])])

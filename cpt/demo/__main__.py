@@ -38,18 +38,21 @@ STANDARD_LIMIT = 40
 
 
 class Phases:
-    """Wall time per phase, printed as it goes and kept for the summary."""
+    """Wall and CPU time per phase, printed as it goes and kept for the summary (CPU seconds, of
+    all the process's threads, say what a phase costs when other jobs share the cores)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self._start = time.perf_counter()
 
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         print(f"\n== {name}", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(*args, **kwargs)
         self.seconds[name] = round(time.perf_counter() - t0, 1)
-        print(f"== {name}: {self.seconds[name]} s", flush=True)
+        self.cpu_seconds[name] = round(time.process_time() - c0, 1)
+        print(f"== {name}: {self.seconds[name]} s ({self.cpu_seconds[name]} CPU s)", flush=True)
         return out
 
     @property
@@ -272,6 +275,7 @@ def summarize(run: Path, phases: Phases, tiny: bool) -> int:
     g_change = chosen["metrics"]["ppl/general"] / base["ppl/general"] - 1
     print("\n== summary")
     print(f"  phases (s): {json.dumps(phases.seconds)}; total {phases.total} s")
+    print(f"  phases (CPU s): {json.dumps(phases.cpu_seconds)}; total {time.process_time():.0f}")
     print(
         f"  base model: legal ppl {base['ppl/domain']:.2f}, general ppl {base['ppl/general']:.2f}"
     )
@@ -289,6 +293,12 @@ def summarize(run: Path, phases: Phases, tiny: bool) -> int:
             f"{chosen['metrics'][key]:.4g} ± {se1.get(key, float('nan')):.2g}"
             + ("" if p is None else f" (paired p = {p:.2g})")
         )
+    cost = [e.get("cost", {}) for e in evals]
+    print(
+        f"  {len(evals)} evaluations: {sum(c.get('lm_requests', 0) for c in cost)} lm-eval "
+        f"requests, {sum(c.get('seconds', 0) for c in cost):.0f} s "
+        f"({sum(c.get('cpu_seconds', 0) for c in cost):.0f} CPU s)"
+    )
     print(f"  alerts: {len(report['alerts'])}, actions: {len(report['actions'])}")
     print(f"  report: {run / 'report.md'}; plots: {run}/*.png; models: {run}/final, {run}/best")
     if not tiny:

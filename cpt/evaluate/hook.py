@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -179,10 +180,16 @@ class CPTEvaluationHook:
             model.train()
             return []  # already evaluated at this step (e.g. the end coincides with `every`)
         self._record_samples()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             scores = Scores.of(self.evaluator(model, self.tokenizer))
         finally:
             model.train()
+        # what an evaluation costs: wall and CPU seconds (all threads; honest under shared cores)
+        lm = getattr(self.evaluator, "lm", None)
+        cost = {"seconds": round(time.perf_counter() - t0, 2),
+                "cpu_seconds": round(time.process_time() - c0, 2),
+                "lm_requests": int(getattr(lm, "last_requests", 0))}  # fmt: skip
         metrics, hib = scores.metrics, scores.higher_is_better
         self.higher_is_better.update(hib)
         if self.monitor.baseline is None:
@@ -220,6 +227,7 @@ class CPTEvaluationHook:
             "eligible": cand.eligible,
             "alerts": [asdict(a) for a in alerts],
             "actions": [{"kind": a.kind, "value": a.value, "reason": a.reason} for a in actions],
+            "cost": cost,
         }
         self.records.append(record)
         self._log(record, regs)

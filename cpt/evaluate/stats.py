@@ -19,7 +19,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["PairedTest", "Units", "bootstrap_stderr", "paired_regression_test", "regression"]
+__all__ = [
+    "PairedTest",
+    "Units",
+    "bootstrap_stderr",
+    "paired_bootstrap",
+    "paired_regression_test",
+    "regression",
+]
 
 # resample rows per numpy batch (bounds memory at about 8 * CHUNK * n bytes)
 _CHUNK = 500
@@ -84,6 +91,21 @@ def bootstrap_stderr(units: Units, *, iters: int = 1000, seed: int = 0) -> float
     return float(np.std(vals, ddof=1))
 
 
+def paired_bootstrap(
+    units: Sequence[Units], *, iters: int = 2000, seed: int = 0
+) -> list[np.ndarray]:
+    """Bootstrap values of several evaluations of the same units, every replicate drawing one set
+    of unit indices for all of them (so differences between them are paired)."""
+    arrays = [u.arrays() for u in units]
+    sizes = {len(num) for num, _ in arrays}
+    if len(sizes) != 1 or len({u.log for u in units}) != 1:
+        raise ValueError(
+            f"paired bootstrap: the evaluations have {sorted(sizes)} units (or compute the "
+            "metric differently); they must be the same items"
+        )
+    return _replicates(sizes.pop(), iters, seed, arrays, units[0].log)
+
+
 @dataclass
 class PairedTest:
     regression: float  # relative worsening of the current value vs. the baseline (> 0 = worse)
@@ -108,7 +130,7 @@ def paired_regression_test(
     n = len(b_num)
     if n < 2:
         return PairedTest(reg, math.nan, n)
-    vb, vc = _replicates(n, iters, seed, [(b_num, b_den), (c_num, c_den)], base.log)
+    vb, vc = paired_bootstrap([base, current], iters=iters, seed=seed)
     worse = (vb - vc) if higher_is_better else (vc - vb)
     return PairedTest(reg, float(np.mean(worse <= 0)), n)
 
