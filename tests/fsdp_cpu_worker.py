@@ -1,6 +1,6 @@
 """One rank of the CPU FSDP2 check (run by tests/test_fsdp_cpu.py under torchrun, gloo).
 
-Accelerate does not apply FSDP on CPU (see cpt.train.loop.Trainer._check_fsdp), so this drives
+Accelerate does not apply FSDP on CPU (see cpt.train.preflight.check_fsdp), so this drives
 PyTorch's own ``fully_shard`` directly, with cpt's EWC on the sharded parameters: every rank trains
 its half of the same global batch, the EWC Fisher and anchor are DTensors sharded like the weights,
 and the model is saved twice: as a sharded DCP checkpoint (reloaded into a fresh sharded model)

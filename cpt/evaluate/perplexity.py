@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -39,26 +39,22 @@ def window_starts(num_tokens: int, seq_len: int, max_tokens: int) -> list[tuple[
     return [(i * span // (n - 1), seq_len) for i in range(n)]
 
 
-def perplexity(
+def _window_losses(
     model: Any,
     source: TokenSource,
-    *,
-    seq_len: int,
-    max_tokens: int,
+    windows: Sequence[tuple[int, int]],
     batch_size: int,
-    device: Any = None,
-) -> PerplexityResult:
-    """exp(mean NLL) of ``model`` over fixed windows of ``source``; restores the model's mode."""
+    device: Any,
+) -> Iterator[tuple[list[tuple[int, int]], Any]]:
+    """Per batch of windows: the windows and their per-token NLL (nats) as a float64 tensor
+    [windows, length - 1]. The model is in eval mode while this runs and back in its mode after."""
     import torch
     import torch.nn.functional as F
 
     if device is None:
         device = next(model.parameters()).device
-    windows = window_starts(int(source.num_tokens), seq_len, max_tokens)
     was_training = model.training
     model.eval()
-    nll = 0.0
-    count = 0
     try:
         with torch.no_grad():
             for group in _batches(windows, batch_size):
@@ -73,10 +69,27 @@ def perplexity(
                     ids[:, 1:].reshape(-1),
                     reduction="none",
                 )
-                nll += float(loss.double().sum())  # float64 sum: no drift over many tokens
-                count += ids.shape[0] * (ids.shape[1] - 1)
+                yield group, loss.double().view(ids.shape[0], -1)
     finally:
         model.train(was_training)
+
+
+def perplexity(
+    model: Any,
+    source: TokenSource,
+    *,
+    seq_len: int,
+    max_tokens: int,
+    batch_size: int,
+    device: Any = None,
+) -> PerplexityResult:
+    """exp(mean NLL) of ``model`` over fixed windows of ``source``; restores the model's mode."""
+    windows = window_starts(int(source.num_tokens), seq_len, max_tokens)
+    nll = 0.0
+    count = 0
+    for _, loss in _window_losses(model, source, windows, batch_size, device):
+        nll += float(loss.sum())  # float64 sum: no drift over many tokens
+        count += loss.numel()
     return PerplexityResult(nll, count)
 
 
@@ -136,41 +149,21 @@ def perplexity_by_document(
     eos: np.ndarray | None = None,
 ) -> DocumentNLL:
     """The windows of ``perplexity`` (same windows, same total), NLL kept per document."""
-    import torch
-    import torch.nn.functional as F
-
-    if device is None:
-        device = next(model.parameters()).device
     windows = window_starts(int(source.num_tokens), seq_len, max_tokens)
     eos = eos_positions(source) if eos is None else eos
     per_doc: dict[int, list[float]] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for group in _batches(windows, batch_size):
-                ids = torch.from_numpy(
-                    np.stack([np.asarray(source.read(s, n), dtype=np.int64) for s, n in group])
-                ).to(device)
-                logits = model(input_ids=ids).logits.float()
-                loss = F.cross_entropy(
-                    logits[:, :-1].reshape(-1, logits.shape[-1]),
-                    ids[:, 1:].reshape(-1),
-                    reduction="none",
-                ).view(ids.shape[0], -1)
-                for (s, n), row in zip(group, loss.double().cpu().numpy()):
-                    pos = np.arange(s + 1, s + n)  # positions of the predicted tokens
-                    if len(eos):
-                        docs = np.searchsorted(eos, pos, side="left")
-                    else:
-                        docs = np.full(len(pos), s, dtype=np.int64)  # one unit per window
-                    for d in np.unique(docs):
-                        acc = per_doc.setdefault(int(d), [0.0, 0])
-                        sel = docs == d
-                        acc[0] += float(row[sel].sum())
-                        acc[1] += int(sel.sum())
-    finally:
-        model.train(was_training)
+    for group, loss in _window_losses(model, source, windows, batch_size, device):
+        for (s, n), row in zip(group, loss.cpu().numpy()):
+            pos = np.arange(s + 1, s + n)  # positions of the predicted tokens
+            if len(eos):
+                docs = np.searchsorted(eos, pos, side="left")
+            else:
+                docs = np.full(len(pos), s, dtype=np.int64)  # one unit per window
+            for d in np.unique(docs):
+                acc = per_doc.setdefault(int(d), [0.0, 0])
+                sel = docs == d
+                acc[0] += float(row[sel].sum())
+                acc[1] += int(sel.sum())
     keys = sorted(per_doc)
     return DocumentNLL([per_doc[k][0] for k in keys], [int(per_doc[k][1]) for k in keys])
 

@@ -19,6 +19,7 @@ only the scalar penalty (for the log) is summed over ranks.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -144,6 +145,40 @@ def load_fisher(
             f"(missing or other shape: {bad[:3]}; unknown: {extra[:3]})"
         )
     return tensors
+
+
+def fisher_path(cfg: Any) -> Path:
+    """Where the run's Fisher lives: ``optim.ewc.fisher_path``, else in the run directory."""
+    assert cfg.optim.ewc is not None
+    given = cfg.optim.ewc.fisher_path
+    return Path(given) if given else cfg.run_dir / "ewc_fisher.safetensors"
+
+
+def base_fisher(
+    cfg: Any, acc: Any, model: nn.Module, general: list[Any], identity: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """The base model's Fisher for a run (``cfg`` a ``TrainConfig``): read from its file, or
+    computed once (by the main process, before any wrapping or resume) and written there."""
+    from accelerate.utils import DistributedType
+
+    ewc_cfg = cfg.optim.ewc
+    assert ewc_cfg is not None
+    path = fisher_path(cfg)
+    expected = fisher_identity(identity, ewc_cfg.fisher_samples, cfg.data.seq_len)
+    if acc.is_main_process and not path.is_file():
+        seqs = general_sequences(general, ewc_cfg.fisher_samples, cfg.data.seq_len)
+        t0 = time.perf_counter()
+        device = torch.device("cpu")
+        if acc.distributed_type != DistributedType.FSDP:
+            device = acc.device  # prepare() moves it there anyway; FSDP shards from CPU
+            model.to(device)
+        fisher, meta = compute_fisher(model, seqs, device)
+        save_fisher(path, fisher, {**meta, **expected})
+        log.info("EWC Fisher: %d samples in %.1f s -> %s", ewc_cfg.fisher_samples,
+                 time.perf_counter() - t0, path)  # fmt: skip
+    acc.wait_for_everyone()
+    shapes = {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
+    return load_fisher(path, expected, shapes)
 
 
 def _like(full: torch.Tensor, param: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from cpt import ConfigError
+
+if TYPE_CHECKING:
+    from cpt.train.config import TrainConfig
 
 ActionKind = Literal["raise_replay", "lower_lr", "stop", "enable_ewc", "raise_ewc"]
 
@@ -54,3 +59,34 @@ class EvaluationHook(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def load_hook(
+    cfg: TrainConfig, accelerator: Any, tokenizer: Any, tok_hash: str
+) -> EvaluationHook | None:
+    """The run's hook: ``run.hook`` (``module:factory``), else the evaluation package's when
+    ``eval.enabled``, else none."""
+    if cfg.run.hook:
+        import importlib
+
+        module_name, _, func_name = cfg.run.hook.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), func_name or "build_hook")
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"config key 'run.hook': cannot load {cfg.run.hook!r}: {exc}"
+            ) from None
+        hook: EvaluationHook = factory(cfg, accelerator, cfg.run_dir)
+        return hook
+    if cfg.eval.enabled:
+        from cpt.evaluate import build_hook  # owned by the evaluation package
+
+        built: EvaluationHook = build_hook(
+            cfg.eval,
+            tokenizer=tokenizer,
+            tokenizer_hash=tok_hash,
+            accelerator=accelerator,
+            run_dir=cfg.run_dir,
+        )
+        return built
+    return None

@@ -8,7 +8,6 @@ decisions taken at its step and a resumed run replays them instead of re-decidin
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import os
@@ -20,9 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
-from cpt import ConfigError, TokenizerError
+from cpt import ConfigError
 from cpt.checkpoint import CheckpointError, CheckpointManager, checkpoint_name, latest_checkpoint
 from cpt.data.curriculum import AlphaSchedule
 from cpt.data.loader import MixedLoader, StepBatch
@@ -32,8 +30,8 @@ from cpt.schedule import LRSchedule
 from cpt.train import ewc as ewc_mod
 from cpt.train import new_tokens
 from cpt.train.config import TrainConfig
-from cpt.train.hooks import Action, EvaluationHook
-from cpt.train.loss import causal_lm_loss, hidden_states, unsupported_reason
+from cpt.train.hooks import Action, EvaluationHook, load_hook
+from cpt.train.loss import causal_lm_loss, chunked_head, hidden_states
 from cpt.train.metrics import MetricsLogger, Throughput, write_plots
 from cpt.train.model import (
     build_model,
@@ -42,7 +40,7 @@ from cpt.train.model import (
     optimizer_groups,
     tokenizer_hash,
 )
-from cpt.train.preflight import check_seq_len, resolve_eos
+from cpt.train.preflight import check_fsdp, check_seq_len, resolve_eos, resolve_mixed_precision
 from cpt.train.runlog import LOG_NAME, log_mark, trim_log
 from cpt.train.spike import SpikeGuard
 
@@ -90,40 +88,6 @@ class TrainResult:
 StepCallback = Callable[[int, StepBatch, torch.Tensor], None]
 
 
-def resolve_mixed_precision(choice: str) -> str:
-    """``auto`` = bf16 on a GPU that has it, else no mixed precision (CPU autocast rarely pays)."""
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "no"
-
-
-def _load_hook(
-    cfg: TrainConfig, accelerator: Any, tokenizer: Any, tok_hash: str
-) -> EvaluationHook | None:
-    if cfg.run.hook:
-        module_name, _, func_name = cfg.run.hook.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), func_name or "build_hook")
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(
-                f"config key 'run.hook': cannot load {cfg.run.hook!r}: {exc}"
-            ) from None
-        return factory(cfg, accelerator, cfg.run_dir)
-    if cfg.eval.enabled:
-        from cpt.evaluate import build_hook  # owned by the evaluation package
-
-        return build_hook(
-            cfg.eval,
-            tokenizer=tokenizer,
-            tokenizer_hash=tok_hash,
-            accelerator=accelerator,
-            run_dir=cfg.run_dir,
-        )
-    return None
-
-
 class Trainer:
     def __init__(
         self,
@@ -154,22 +118,13 @@ class Trainer:
         self.acc = Accelerator(
             mixed_precision=resolve_mixed_precision(cfg.optim.mixed_precision), cpu=multi_cpu
         )
-        self._check_fsdp()  # before any data or weights are read
+        check_fsdp(self.acc)  # before any data or weights are read
         self.run_dir = cfg.run_dir
         if self.acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         set_seed(cfg.run.seed)
 
-        try:
-            self.tokenizer = load_tokenizer(cfg.model)
-        except (ConfigError, TokenizerError):
-            raise
-        except Exception as exc:  # transformers/tokenizers raise bare Exception on a bad file
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise TokenizerError(
-                f"config key 'model.tokenizer': cannot load {cfg.model.tokenizer or cfg.model.path}"
-                f": {type(exc).__name__}: {first}"
-            ) from None
+        self.tokenizer = load_tokenizer(cfg.model)
         self.tok_hash = tokenizer_hash(cfg.model)
         hf_cfg = model_config(cfg.model)  # no weights yet: the checks below come first
 
@@ -192,7 +147,7 @@ class Trainer:
         eos_id = resolve_eos(cfg, opened, self.tokenizer, int(hf_cfg.vocab_size))
         check_seq_len(cfg, hf_cfg, opened)
         # The hook opens its held-out data now, so a bad eval path also fails before the model.
-        self.hook = self._hook_override or _load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
+        self.hook = self._hook_override or load_hook(cfg, self.acc, self.tokenizer, self.tok_hash)
 
         model = build_model(cfg.model, hf_cfg)
         general_sources = [src for src, _ in general]
@@ -221,11 +176,13 @@ class Trainer:
             betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
             eps=cfg.optim.eps,
         )
-        self.loss_head = self._chunked_loss_head(model)
+        self.loss_head, self.loss_kind = chunked_head(model, cfg.model, fsdp)
         self.throughput = Throughput.for_model(  # MFU per logging window (cpt.plan's FLOPs)
             model, cfg.data.seq_len, self.acc.device, self.acc.num_processes
         )
-        fisher = self._fisher(model, general_sources) if cfg.optim.ewc is not None else None
+        fisher = None
+        if cfg.optim.ewc is not None:
+            fisher = ewc_mod.base_fisher(cfg, self.acc, model, general_sources, self.identity)
         if cfg.model.compile:
             model = torch.compile(model)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
@@ -298,7 +255,7 @@ class Trainer:
                     **{"lambda": self.ewc.lam},
                     parameters=len(self.ewc.params),
                     memory_mb_per_rank=round(self.ewc.memory_bytes() / 2**20, 3),
-                    fisher_path=str(self._fisher_path),
+                    fisher_path=str(ewc_mod.fisher_path(cfg)),
                 )
 
     def _resume(self) -> None:
@@ -340,52 +297,6 @@ class Trainer:
         if self.ewc is not None and self.state.ewc_lambda is not None:
             self.ewc.lam = self.state.ewc_lambda
         self.state.alpha = self.loader.alpha
-
-    def _check_fsdp(self) -> None:
-        """Accelerate enables FSDP only for GPU-like devices: on CPU an FSDP launch config would
-        silently train plain DDP. Refuse it, naming why."""
-        from accelerate.utils import DistributedType
-
-        asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
-        if asked and self.acc.distributed_type != DistributedType.FSDP:
-            raise ConfigError(
-                f"the launch config asks for FSDP, but Accelerate set up "
-                f"{self.acc.distributed_type.value} on {self.acc.device}: Accelerate "
-                "only applies FSDP on GPU-like devices (AcceleratorState enables it for "
-                "MULTI_GPU/XPU/NPU/..., never for MULTI_CPU); use a GPU or the DDP config"
-            )
-
-    @property
-    def _fisher_path(self) -> Path:
-        assert self.cfg.optim.ewc is not None
-        given = self.cfg.optim.ewc.fisher_path
-        return Path(given) if given else self.run_dir / "ewc_fisher.safetensors"
-
-    def _fisher(self, model: nn.Module, general: list[Any]) -> dict[str, torch.Tensor]:
-        """EWC's Fisher of the base model: read from fisher_path, or computed once (by the main
-        process, before any wrapping or resume) and written there."""
-        ewc_cfg = self.cfg.optim.ewc
-        assert ewc_cfg is not None
-        path = self._fisher_path
-        expected = ewc_mod.fisher_identity(
-            self.identity, ewc_cfg.fisher_samples, self.cfg.data.seq_len
-        )
-        if self.acc.is_main_process and not path.is_file():
-            seqs = ewc_mod.general_sequences(general, ewc_cfg.fisher_samples, self.cfg.data.seq_len)
-            t0 = time.perf_counter()
-            from accelerate.utils import DistributedType
-
-            device = torch.device("cpu")
-            if self.acc.distributed_type != DistributedType.FSDP:
-                device = self.acc.device  # prepare() moves it there anyway; FSDP shards from CPU
-                model.to(device)
-            fisher, meta = ewc_mod.compute_fisher(model, seqs, device)
-            ewc_mod.save_fisher(path, fisher, {**meta, **expected})
-            log.info("EWC Fisher: %d samples in %.1f s -> %s", ewc_cfg.fisher_samples,
-                     time.perf_counter() - t0, path)  # fmt: skip
-        self.acc.wait_for_everyone()
-        shapes = {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
-        return ewc_mod.load_fisher(path, expected, shapes)
 
     def _on_wrap(self, name: str, epoch: int) -> None:
         if self.acc.is_main_process and hasattr(self, "metrics"):
@@ -430,25 +341,6 @@ class Trainer:
         self.state.actions.append(record)
         if self.acc.is_main_process:
             self.metrics.event("action", **record)
-
-    def _chunked_loss_head(self, model: nn.Module) -> nn.Linear | None:
-        """The output head to compute the chunked loss with, or None for the model's own loss."""
-        from accelerate.utils import DistributedType
-
-        cfg = self.cfg.model
-        self.loss_kind = "model's own"
-        if cfg.loss_chunk == 0:
-            return None
-        reason = unsupported_reason(model)
-        if cfg.compile:
-            reason = "model.compile is on"
-        elif self.acc.distributed_type == DistributedType.FSDP:
-            reason = "FSDP shards the output head"
-        if reason is not None:
-            self.loss_kind = f"model's own ({reason})"
-            return None
-        self.loss_kind = f"chunked ({cfg.loss_chunk} tokens)"
-        return model.get_output_embeddings()
 
     def _loss(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         # use_cache=False: no KV cache in training, and HF only infers document masks from

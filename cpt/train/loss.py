@@ -127,6 +127,21 @@ def unsupported_reason(model: nn.Module) -> str | None:
     return None
 
 
+def chunked_head(model: nn.Module, cfg: Any, fsdp: bool) -> tuple[nn.Linear | None, str]:
+    """The output head to compute the chunked loss with (None: the model's own loss), and how
+    the loss is computed, for the log. ``cfg`` is the ``model`` config section."""
+    if cfg.loss_chunk == 0:
+        return None, "model's own"
+    reason = unsupported_reason(model)
+    if cfg.compile:
+        reason = "model.compile is on"
+    elif fsdp:
+        reason = "FSDP shards the output head"
+    if reason is not None:
+        return None, f"model's own ({reason})"
+    return model.get_output_embeddings(), f"chunked ({cfg.loss_chunk} tokens)"
+
+
 @contextmanager
 def hidden_states(head: nn.Linear) -> Iterator[None]:
     """Inside this block the output head returns its input, so the model's ``logits`` output

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cpt import ConfigError
+from cpt import ConfigError, TokenizerError
 from cpt.train.config import InitConfig, ModelConfig
 
 # ``model.init`` keys and the Hugging Face config names they stand for.
@@ -84,7 +84,21 @@ def build_model(cfg: ModelConfig, hf_cfg: Any | None = None) -> nn.Module:
 
 
 def load_tokenizer(cfg: ModelConfig) -> Any | None:
-    """The tokenizer from ``model.tokenizer`` (file or dir) or the model dir; None if neither."""
+    """The tokenizer from ``model.tokenizer`` (file or dir) or the model dir; None if neither.
+    A file that does not load is a ``TokenizerError`` naming it."""
+    try:
+        return _load_tokenizer(cfg)
+    except (ConfigError, TokenizerError):
+        raise
+    except Exception as exc:  # transformers/tokenizers raise bare Exception on a bad file
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise TokenizerError(
+            f"config key 'model.tokenizer': cannot load {cfg.tokenizer or cfg.path}"
+            f": {type(exc).__name__}: {first}"
+        ) from None
+
+
+def _load_tokenizer(cfg: ModelConfig) -> Any | None:
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     source = cfg.tokenizer or cfg.path

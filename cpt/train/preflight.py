@@ -85,3 +85,31 @@ def check_seq_len(cfg: TrainConfig, hf_cfg: Any, sources: Sequence[TokenSource])
                 f"config key 'data.seq_len': {seq_len} is longer than the whole data source "
                 f"'{src.name}' ({_source_label(src)}: {src.num_tokens} tokens)"
             )
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    """``auto`` = bf16 on a GPU that has it, else no mixed precision (CPU autocast rarely pays)."""
+    import torch
+
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def check_fsdp(acc: Any) -> None:
+    """Accelerate enables FSDP only for GPU-like devices: on CPU an FSDP launch config would
+    silently train plain DDP. Refuse it, naming why."""
+    import os
+
+    from accelerate.utils import DistributedType
+
+    asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if asked and acc.distributed_type != DistributedType.FSDP:
+        raise ConfigError(
+            f"the launch config asks for FSDP, but Accelerate set up "
+            f"{acc.distributed_type.value} on {acc.device}: Accelerate "
+            "only applies FSDP on GPU-like devices (AcceleratorState enables it for "
+            "MULTI_GPU/XPU/NPU/..., never for MULTI_CPU); use a GPU or the DDP config"
+        )

@@ -10,58 +10,20 @@ use cpt_engine::pipeline::{run, RunOptions};
 use cpt_engine::stage::ScanStages;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const VOCAB: &[&str] = &[
-    "the",
-    "council",
-    "shall",
-    "review",
-    "annual",
-    "budget",
-    "before",
-    "spring",
-    "members",
-    "vote",
-    "on",
-    "proposals",
-    "about",
-    "roads",
-    "schools",
-    "water",
-    "and",
-    "parks",
-    "citizens",
-    "may",
-    "attend",
-    "public",
-    "hearings",
-    "where",
-    "their",
-    "views",
-    "are",
-    "heard",
-    "recorded",
-    "considered",
-    "carefully",
-    "Zürich",
-];
+#[path = "../tests/curate_common/mod.rs"]
+mod curate_common;
 
-fn document(seed: u64, words: usize) -> String {
-    let mut x = seed.wrapping_mul(2654435761) + 1;
-    let mut s = String::new();
-    for i in 0..words {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.push_str(VOCAB[(x % VOCAB.len() as u64) as usize]);
-        s.push(if i % 15 == 14 { '\n' } else { ' ' });
-    }
-    s.push_str("Contact clerk@example.org or 555-867-5309.");
-    s
+/// The tests' prose, with non-ASCII words and PII, so every stage has work.
+fn document(seed: usize, words: usize) -> String {
+    format!(
+        "{} Zürich café.\nContact clerk@example.org or 555-867-5309.",
+        curate_common::prose(seed, words)
+    )
 }
 
 fn stages(c: &mut Criterion) {
     let text = document(7, 1000);
-    let stages = ScanStages::from_config(&Config::default());
+    let stages = ScanStages::from_config(&Config::default()).unwrap();
     let redactor = Redactor::new(PiiConfig::default());
     let mut g = c.benchmark_group("stages");
     g.throughput(Throughput::Bytes(text.len() as u64));

@@ -3,30 +3,17 @@
 //! order-3 and an order-5 Kneser-Ney model trained on the shared speeches (`shared/data`,
 //! beside the checkout), scoring the held-out licenses (out of domain: many backoffs).
 
-use cpt_engine::input::for_each_text;
 use cpt_engine::normalize::normalize;
 use cpt_engine::score::ngram::{train, LmModel, TrainOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+#[path = "../tests/shared_data/mod.rs"]
+mod shared_data;
+use shared_data::texts;
 
 fn shared(rel: &str) -> PathBuf {
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    start
-        .ancestors()
-        .take(3)
-        .map(|p| p.join("shared/data").join(rel))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("shared/data/{rel} not found beside the checkout"))
-}
-
-fn texts(path: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for_each_text(path, "text", |_, t| {
-        out.push(t);
-        Ok(())
-    })
-    .unwrap();
-    out
+    shared_data::path(rel).unwrap_or_else(|| panic!("shared/data/{rel} is needed by this bench"))
 }
 
 fn scoring(c: &mut Criterion) {

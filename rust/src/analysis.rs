@@ -108,14 +108,19 @@ impl<'a> Analysis<'a> {
                 chars: Vec::with_capacity(text.len() / 5),
                 total_chars: 0,
             };
+            let ascii = text.is_ascii();
             // The word-byte mask is scratch: one per thread, reused across documents.
             MASK.with_borrow_mut(|mask| {
                 word_hashes(text, self.word_seed, mask, |start, end, h| {
                     // Characters = bytes that are not UTF-8 continuation bytes.
-                    let n = text[start..end]
-                        .iter()
-                        .filter(|&&b| b & 0xC0 != 0x80)
-                        .count();
+                    let n = if ascii {
+                        end - start
+                    } else {
+                        text[start..end]
+                            .iter()
+                            .filter(|&&b| b & 0xC0 != 0x80)
+                            .count()
+                    };
                     w.hashes.push(h);
                     #[allow(clippy::cast_possible_truncation)]
                     // a word of over 4 G chars is not text
@@ -128,17 +133,26 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// `str::split_whitespace`, with a byte loop for ASCII text (same separators: the ASCII
-/// characters with Unicode White_Space are tab, LF, VT, FF, CR and space).
+/// `str::split_whitespace` as a byte loop. ASCII bytes are tested directly (the ASCII
+/// characters with Unicode White_Space are tab, LF, VT, FF, CR and space); a non-ASCII
+/// character is decoded only when its lead byte can start a White_Space character
+/// (0xC2: U+0085, U+00A0; 0xE1: U+1680; 0xE2: U+2000..U+205F; 0xE3: U+3000).
 fn split_whitespace(text: &str) -> Vec<&str> {
-    if !text.is_ascii() {
-        return text.split_whitespace().collect();
-    }
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len() / 5);
     let mut start = None;
-    for (i, &c) in b.iter().enumerate() {
-        let space = c == b' ' || (b'\t'..=b'\r').contains(&c);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (space, width) = match c {
+            b' ' | b'\t'..=b'\r' => (true, 1),
+            0xC2 | 0xE1 | 0xE2 | 0xE3 => {
+                let ch = text[i..].chars().next().unwrap_or_default();
+                (ch.is_whitespace(), ch.len_utf8())
+            }
+            // Other bytes (ASCII, lead or continuation bytes) never begin White_Space.
+            _ => (false, 1),
+        };
         match (space, start) {
             (true, Some(s)) => {
                 out.push(&text[s..i]);
@@ -147,6 +161,7 @@ fn split_whitespace(text: &str) -> Vec<&str> {
             (false, None) => start = Some(i),
             _ => {}
         }
+        i += width;
     }
     if let Some(s) = start {
         out.push(&text[s..]);
@@ -224,6 +239,24 @@ mod tests {
             paragraphs("a\nb\n\n\nc\n  \nd").collect::<Vec<_>>(),
             ["a\nb", "c", "d"]
         );
+    }
+
+    #[test]
+    fn whitespace_split_matches_std_on_every_white_space_character() {
+        // Every White_Space character, and non-space ones sharing their lead bytes.
+        let pieces = [
+            " ", "\t", "\n", "\x0b", "\x0c", "\r", "\u{85}", "\u{a0}", "\u{1680}", "\u{2000}",
+            "\u{200a}", "\u{200b}", "\u{2028}", "\u{2029}", "\u{202f}", "\u{205f}", "\u{3000}",
+            "\u{a9}", "\u{1681}", "\u{2014}", "\u{3001}", "\x1c", "a", "bc", "é", "字", "😀",
+        ];
+        let mut rng = crate::fuzzing::Rng(11);
+        for _ in 0..2000 {
+            let text: String = (0..rng.below(12))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
+            let want: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(split_whitespace(&text), want, "{text:?}");
+        }
     }
 
     #[test]

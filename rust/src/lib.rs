@@ -7,6 +7,8 @@ pub mod config;
 pub mod dedup;
 pub mod error;
 pub mod filters;
+#[cfg(test)]
+mod fuzzing;
 pub mod input;
 pub mod io;
 pub mod keywords;

@@ -218,6 +218,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     // fails here.
     let deciders = decide_stages(config)?;
     let writers = write_stages(config, &StateDir::new(&output).dir)?;
+    let stages = ScanStages::from_config(config)?;
     let identity = JobIdentity::new(config.output_hash(), &inputs);
     let state = prepare_output(&output, &identity, opts.overwrite)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -226,7 +227,6 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         .build()
         .map_err(|e| Error::Config(format!("threads: {e}")))?;
     let threads = pool.current_num_threads();
-    let stages = ScanStages::from_config(config);
 
     // Pass 1: scan.
     let t0 = Instant::now();

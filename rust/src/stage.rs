@@ -63,8 +63,9 @@ pub trait ScanStage: Send + Sync {
     fn scan(&self, doc: &Analysis<'_>, attrs: &mut Attributes) -> Verdict;
 }
 
-/// Builds a scan stage's per-document checker from the config.
-pub type BuildScan = fn(&Config) -> Box<dyn ScanStage>;
+/// Builds a scan stage's per-document checker from the config; fails on what the config
+/// names but cannot be used (a model file that is missing or corrupt), naming it.
+pub type BuildScan = fn(&Config) -> Result<Box<dyn ScanStage>>;
 
 /// How the pipeline builds a stage's working part for its phase.
 #[derive(Clone, Copy)]
@@ -122,16 +123,14 @@ pub struct ScanStages {
 }
 
 impl ScanStages {
-    pub fn from_config(config: &Config) -> ScanStages {
-        let stages = STAGES
-            .iter()
-            .filter(|s| (s.enabled)(config))
+    pub fn from_config(config: &Config) -> Result<ScanStages> {
+        let stages = enabled(config)
             .filter_map(|s| match s.build {
                 Build::Scan(b) => Some(b(config)),
                 _ => None,
             })
-            .collect();
-        ScanStages { stages }
+            .collect::<Result<_>>()?;
+        Ok(ScanStages { stages })
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -238,7 +237,7 @@ mod tests {
 
     #[test]
     fn config_switches_stages_in_and_out() {
-        let all = ScanStages::from_config(&Config::default());
+        let all = ScanStages::from_config(&Config::default()).unwrap();
         assert_eq!(all.names(), ["length", "repetition", "quality"]);
         let c = Config::resolve(
             None,
@@ -249,7 +248,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(ScanStages::from_config(&c).names(), ["length", "quality"]);
+        assert_eq!(
+            ScanStages::from_config(&c).unwrap().names(),
+            ["length", "quality"]
+        );
         let on: Vec<&str> = report(&c)
             .iter()
             .filter(|s| s.enabled)

@@ -2,29 +2,21 @@
 //! perplexity than a model of licenses does, and the reverse for held-out licenses; the
 //! Moore-Lewis score ranks held-out licenses above held-out speeches (AUC >= 0.95); the
 //! perplexity and domain_relevance stages record their attributes and drop by threshold in a
-//! real job; bad model files are errors naming the file.
+//! real job; bad model files are errors naming the file, in the plan and when the stages are
+//! built.
 
 mod shared_data;
 use cpt_engine::cli::main_with_args;
 use cpt_engine::config::Config;
-use cpt_engine::input::for_each_text;
 use cpt_engine::pipeline::{self, RunOptions};
 use cpt_engine::score::ngram::{train, LmModel, LmScore, TrainOptions};
+use cpt_engine::stage::ScanStages;
+use shared_data::texts;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn shared(rel: &str) -> PathBuf {
     shared_data::path(rel).unwrap_or_else(|| panic!("shared data {rel} is needed by the lm tests"))
-}
-
-fn texts(path: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for_each_text(path, "text", |_, t| {
-        out.push(t);
-        Ok(())
-    })
-    .unwrap();
-    out
 }
 
 /// The two models, trained once for all tests of this file (order 3, Kneser-Ney).
@@ -132,7 +124,7 @@ fn moore_lewis_ranks_licenses_above_speeches_in_a_job() {
         "{plan}"
     );
     // The stages' attributes, read back from the scan records through the stage itself.
-    let stages = cpt_engine::stage::ScanStages::from_config(&config);
+    let stages = ScanStages::from_config(&config).unwrap();
     assert_eq!(stages.names(), ["perplexity", "domain_relevance"]);
     let score = |docs: &[String]| -> Vec<f64> {
         docs.iter()
@@ -184,8 +176,8 @@ fn bad_model_files_are_named_errors_in_plan_and_cli() {
     std::fs::write(&input, "{\"text\": \"some words here\"}\n").unwrap();
     let bad = dir.path().join("broken.cptlm");
     std::fs::write(&bad, b"CPTNGRAM but not really a model file at all........").unwrap();
-    for model in [bad.clone(), dir.path().join("missing.cptlm")] {
-        let c = Config::resolve(
+    let with_model = |model: &Path| {
+        Config::resolve(
             None,
             None,
             &[
@@ -195,11 +187,31 @@ fn bad_model_files_are_named_errors_in_plan_and_cli() {
                 format!("perplexity.model={:?}", model.to_string_lossy()),
             ],
         )
-        .unwrap();
+        .unwrap()
+    };
+    for model in [bad.clone(), dir.path().join("missing.cptlm")] {
+        let c = with_model(&model);
         let e = pipeline::plan(&c).err().expect("bad model").to_string();
         let name = model.file_name().unwrap().to_string_lossy().into_owned();
         assert!(e.contains(&name), "{e}");
+        // Building the stages (without a plan) is an error too, never a panic.
+        let e = ScanStages::from_config(&c)
+            .err()
+            .expect("bad model")
+            .to_string();
+        assert!(e.contains(&name) && e.contains("perplexity.model"), "{e}");
     }
+    // A model the plan checked, then damaged before the stages are built: reloaded, refused.
+    let good = dir.path().join("good.cptlm");
+    std::fs::copy(&models().0, &good).unwrap();
+    let c = with_model(&good);
+    pipeline::plan(&c).unwrap();
+    std::fs::write(&good, b"CPTNGRAM damaged after the plan").unwrap();
+    let e = ScanStages::from_config(&c)
+        .err()
+        .expect("damaged model")
+        .to_string();
+    assert!(e.contains("good.cptlm"), "{e}");
     let e = Config::resolve(None, None, &["perplexity.enabled=true".into()])
         .unwrap_err()
         .to_string();

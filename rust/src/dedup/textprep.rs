@@ -12,26 +12,19 @@ pub fn normalize_into(text: &str, out: &mut String) {
     // Work on bytes and validate UTF-8 once at the end (one linear pass).
     let mut buf = std::mem::take(out).into_bytes();
     buf.clear();
-    if text.is_ascii() {
-        push_ascii(text.as_bytes(), &mut buf);
-    } else {
-        for piece in text.split(|c: char| c.is_ascii_whitespace()) {
-            if piece.is_empty() {
-                continue;
-            }
-            if piece.is_ascii() {
-                push_ascii(piece.as_bytes(), &mut buf);
-            } else {
-                let n = normalize(piece);
-                if !n.is_empty() {
-                    if !buf.is_empty() {
-                        buf.push(b' ');
-                    }
-                    buf.extend_from_slice(n.as_bytes());
-                }
-            }
+    for_each_piece(text, |piece, ascii| {
+        if ascii {
+            push_ascii(piece.as_bytes(), &mut buf);
+            return;
         }
-    }
+        let n = normalize(piece);
+        if !n.is_empty() {
+            if !buf.is_empty() {
+                buf.push(b' ');
+            }
+            buf.extend_from_slice(n.as_bytes());
+        }
+    });
     // Only ASCII bytes and whole UTF-8 strings were appended, so this always succeeds.
     *out = String::from_utf8(buf)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
@@ -43,7 +36,20 @@ pub fn normalize_into(text: &str, out: &mut String) {
 /// scanner folds their case and punctuation itself).
 pub fn words_text_into(raw: &str, out: &mut String) {
     out.clear();
-    let bytes = raw.as_bytes();
+    for_each_piece(raw, |piece, ascii| {
+        if ascii {
+            out.push_str(piece);
+        } else {
+            out.push_str(&normalize(piece));
+            out.push(' ');
+        }
+    });
+}
+
+/// Cut `text` into ASCII stretches (`each(stretch, true)`, possibly empty) and the pieces
+/// between ASCII whitespace that hold a non-ASCII byte (`each(piece, false)`), in order.
+fn for_each_piece(text: &str, mut each: impl FnMut(&str, bool)) {
+    let bytes = text.as_bytes();
     let mut done = 0;
     while let Some(off) = bytes[done..].iter().position(|&b| b >= 0x80) {
         let high = done + off;
@@ -55,12 +61,11 @@ pub fn words_text_into(raw: &str, out: &mut String) {
             .iter()
             .position(u8::is_ascii_whitespace)
             .map_or(bytes.len(), |p| high + p);
-        out.push_str(&raw[done..start]);
-        out.push_str(&normalize(&raw[start..end]));
-        out.push(' ');
+        each(&text[done..start], true);
+        each(&text[start..end], false);
         done = end;
     }
-    out.push_str(&raw[done..]);
+    each(&text[done..], true);
 }
 
 /// ASCII byte -> its lowercase form if alphanumeric, else 0 (a separator).
@@ -78,25 +83,23 @@ static FOLD: [u8; 256] = {
 };
 
 /// Append the normalized words of an ASCII piece, space-separated from what `buf` holds.
+/// Branch-free per byte (word/separator changes every few bytes, which a branch would
+/// mispredict): each step writes a space and the folded byte at the cursor and advances
+/// past what counts; the rest is overwritten or cut off.
 fn push_ascii(bytes: &[u8], buf: &mut Vec<u8>) {
-    // Write into a pre-sized buffer (at most one separator per input byte plus one).
     let start = buf.len();
-    buf.resize(start + bytes.len() + 1, 0);
+    // At most one separator per word byte plus the leading one, and one byte of slack.
+    buf.resize(start + bytes.len() + 2, 0);
     let mut j = start;
     let mut pending_space = start > 0;
     for &c in bytes {
         let m = FOLD[usize::from(c)];
-        if m == 0 {
-            pending_space = j > 0;
-            continue;
-        }
-        if pending_space {
-            buf[j] = b' ';
-            j += 1;
-            pending_space = false;
-        }
+        let word = m != 0;
+        buf[j] = b' ';
+        j += usize::from(pending_space & word);
         buf[j] = m;
-        j += 1;
+        j += usize::from(word);
+        pending_space = !word & (j > 0);
     }
     buf.truncate(j);
 }
@@ -122,6 +125,22 @@ mod tests {
         ] {
             normalize_into(t, &mut out);
             assert_eq!(out, normalize(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn random_mixed_text_normalizes_as_normalize_does() {
+        let pieces = [
+            " ", "  ", "\t", "\n", "\x0b", "a", "Bc", "9", "-", "_", "'", "é", "ﬁ", "Ａ", "\u{a0}",
+            "\u{301}", "…", "字",
+        ];
+        let (mut rng, mut out) = (crate::fuzzing::Rng(5), String::new());
+        for _ in 0..3000 {
+            let t: String = (0..rng.below(16))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
+            normalize_into(&t, &mut out);
+            assert_eq!(out, normalize(&t), "{t:?}");
         }
     }
 }

@@ -24,7 +24,7 @@ pub const STAGE: StageSpec = StageSpec {
             l.min_words, l.max_words, l.min_chars, l.max_chars
         ))
     },
-    build: Build::Scan(|c: &Config| Box::new(LengthFilter::new(c.filters.length.clone()))),
+    build: Build::Scan(|c: &Config| Ok(Box::new(LengthFilter::new(c.filters.length.clone())))),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 

@@ -45,7 +45,7 @@ pub const STAGE: StageSpec = StageSpec {
             q.min_alpha_words_frac
         ))
     },
-    build: Build::Scan(|c: &Config| Box::new(QualityFilter::new(c.filters.quality.clone()))),
+    build: Build::Scan(|c: &Config| Ok(Box::new(QualityFilter::new(c.filters.quality.clone())))),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 
@@ -125,7 +125,10 @@ impl ScanStage for QualityFilter {
         if let Some(v) = above(Q, "hash_word_ratio", hashes / n, c.max_symbol_word_ratio) {
             return v;
         }
-        let ellipses = (text.matches("...").count() + text.matches('…').count()) as f64;
+        // Non-overlapping matches, as `str::matches` counts them.
+        let ellipses = (memchr::memmem::find_iter(text.as_bytes(), b"...").count()
+            + memchr::memmem::find_iter(text.as_bytes(), "…".as_bytes()).count())
+            as f64;
         if let Some(v) = above(
             Q,
             "ellipsis_word_ratio",
@@ -213,6 +216,11 @@ mod tests {
         assert_eq!(
             detail("wait... what... really? these words are quite plain."),
             "ellipsis_word_ratio 0.25 > 0.10"
+        );
+        // Five dots are one ellipsis (matches do not overlap); '…' counts too: 2 in 10 words.
+        assert_eq!(
+            detail("wait..... what\u{2026} really these words are quite plain here now"),
+            "ellipsis_word_ratio 0.20 > 0.10"
         );
     }
 

@@ -95,7 +95,9 @@ pub const STAGE: StageSpec = StageSpec {
         ))
     },
     build: BuildStage::Scan(|c: &Config| {
-        Box::new(RepetitionFilter::new(c.filters.repetition.clone()))
+        Ok(Box::new(RepetitionFilter::new(
+            c.filters.repetition.clone(),
+        )))
     }),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
@@ -179,8 +181,10 @@ struct Scratch {
     /// Positions whose n-gram may repeat, and the n-gram hash at each.
     active: Vec<u32>,
     grams: Vec<u64>,
-    /// n-gram hash -> (occurrences, first position).
-    counts: HashMap<u64, (u32, u32), Build>,
+    /// n-gram hash -> (occurrences, first position, its index in `active`).
+    counts: HashMap<u64, (u32, u32, u32), Build>,
+    /// Per index in `active`: its n-gram occurs more than once (it survives to n + 1).
+    repeats: Vec<bool>,
     covered: Vec<bool>,
     keys: Vec<(u64, u32)>,
 }
@@ -230,14 +234,22 @@ fn ngram_fracs(
             s.covered.clear();
             s.covered.resize(len, false);
         }
-        for (&i, &g) in s.active.iter().zip(&s.grams) {
-            let e = s.counts.entry(g).or_insert((0, i));
+        s.repeats.clear();
+        s.repeats.resize(s.active.len(), false);
+        #[allow(clippy::cast_possible_truncation)] // documents have < 4 G words
+        for (j, (&i, &g)) in s.active.iter().zip(&s.grams).enumerate() {
+            let e = s.counts.entry(g).or_insert((0, i, j as u32));
             e.0 += 1;
-            if dup && e.0 > 1 {
-                // Seen earlier in the document: its words are covered by a repeat.
-                s.covered[i as usize..i as usize + n]
-                    .iter_mut()
-                    .for_each(|c| *c = true);
+            if e.0 > 1 {
+                // Marked here, so the survivors need no second lookup.
+                s.repeats[j] = true;
+                s.repeats[e.2 as usize] = true;
+                if dup {
+                    // Seen earlier in the document: its words are covered by a repeat.
+                    s.covered[i as usize..i as usize + n]
+                        .iter_mut()
+                        .for_each(|c| *c = true);
+                }
             }
         }
         if total > 0 && len >= n {
@@ -245,8 +257,8 @@ fn ngram_fracs(
                 let best = s
                     .counts
                     .values()
-                    .filter(|(c, _)| *c > 1)
-                    .map(|&(c, first)| c as usize * chars(first, n))
+                    .filter(|(c, _, _)| *c > 1)
+                    .map(|&(c, first, _)| c as usize * chars(first, n))
                     .max()
                     .unwrap_or(0);
                 if let Some(v) = check(n, best as f64 / total as f64) {
@@ -273,10 +285,9 @@ fn ngram_fracs(
         // Only n-grams that occur more than once can extend to repeated (n+1)-grams.
         let mut k = 0;
         for j in 0..s.active.len() {
-            let g = s.grams[j];
-            if s.counts.get(&g).is_some_and(|&(c, _)| c > 1) {
+            if s.repeats[j] {
                 s.active[k] = s.active[j];
-                s.grams[k] = g;
+                s.grams[k] = s.grams[j];
                 k += 1;
             }
         }

@@ -229,20 +229,8 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use std::time::{Duration, Instant};
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::fuzzing::{budget, Rng};
+    use std::time::Instant;
 
     const PIECES: &[&[u8]] = &[
         b"{",
@@ -328,10 +316,6 @@ mod fuzz {
 
     #[test]
     fn damaged_jsonl_never_panics() {
-        let secs: f64 = std::env::var("CPT_FUZZ_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2.0);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fuzz.jsonl");
         let good = concat!(
@@ -345,7 +329,8 @@ mod fuzz {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let started = Instant::now();
         let (mut execs, mut records) = (0u64, 0usize);
-        while started.elapsed() < Duration::from_secs_f64(secs) {
+        let budget = budget();
+        while started.elapsed() < budget {
             let base: &[u8] = if execs % 2 == 0 { good } else { &zst };
             let case = mutate(&mut rng, base);
             std::fs::write(&path, &case).unwrap();

@@ -94,61 +94,83 @@ pub fn decide(
     Ok(out)
 }
 
+/// Decide-phase test fixtures: scan records without texts, and the driver run over them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
-    use crate::config::Config;
     use crate::pipeline::state::ScanRecord;
 
-    fn rec(id: &str, key: u128, verdict: ScanVerdict) -> ScanRecord {
+    /// The scan record of one document (exact-dedup `key`, `attributes` by name).
+    pub fn rec(
+        id: &str,
+        key: u128,
+        attributes: &[(&str, f64)],
+        verdict: ScanVerdict,
+    ) -> ScanRecord {
         ScanRecord {
             line: 1,
-            bytes: 1,
+            bytes: 10,
             key,
             id: id.into(),
             verdict,
             sketch: None,
-            attributes: Vec::new(),
+            attributes: attributes.iter().map(|&(k, v)| (k.into(), v)).collect(),
         }
     }
 
-    #[test]
-    fn exact_dedup_runs_before_filters_and_keeps_the_first() {
-        let filtered = ScanVerdict::Filtered {
+    /// A scan-stage rejection.
+    pub fn filtered() -> ScanVerdict {
+        ScanVerdict::Filtered {
             reason: "length".into(),
             detail: "words 1 < 50".into(),
-        };
-        let mut scans = vec![
-            ScanFile {
-                records: vec![
-                    rec("a", 1, ScanVerdict::Keep),
-                    rec("b", 2, filtered.clone()),
-                ],
-                ..Default::default()
-            },
-            ScanFile {
-                records: vec![
-                    rec("c", 1, ScanVerdict::Keep),
-                    rec("d", 2, filtered),
-                    rec(
-                        "e",
-                        0,
-                        ScanVerdict::Malformed {
-                            detail: "bad".into(),
-                        },
-                    ),
-                    rec("f", 3, ScanVerdict::Keep),
-                ],
-                ..Default::default()
-            },
-        ];
-        let stages = crate::stage::decide_stages(&Config::default()).unwrap();
+        }
+    }
+
+    /// Run `stages` over input files holding these records.
+    pub fn run(stages: &[Box<dyn DecideStage>], files: Vec<Vec<ScanRecord>>) -> Decided {
+        let mut scans: Vec<ScanFile> = files
+            .into_iter()
+            .map(|records| ScanFile {
+                records,
+                ..ScanFile::default()
+            })
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let env = DecideEnv {
             spill_dir: dir.path(),
             quiet: true,
         };
-        let d = decide(&stages[..1], &mut scans, &env).unwrap();
+        decide(stages, &mut scans, &env).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{filtered, rec, run};
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn exact_dedup_runs_before_filters_and_keeps_the_first() {
+        let malformed = ScanVerdict::Malformed {
+            detail: "bad".into(),
+        };
+        let stages = crate::stage::decide_stages(&Config::default()).unwrap();
+        let d = run(
+            &stages[..1],
+            vec![
+                vec![
+                    rec("a", 1, &[], ScanVerdict::Keep),
+                    rec("b", 2, &[], filtered()),
+                ],
+                vec![
+                    rec("c", 1, &[], ScanVerdict::Keep),
+                    rec("d", 2, &[], filtered()),
+                    rec("e", 0, &[], malformed),
+                    rec("f", 3, &[], ScanVerdict::Keep),
+                ],
+            ],
+        );
         let dup = |of: &str| {
             Decision::Reject(Rejection {
                 duplicate_of: Some(of.into()),

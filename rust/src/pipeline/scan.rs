@@ -34,8 +34,11 @@ impl Scanner<'_> {
             input_size: input.size,
             ..ScanFile::default()
         };
-        let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut batch_bytes = 0;
+        // One buffer of line bytes and one of results, reused batch after batch: no
+        // allocation per line, and no fresh pages to fault in for every batch.
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut lines: Vec<(u64, usize, usize)> = Vec::new();
+        let mut results: Vec<Result<ScanRecord>> = Vec::new();
         let mut reported = 0;
         loop {
             let line = reader.next_record()?;
@@ -44,23 +47,24 @@ impl Scanner<'_> {
                 if is_blank(line.bytes) {
                     out.blank_lines += 1;
                 } else {
-                    batch_bytes += line.bytes.len();
-                    batch.push((line.number, line.bytes.to_vec()));
+                    let start = bytes.len();
+                    bytes.extend_from_slice(line.bytes);
+                    lines.push((line.number, start, bytes.len()));
                 }
             }
-            if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
-                let records: Vec<Result<ScanRecord>> = batch
+            if end || bytes.len() >= BATCH_BYTES || lines.len() >= BATCH_LINES {
+                lines
                     .par_iter()
-                    .map(|(number, bytes)| self.line_record(input, stem, *number, bytes))
-                    .collect();
-                for r in records {
+                    .map(|&(number, a, b)| self.line_record(input, stem, number, &bytes[a..b]))
+                    .collect_into_vec(&mut results);
+                for r in results.drain(..) {
                     out.records.push(r?);
                 }
                 let consumed = reader.consumed().min(input.size);
                 progress(consumed - reported);
                 reported = consumed;
-                batch.clear();
-                batch_bytes = 0;
+                lines.clear();
+                bytes.clear();
             }
             if end {
                 progress(input.size - reported);

@@ -31,11 +31,10 @@ fn model_path<'a>(key: &str, v: Option<&'a String>) -> Result<&'a Path> {
 }
 
 /// Take a planned model for a stage. The job's plan has loaded and checked it just before
-/// (`shared::load`), so this finds it; a file changed in between is reloaded.
-fn take(key: &str, v: Option<&String>) -> Arc<LmModel> {
-    model_path(key, v)
-        .and_then(shared::take)
-        .unwrap_or_else(|e| panic!("{key}: the model checked by the plan cannot be loaded: {e}"))
+/// (`shared::load`), so this finds it; a file changed in between (or a stage built without
+/// a plan) is loaded now, and a missing or corrupt file is an error naming the key and file.
+fn take(key: &str, v: Option<&String>) -> Result<Arc<LmModel>> {
+    shared::take(model_path(key, v)?).map_err(|e| crate::Error::Config(format!("{key}: {e}")))
 }
 
 pub const PERPLEXITY_STAGE: StageSpec = StageSpec {
@@ -73,11 +72,11 @@ pub const PERPLEXITY_STAGE: StageSpec = StageSpec {
     },
     build: Build::Scan(|c: &Config| {
         let p = &c.perplexity;
-        Box::new(PerplexityStage {
-            model: take("perplexity.model", p.model.as_ref()),
+        Ok(Box::new(PerplexityStage {
+            model: take("perplexity.model", p.model.as_ref())?,
             max_ppl: p.max_ppl,
             buckets: (p.buckets.len() == 2).then(|| [p.buckets[0], p.buckets[1]]),
-        })
+        }))
     }),
     resume: RESUME,
 };
@@ -160,11 +159,11 @@ pub const DOMAIN_RELEVANCE_STAGE: StageSpec = StageSpec {
     },
     build: Build::Scan(|c: &Config| {
         let d = &c.domain_relevance;
-        Box::new(DomainRelevanceStage {
-            domain: take("domain_relevance.domain_model", d.domain_model.as_ref()),
-            general: take("domain_relevance.general_model", d.general_model.as_ref()),
+        Ok(Box::new(DomainRelevanceStage {
+            domain: take("domain_relevance.domain_model", d.domain_model.as_ref())?,
+            general: take("domain_relevance.general_model", d.general_model.as_ref())?,
             min_score: d.min_score,
-        })
+        }))
     }),
     resume: RESUME,
 };

@@ -305,20 +305,8 @@ mod fuzz {
     use super::super::format::{u64_at, HEADER_LEN};
     use super::super::writer::ShardWriter;
     use super::*;
-    use std::time::{Duration, Instant};
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::fuzzing::{budget, Rng};
+    use std::time::Instant;
 
     fn mutate(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
         let mut b = good.to_vec();
@@ -413,11 +401,7 @@ mod fuzz {
         let good = std::fs::read(&good_path).unwrap();
         let want = read_all(&good_path).unwrap();
 
-        let secs: f64 = std::env::var("CPT_FUZZ_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2.0);
-        let budget = Duration::from_secs_f64(secs);
+        let budget = budget();
         let path = dir.path().join("case.cpts");
         let t0 = Instant::now();
         let (mut runs, mut rejected) = (0u64, 0u64);

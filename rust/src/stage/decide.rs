@@ -154,7 +154,7 @@ pub type BuildDecide = fn(&Config) -> Result<Box<dyn DecideStage>>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::decide::decide;
+    use crate::pipeline::decide::fixtures::{filtered, rec, run};
     use crate::pipeline::state::ScanVerdict;
 
     /// A selection policy as a decide stage: keep the documents whose `score` reaches a
@@ -180,44 +180,23 @@ mod tests {
         }
     }
 
-    fn rec(id: &str, score: f64, verdict: ScanVerdict) -> ScanRecord {
-        ScanRecord {
-            line: 1,
-            bytes: 10,
-            key: 0,
-            id: id.into(),
-            verdict,
-            sketch: None,
-            attributes: vec![("score".into(), score)],
-        }
-    }
-
     #[test]
     fn a_selection_policy_is_a_decide_stage_over_attributes() {
-        let filtered = ScanVerdict::Filtered {
-            reason: "length".into(),
-            detail: "words 1 < 50".into(),
-        };
-        let mut scans = vec![
-            ScanFile {
-                records: vec![
-                    rec("a", 0.9, ScanVerdict::Keep),
-                    rec("b", 0.1, ScanVerdict::Keep),
-                ],
-                ..ScanFile::default()
-            },
-            ScanFile {
-                records: vec![rec("c", 0.9, filtered), rec("d", 0.5, ScanVerdict::Keep)],
-                ..ScanFile::default()
-            },
-        ];
-        let dir = tempfile::tempdir().unwrap();
-        let env = DecideEnv {
-            spill_dir: dir.path(),
-            quiet: true,
-        };
+        let score = |s: f64| [("score", s)];
         let stages: Vec<Box<dyn DecideStage>> = vec![Box::new(Threshold(0.5))];
-        let d = decide(&stages, &mut scans, &env).unwrap();
+        let d = run(
+            &stages,
+            vec![
+                vec![
+                    rec("a", 0, &score(0.9), ScanVerdict::Keep),
+                    rec("b", 0, &score(0.1), ScanVerdict::Keep),
+                ],
+                vec![
+                    rec("c", 0, &score(0.9), filtered()),
+                    rec("d", 0, &score(0.5), ScanVerdict::Keep),
+                ],
+            ],
+        );
         let reason = |f: usize, r: usize| match &d.decisions[f][r] {
             Decision::Keep => "keep".to_string(),
             Decision::Reject(x) => x.reason.clone(),

@@ -53,3 +53,14 @@ pub fn path(rel: &str) -> Option<PathBuf> {
 pub fn dir() -> Option<PathBuf> {
     path("")
 }
+
+/// The `text` of every record of a corpus file (any format the input layer reads).
+pub fn texts(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    cpt_engine::input::for_each_text(path, "text", |_, t| {
+        out.push(t);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    out
+}

@@ -13,6 +13,7 @@
 //! vocabulary.
 
 mod format;
+mod grams;
 mod model;
 pub mod shared;
 mod table;
