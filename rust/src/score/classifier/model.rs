@@ -10,7 +10,8 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 pub const SCHEME: u32 = 1;
 const MAGIC: &[u8; 8] = b"CPTCLF\0\0";
 const VERSION: u32 = 1;
-pub(super) const HEADER: usize = 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 4;
+// magic, version, scheme, bits, ngrams, seed, positives, negatives, epochs, bias (FORMAT.md).
+pub(super) const HEADER: usize = 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 4;
 
 /// How a text becomes features (stored in the model's header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
