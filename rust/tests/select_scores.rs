@@ -184,7 +184,7 @@ fn selection_is_deterministic_resumes_and_reapplies() {
         "minhash.enabled=false".into(),
     ];
     let mut selecting = scoring.clone();
-    selecting.push(r#"select.policies=["domain_score:min=0.001", "domain_score:top=0.5"]"#.into());
+    selecting.push(r#"select.policies=["domain_score:min=0.1", "domain_score:top=0.5"]"#.into());
     let run = |name: &str, sets: &[String], threads: &str, env| {
         let out = dir.path().join(name);
         let mut s = sets.to_vec();
@@ -249,7 +249,7 @@ fn selection_is_deterministic_resumes_and_reapplies() {
     assert_eq!(kept.len(), attrs.len());
     for (k, a) in kept.iter().zip(&attrs) {
         assert_eq!(k["id"], a["id"]);
-        assert_eq!(a["attributes"]["lang"], "eng");
+        assert!(a["attributes"]["lang"].is_string() && a["attributes"]["domain_score"].is_number());
     }
     // Killed after 2 of 4 files were written, then resumed: the same outputs.
     let (killed, o) = run(
@@ -273,7 +273,7 @@ fn selection_is_deterministic_resumes_and_reapplies() {
             .arg(scored.join("attributes"))
             .args([
                 "--policy",
-                "domain_score:min=0.001",
+                "domain_score:min=0.1",
                 "--policy",
                 "domain_score:top=0.5",
                 "-o",
