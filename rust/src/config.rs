@@ -44,6 +44,12 @@ pub struct Config {
     /// Near-duplicate removal (MinHash LSH); the section is `dedup::MinHashConfig`.
     pub minhash: MinHashConfig,
     pub pii: PiiConfig,
+    /// Language identification (scan) and per-language quotas (decide).
+    pub language: LanguageConfig,
+    /// The domain classifier's score (scan).
+    pub domain_classifier: DomainClassifierConfig,
+    /// Selection by score (decide).
+    pub select: SelectConfig,
     /// Optional last stage: tokenize the kept shards into token shards (FORMAT.md).
     /// Kept last: [`Config::output_hash`] leaves it out, so it never invalidates curation.
     pub tokenize: TokenizeConfig,
@@ -66,6 +72,9 @@ impl Default for Config {
             domain_relevance: DomainRelevanceConfig::default(),
             minhash: MinHashConfig::default(),
             pii: PiiConfig::default(),
+            language: LanguageConfig::default(),
+            domain_classifier: DomainClassifierConfig::default(),
+            select: SelectConfig::default(),
             tokenize: TokenizeConfig::default(),
         }
     }
@@ -214,6 +223,9 @@ impl Config {
         self.perplexity.validate()?;
         self.domain_relevance.validate()?;
         self.minhash.validate()?;
+        self.language.validate()?;
+        self.domain_classifier.validate()?;
+        crate::select::policies(self)?;
         self.tokenize.validate()
     }
 
@@ -258,6 +270,16 @@ impl Config {
             }
             // Which files are read is in the job identity (the input list) already.
             m.shift_remove("follow_symlinks");
+            // Likewise the selection sections at their defaults (off).
+            if c.language == LanguageConfig::default() {
+                m.shift_remove("language");
+            }
+            if c.domain_classifier == DomainClassifierConfig::default() {
+                m.shift_remove("domain_classifier");
+            }
+            if c.select == SelectConfig::default() {
+                m.shift_remove("select");
+            }
         }
         hash_json(&v)
     }
@@ -280,6 +302,10 @@ mod tests {
 
     fn leaf_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
         if let Value::Mapping(m) = v {
+            if m.is_empty() {
+                out.push(prefix.to_string());
+                return;
+            }
             for (k, sub) in m {
                 let name = key_name(k);
                 let path = if prefix.is_empty() {

@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod report;
 pub mod score;
+pub mod select;
 pub mod shard;
 pub mod stage;
 pub mod tokenize;

@@ -70,6 +70,7 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
     let ours = [
         "kept",
         "rejected",
+        "attributes",
         ".state",
         "report.json",
         crate::input::expand::OUTPUT_MARKER,
@@ -268,11 +269,18 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let pb = bar(opts.quiet, input_bytes, "write");
     let kept_dir = output.join("kept");
     let rejected_dir = output.join("rejected");
+    // Attribute files only for a job whose scan stages compute attributes.
+    let attributes_dir = output.join("attributes");
+    let attributes = crate::select::scored(config).then_some(attributes_dir.as_path());
+    if attributes.is_some() {
+        std::fs::create_dir_all(&attributes_dir).map_err(|e| Error::io(&attributes_dir, e))?;
+    }
     let writer = write::FileWriter {
         config,
         stages: &writers,
         kept_dir: &kept_dir,
         rejected_dir: &rejected_dir,
+        attributes_dir: attributes,
     };
     let resumed_writes = AtomicUsize::new(0);
     let completed = AtomicUsize::new(0);

@@ -108,10 +108,13 @@ pub struct StageSpec {
 pub const STAGES: &[&StageSpec] = &[
     &crate::dedup::exact::STAGE,
     &crate::filters::length::STAGE,
+    &crate::score::langid::STAGE,
     &crate::filters::repetition::STAGE,
     &crate::filters::quality::STAGE,
     &crate::score::stages::PERPLEXITY_STAGE,
     &crate::score::stages::DOMAIN_RELEVANCE_STAGE,
+    &crate::score::classifier::STAGE,
+    &crate::select::STAGE,
     &crate::pipeline::near::STAGE,
     &crate::filters::pii::STAGE,
     &crate::pipeline::tokenize::STAGE,

@@ -4,8 +4,10 @@
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 
+pub mod classifier;
 pub mod lm;
 pub mod run;
+pub mod select;
 pub mod tokenize;
 pub mod tokenizer;
 
@@ -31,6 +33,10 @@ pub enum Command {
     Tokenizer(tokenizer::TokenizerArgs),
     /// Word n-gram language models: train one on a reference corpus, score documents.
     Lm(lm::LmArgs),
+    /// Train or evaluate the domain classifier (hashed word + bigram logistic regression).
+    Classifier(classifier::ClassifierArgs),
+    /// Re-apply selection policies to a finished run's kept documents and attributes.
+    Select(select::SelectArgs),
 }
 
 /// Parse `args` (program name first) and run; returns the process exit code.
@@ -51,6 +57,8 @@ where
         Command::Tokenize(args) => tokenize::execute(args),
         Command::Tokenizer(args) => tokenizer::execute(args),
         Command::Lm(args) => lm::execute(args),
+        Command::Classifier(args) => classifier::execute(args),
+        Command::Select(args) => select::execute(args),
     };
     match result {
         Ok(()) => 0,

@@ -315,6 +315,73 @@ impl PerplexityConfig {
     }
 }
 
+/// Language identification (`crate::score::langid`); codes are whatlang's ISO 639-3.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LanguageConfig {
+    pub enabled: bool,
+    /// Keep only these languages; empty = any.
+    pub keep: Vec<String>,
+    pub drop: Vec<String>,
+    pub min_confidence: f64,
+    /// Language -> maximum fraction of the selected documents (or bytes); others uncapped.
+    pub quotas: std::collections::BTreeMap<String, f64>,
+    /// `docs` or `bytes`.
+    pub quota_unit: String,
+    /// Characters examined per document (its first ones).
+    pub sample_chars: usize,
+}
+
+impl Default for LanguageConfig {
+    fn default() -> Self {
+        LanguageConfig {
+            enabled: false,
+            keep: Vec::new(),
+            drop: Vec::new(),
+            min_confidence: 0.0,
+            quotas: std::collections::BTreeMap::new(),
+            quota_unit: "docs".into(),
+            sample_chars: 4096,
+        }
+    }
+}
+
+impl LanguageConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::Config(format!("language.{key}: {why}")));
+        let keep: Vec<&str> = self.keep.iter().map(String::as_str).collect();
+        crate::score::langid::check_codes("language.keep", &keep)?;
+        let drop: Vec<&str> = self.drop.iter().map(String::as_str).collect();
+        crate::score::langid::check_codes("language.drop", &drop)?;
+        let quota: Vec<&str> = self.quotas.keys().map(String::as_str).collect();
+        crate::score::langid::check_codes("language.quotas", &quota)?;
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return bad(
+                "min_confidence",
+                format!("{} is not in [0, 1]", self.min_confidence),
+            );
+        }
+        for (k, v) in &self.quotas {
+            if !(0.0..=1.0).contains(v) {
+                return bad(
+                    &format!("quotas.{k}"),
+                    format!("{v} is not a fraction in [0, 1]"),
+                );
+            }
+        }
+        if !matches!(self.quota_unit.as_str(), "docs" | "bytes") {
+            return bad(
+                "quota_unit",
+                format!("`{}`: expected docs or bytes", self.quota_unit),
+            );
+        }
+        if self.sample_chars == 0 {
+            return bad("sample_chars", "must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// Domain relevance by Moore-Lewis: `ml_score` = cross-entropy (bits per word) under the
 /// general model minus under the domain model; higher is more domain-like.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -352,4 +419,59 @@ impl DomainRelevanceConfig {
         }
         Ok(())
     }
+}
+
+/// The domain classifier stage (`crate::score::classifier`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainClassifierConfig {
+    pub enabled: bool,
+    /// The model written by `cpt-curate classifier train`; required when enabled.
+    pub model: Option<String>,
+    /// The attribute the score is written to.
+    pub attribute: String,
+    /// Expected hash-table bits of the model's features; `None` = the model's.
+    pub bits: Option<u32>,
+    /// Expected word n-gram order of the model's features; `None` = the model's.
+    pub ngrams: Option<u32>,
+}
+
+impl Default for DomainClassifierConfig {
+    fn default() -> Self {
+        DomainClassifierConfig {
+            enabled: false,
+            model: None,
+            attribute: "domain_score".into(),
+            bits: None,
+            ngrams: None,
+        }
+    }
+}
+
+impl DomainClassifierConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.enabled && !matches!(self.model.as_deref(), Some(m) if !m.is_empty()) {
+            return Err(Error::Config(
+                "domain_classifier.model: required when domain_classifier.enabled is true \
+                 (a model from `cpt-curate classifier train`)"
+                    .into(),
+            ));
+        }
+        if self.attribute.is_empty() {
+            return Err(Error::Config(
+                "domain_classifier.attribute: must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Selection by score (`crate::select`): policies applied in order to the documents that
+/// pass exact dedup and the filters, before near-dup clustering.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelectConfig {
+    /// Policies, e.g. `domain_score:min=0.5`, `domain_score:top=0.5`, `ppl:bottom=0.8`,
+    /// `lang:quota=fra:0.1,deu:0.1` (see FORMAT.md).
+    pub policies: Vec<String>,
 }

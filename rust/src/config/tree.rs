@@ -112,6 +112,8 @@ pub(super) fn check_known_keys(tree: &Value, known: &Value, prefix: &str) -> Res
             format!("{prefix}.{name}")
         };
         match k.get(Value::String(name.clone())) {
+            // An empty mapping by default is a map of free keys (e.g. `language.quotas`).
+            Some(Value::Mapping(sub)) if sub.is_empty() => {}
             Some(sub) => check_known_keys(value, sub, &path)?,
             None => {
                 let expected: Vec<String> = k.keys().map(key_name).collect();

@@ -1,11 +1,13 @@
 //! Pass 2: re-read one input file and write its documents by decision: kept ones, after
 //! the write stages (`crate::stage::WriteStage`: PII redaction edits the text, tokenize
 //! takes it), to `kept/part-FFFFF-PPPP.jsonl.zst`, rejected ones (with their reason) to
-//! `rejected/...`. Shards close once they hold `shard_max_bytes` of JSONL; each is
-//! written under a temp name and renamed.
+//! `rejected/...`; when the job computes attributes, each kept document's attribute line
+//! goes to `attributes/` in a file of its kept shard's name, in step (FORMAT.md). Shards
+//! close once they hold `shard_max_bytes` of JSONL; each is written under a temp name and
+//! renamed.
 
 use super::scan::{BATCH_BYTES, BATCH_LINES};
-use super::state::{ScanFile, WriteStats};
+use super::state::{ScanFile, ScanRecord, WriteStats};
 use crate::config::Config;
 use crate::input::{is_blank, InputFile, RecordReader};
 use crate::io::tmp_name;
@@ -18,19 +20,53 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// A sequence of size-capped zstd JSONL shards for one input file.
+type Encoder = zstd::Encoder<'static, BufWriter<File>>;
+
+/// A zstd file under its temp name.
+fn open_zst(path: &Path, level: i32) -> Result<Encoder> {
+    let tmp = tmp_name(path);
+    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), level)
+        .map_err(|e| Error::io(&tmp, e))?;
+    // A content checksum per frame: the input layer verifies it on every re-read.
+    enc.include_checksum(true).map_err(|e| Error::io(&tmp, e))?;
+    Ok(enc)
+}
+
+/// Finish a zstd file and rename it from its temp name.
+fn finish_zst(enc: Encoder, path: &Path) -> Result<()> {
+    let tmp = tmp_name(path);
+    let buf = enc.finish().map_err(|e| Error::io(&tmp, e))?;
+    let file = buf
+        .into_inner()
+        .map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn write_ln(enc: &mut Encoder, path: &Path, line: &[u8]) -> Result<()> {
+    enc.write_all(line)
+        .and_then(|()| enc.write_all(b"\n"))
+        .map_err(|e| Error::io(tmp_name(path), e))
+}
+
+/// A sequence of size-capped zstd JSONL shards for one input file, and optionally the
+/// attribute files beside them (same names, one line per document, opened and closed in
+/// step).
 struct ShardWriter {
     dir: PathBuf,
     file_index: usize,
     level: i32,
     max_bytes: u64,
     part: usize,
-    current: Option<(zstd::Encoder<'static, BufWriter<File>>, PathBuf, u64)>,
+    current: Option<(Encoder, PathBuf, u64)>,
     written: Vec<String>,
+    attrs_dir: Option<PathBuf>,
+    attrs: Option<(Encoder, PathBuf)>,
 }
 
 impl ShardWriter {
-    fn new(dir: &Path, file_index: usize, config: &Config) -> Self {
+    fn new(dir: &Path, file_index: usize, config: &Config, attrs_dir: Option<&Path>) -> Self {
         ShardWriter {
             dir: dir.to_path_buf(),
             file_index,
@@ -39,28 +75,28 @@ impl ShardWriter {
             part: 0,
             current: None,
             written: Vec::new(),
+            attrs_dir: attrs_dir.map(Path::to_path_buf),
+            attrs: None,
         }
     }
 
-    fn write_line(&mut self, line: &[u8]) -> Result<()> {
+    /// Write one document line, and its attribute line when this writer keeps them.
+    fn write_line(&mut self, line: &[u8], attr_line: Option<&[u8]>) -> Result<()> {
         if self.current.is_none() {
-            let path = self.dir.join(format!(
-                "part-{:05}-{:04}.jsonl.zst",
-                self.file_index, self.part
-            ));
-            let tmp = tmp_name(&path);
-            let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let mut enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), self.level)
-                .map_err(|e| Error::io(&tmp, e))?;
-            // A content checksum per frame: the input layer verifies it on every re-read.
-            enc.include_checksum(true).map_err(|e| Error::io(&tmp, e))?;
-            self.current = Some((enc, path, 0));
+            let name = format!("part-{:05}-{:04}.jsonl.zst", self.file_index, self.part);
+            let path = self.dir.join(&name);
+            self.current = Some((open_zst(&path, self.level)?, path, 0));
+            if let Some(d) = &self.attrs_dir {
+                let apath = d.join(&name);
+                self.attrs = Some((open_zst(&apath, self.level)?, apath));
+            }
             self.part += 1;
         }
+        if let (Some((enc, path)), Some(a)) = (self.attrs.as_mut(), attr_line) {
+            write_ln(enc, path, a)?;
+        }
         let (enc, path, bytes) = self.current.as_mut().expect("opened above");
-        enc.write_all(line)
-            .and_then(|_| enc.write_all(b"\n"))
-            .map_err(|e| Error::io(tmp_name(path), e))?;
+        write_ln(enc, path, line)?;
         *bytes += line.len() as u64 + 1;
         if *bytes >= self.max_bytes {
             self.close()?;
@@ -69,14 +105,11 @@ impl ShardWriter {
     }
 
     fn close(&mut self) -> Result<()> {
+        if let Some((enc, path)) = self.attrs.take() {
+            finish_zst(enc, &path)?;
+        }
         if let Some((enc, path, _)) = self.current.take() {
-            let tmp = tmp_name(&path);
-            let buf = enc.finish().map_err(|e| Error::io(&tmp, e))?;
-            let file = buf
-                .into_inner()
-                .map_err(|e| Error::io(&tmp, e.into_error()))?;
-            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            finish_zst(enc, &path)?;
             self.written
                 .push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
@@ -104,6 +137,8 @@ pub struct FileWriter<'a> {
     pub stages: &'a [Box<dyn WriteStage>],
     pub kept_dir: &'a Path,
     pub rejected_dir: &'a Path,
+    /// Where kept documents' attribute lines go; `None` when the job computes none.
+    pub attributes_dir: Option<&'a Path>,
 }
 
 impl FileWriter<'_> {
@@ -117,13 +152,16 @@ impl FileWriter<'_> {
     ) -> Result<WriteStats> {
         clear_file_outputs(self.kept_dir, index)?;
         clear_file_outputs(self.rejected_dir, index)?;
+        if let Some(d) = self.attributes_dir {
+            clear_file_outputs(d, index)?;
+        }
         let mut files: Vec<Box<dyn FileStage>> = self
             .stages
             .iter()
             .map(|s| s.open(index))
             .collect::<Result<_>>()?;
-        let mut kept = ShardWriter::new(self.kept_dir, index, self.config);
-        let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config);
+        let mut kept = ShardWriter::new(self.kept_dir, index, self.config, self.attributes_dir);
+        let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config, None);
         let mut stats = WriteStats::default();
         let stem = input.id_prefix.as_str();
         let changed = |line: u64, why: &str| Error::Input {
@@ -136,7 +174,7 @@ impl FileWriter<'_> {
         let mut reader = RecordReader::open(&input.path)?;
         let mut records = scan.records.iter().zip(decisions);
         let mut last_line = 0;
-        let mut batch: Vec<(u64, Vec<u8>, &Decision)> = Vec::new();
+        let mut batch: Vec<(u64, Vec<u8>, &Decision, &ScanRecord)> = Vec::new();
         let mut batch_bytes = 0;
         loop {
             let line = reader.next_record()?;
@@ -151,28 +189,31 @@ impl FileWriter<'_> {
                         return Err(changed(line.number, "a line differs"));
                     }
                     batch_bytes += line.bytes.len();
-                    batch.push((line.number, line.bytes.to_vec(), decision));
+                    batch.push((line.number, line.bytes.to_vec(), decision, rec));
                 }
             }
             if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
                 let outs: Vec<Result<Output>> = batch
                     .par_iter()
-                    .map(|(number, bytes, decision)| {
+                    .map(|(number, bytes, decision, _)| {
                         self.output(input, stem, *number, bytes, decision)
                     })
                     .collect();
-                for (out, (_, bytes, _)) in outs.into_iter().zip(&batch) {
+                for (out, (_, bytes, _, rec)) in outs.into_iter().zip(&batch) {
                     let n = bytes.len() as u64;
                     match out? {
                         Output::Kept { line, text, parts } => {
-                            kept.write_line(&line)?;
+                            let attrs = self
+                                .attributes_dir
+                                .map(|_| crate::select::attrfile::line(&rec.id, &rec.attributes));
+                            kept.write_line(&line, attrs.as_deref())?;
                             stats.kept.add(n);
                             for (file, part) in files.iter_mut().zip(parts) {
                                 file.add(&text, part)?;
                             }
                         }
                         Output::Rejected(line, reason) => {
-                            rejected.write_line(&line)?;
+                            rejected.write_line(&line, None)?;
                             stats.rejected.entry(reason).or_default().add(n);
                         }
                     }
