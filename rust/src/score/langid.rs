@@ -52,7 +52,7 @@ pub const STAGE: StageSpec = StageSpec {
             l.quota_unit
         ))
     },
-    build: Build::Scan(|c: &Config| Box::new(LanguageId::new(&c.language))),
+    build: Build::Scan(|c: &Config| Ok(Box::new(LanguageId::new(&c.language)))),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
 

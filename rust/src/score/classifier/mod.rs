@@ -42,13 +42,10 @@ pub const STAGE: StageSpec = StageSpec {
         ))
     },
     build: Build::Scan(|c: &Config| {
-        // The plan (run before any stage is built) loaded and checked the model already.
-        let model = Model::for_stage(&c.domain_classifier)
-            .unwrap_or_else(|e| panic!("domain_classifier: model changed after the plan: {e}"));
-        Box::new(DomainClassifier {
-            model,
+        Ok(Box::new(DomainClassifier {
+            model: Model::for_stage(&c.domain_classifier)?,
             attribute: c.domain_classifier.attribute.clone(),
-        })
+        }))
     }),
     resume: "scan records (.state/scan-NNNNN.bin, one per input file)",
 };
