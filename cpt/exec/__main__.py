@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             from cpt.exec import slurm
             from cpt.sweep.slurm import SlurmOptions
 
-            opts = SlurmOptions.from_yaml(a.executor_config) if a.executor_config else SlurmOptions()
+            opts = (
+                SlurmOptions.from_yaml(a.executor_config) if a.executor_config else SlurmOptions()
+            )
             if opts.mem is None and a.mem_per_task:
                 opts.mem = a.mem_per_task
             opts.job_name = "cpt-curate" if opts.job_name == "cpt-sweep" else opts.job_name
@@ -54,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             arrays = slurm.submit(job, folder, opts, a.executor)
             if a.executor == "slurm" and not a.quiet:
                 ids = [j.job_id for arr in arrays for j in arr]
-                print(f"submitted {len(ids)} task(s) in {len(arrays)} array(s); submitit files "
-                      f"in {folder}; relaunch the same command after a failure", file=sys.stderr)  # fmt: skip
+                msg = f"submitted {len(ids)} task(s) in {len(arrays)} array(s), files in {folder}"
+                print(f"{msg}; after a failure, relaunch the same command", file=sys.stderr)
     except (ConfigError, CurateError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

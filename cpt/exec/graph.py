@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from cpt import CurateError
 
 @dataclass(frozen=True)
 class Job:
-    """A job initialised by ``cpt-curate run --executor ...``: its resolved config and task count."""
+    """A job that ``cpt-curate run --executor ...`` initialised: its config and task count."""
 
     config: Path
     tasks: int
@@ -21,7 +22,10 @@ class Job:
 
     def argv(self, *rest: str) -> list[str]:
         """``cpt-curate task`` with this job's config and task count, then ``rest``."""
-        base = [sys.executable, "-m", "cpt.curate", "task", "--config", str(self.config)]
+        # CPT_CURATE_BIN: a cpt-curate binary for the workers (default: this Python's cpt).
+        exe = os.environ.get("CPT_CURATE_BIN")
+        head = [exe] if exe else [sys.executable, "-m", "cpt.curate"]
+        base = [*head, "task", "--config", str(self.config)]
         return [*base, "--tasks", str(self.tasks), *(["--quiet"] if self.quiet else []), *rest]
 
     def stages(self) -> list[tuple[str, list[str]]]:
@@ -30,7 +34,9 @@ class Job:
         if out.returncode != 0:
             raise CurateError(f"cpt-curate task --list: {out.stderr.strip()}")
         graph = json.loads(out.stdout)
-        return [(s["name"], [t["id"] for t in s["tasks"] if not t["done"]]) for s in graph["stages"]]
+        return [
+            (s["name"], [t["id"] for t in s["tasks"] if not t["done"]]) for s in graph["stages"]
+        ]
 
 
 def run_task(argv: list[str]) -> str:

@@ -29,7 +29,9 @@ def submit(job: Job, folder: Path, opts: SlurmOptions, kind: str = "slurm") -> l
         if not todo:
             continue
         if kind == "slurm":
-            ex.update_parameters(job_name=f"{opts.job_name}-{stage}", dependency=dependency(previous))
+            ex.update_parameters(
+                job_name=f"{opts.job_name}-{stage}", dependency=dependency(previous)
+            )
         jobs = list(ex.map_array(run_task, [job.argv(t) for t in todo]))
         if kind != "slurm":
             for j in jobs:  # the local executor cannot wait on dependencies: wait here

@@ -65,7 +65,11 @@ pub(crate) fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 }
 
 /// Make `output` ready: refuse a different job's state unless `overwrite`.
-pub(crate) fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Result<StateDir> {
+pub(crate) fn prepare_output(
+    output: &Path,
+    identity: &JobIdentity,
+    overwrite: bool,
+) -> Result<StateDir> {
     let state = StateDir::new(output);
     let ours = [
         "kept",
@@ -325,7 +329,17 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         resumed_scans: resumed_scans.into_inner(),
         resumed_writes: resumed_writes.into_inner(),
     })?;
-    finish_job(config, &output, &pool, &writers, &stats, input_docs, opts, started, &mut report)?;
+    finish_job(
+        config,
+        &output,
+        &pool,
+        &writers,
+        &stats,
+        input_docs,
+        opts,
+        started,
+        &mut report,
+    )?;
     Ok(report)
 }
 

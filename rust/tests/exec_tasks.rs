@@ -42,7 +42,12 @@ fn curate(cmd: &str, in_dir: &Path, out: &Path, extra: &[&str], env: &[(&str, &s
         .arg(in_dir)
         .arg("--output")
         .arg(out)
-        .args(["--set", "shard_max_bytes=200000", "--set", "tokenize.enabled=true"])
+        .args([
+            "--set",
+            "shard_max_bytes=200000",
+            "--set",
+            "tokenize.enabled=true",
+        ])
         .arg("--set")
         .arg(format!("tokenize.tokenizer={}", tokenizer().display()))
         .args(["--set", "tokenize.shard_tokens=40000"])
@@ -130,13 +135,23 @@ fn sharded_runs_equal_the_one_process_run_and_recover_from_damage() {
         &args,
         &[("CPT_TEST_ABORT_IN_TASK", "write-00001")],
     );
-    assert!(o.status.code().is_none(), "expected an abort: {:?}", o.status);
+    assert!(
+        o.status.code().is_none(),
+        "expected an abort: {:?}",
+        o.status
+    );
     let marker = |t: &str| killed.join(format!(".state/exec/done/{t}.json"));
     assert!(marker("decide").exists() && !marker("write-00001").exists());
     assert!(!killed.join("report.json").exists());
-    let before = std::fs::metadata(marker("scan-00000")).unwrap().modified().unwrap();
+    let before = std::fs::metadata(marker("scan-00000"))
+        .unwrap()
+        .modified()
+        .unwrap();
     ok(&curate("run", &in_dir, &killed, &args, &[]));
-    let after = std::fs::metadata(marker("scan-00000")).unwrap().modified().unwrap();
+    let after = std::fs::metadata(marker("scan-00000"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(before, after, "a completed task was rerun");
     assert!(files(&killed) == want);
     assert_eq!(report(&killed), want_report);
@@ -159,7 +174,13 @@ fn sharded_runs_equal_the_one_process_run_and_recover_from_damage() {
             && msg.contains("relaunch task scan-00000"),
         "{msg}"
     );
-    ok(&curate("task", &in_dir, &killed, &["--tasks", "3", "scan-00000"], &[]));
+    ok(&curate(
+        "task",
+        &in_dir,
+        &killed,
+        &["--tasks", "3", "scan-00000"],
+        &[],
+    ));
     assert_eq!(std::fs::read(&scan1).unwrap(), bytes);
 
     // One from another job (a different config): refused by name. A relaunched run
@@ -174,7 +195,13 @@ fn sharded_runs_equal_the_one_process_run_and_recover_from_damage() {
     ));
     let dec = ".state/exec/decisions-00002.bin";
     std::fs::copy(other.join(dec), killed.join(dec)).unwrap();
-    let o = curate("task", &in_dir, &killed, &["--tasks", "3", "write-00002"], &[]);
+    let o = curate(
+        "task",
+        &in_dir,
+        &killed,
+        &["--tasks", "3", "write-00002"],
+        &[],
+    );
     let msg = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success()
@@ -197,7 +224,15 @@ fn dry_run_prints_the_task_graph_and_memory_per_task() {
     }
     let out = dir.path().join("out");
     let o = Command::new(BIN)
-        .args(["run", "--dry-run", "--tasks", "2", "--mem-per-task", "1G", "-i"])
+        .args([
+            "run",
+            "--dry-run",
+            "--tasks",
+            "2",
+            "--mem-per-task",
+            "1G",
+            "-i",
+        ])
         .arg(dir.path())
         .arg("-o")
         .arg(&out)
@@ -223,5 +258,8 @@ fn dry_run_prints_the_task_graph_and_memory_per_task() {
         .output()
         .unwrap();
     let msg = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && msg.contains("more than the 4 input"), "{msg}");
+    assert!(
+        !o.status.success() && msg.contains("more than the 4 input"),
+        "{msg}"
+    );
 }

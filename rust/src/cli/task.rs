@@ -18,6 +18,8 @@ pub enum Executor {
     Ray,
     /// Slurm job arrays through submitit (`python -m cpt.exec slurm`).
     Slurm,
+    /// The Slurm path's job arrays as local processes (submitit's local executor): no cluster.
+    SubmititLocal,
 }
 
 impl Executor {
@@ -26,6 +28,7 @@ impl Executor {
             Executor::Local => "local",
             Executor::Ray => "ray",
             Executor::Slurm => "slurm",
+            Executor::SubmititLocal => "submitit-local",
         }
     }
 }
@@ -57,7 +60,10 @@ impl ExecArgs {
         JobPlan::new(config, self.tasks.unwrap_or(1))
     }
     fn mem(&self) -> Result<Option<u64>> {
-        self.mem_per_task.as_deref().map(exec::parse_bytes).transpose()
+        self.mem_per_task
+            .as_deref()
+            .map(exec::parse_bytes)
+            .transpose()
     }
 }
 
@@ -66,11 +72,7 @@ pub fn run_job(args: &RunArgs, config: &Config) -> Result<()> {
     let plan = args.exec.plan(config)?;
     let mem = args.exec.mem()?;
     if args.dry_run {
-        print!(
-            "{}{}",
-            dry_run_text(config)?,
-            plan.describe(config, mem)
-        );
+        print!("{}{}", dry_run_text(config)?, plan.describe(config, mem));
         return Ok(());
     }
     let opts = RunOptions {

@@ -47,7 +47,11 @@ pub fn read(path: &Path, job: &str, task: &str) -> Result<Vec<u8>> {
     }
     let b = read_all(path)?;
     if b.len() < MAGIC.len() + 4 + 8 || &b[..8] != MAGIC {
-        return Err(bad(path, task, "not a cpt task intermediate (truncated or foreign)"));
+        return Err(bad(
+            path,
+            task,
+            "not a cpt task intermediate (truncated or foreign)",
+        ));
     }
     let (body, sum) = b.split_at(b.len() - 8);
     let version = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
@@ -100,7 +104,10 @@ mod tests {
         write(&p, "job1", "scan-00000", b"payload").unwrap();
         assert_eq!(read(&p, "job1", "scan-00000").unwrap(), b"payload");
         let err = read(&p, "job2", "scan-00000").unwrap_err().to_string();
-        assert!(err.contains("another job") && err.contains("scan-00000"), "{err}");
+        assert!(
+            err.contains("another job") && err.contains("scan-00000"),
+            "{err}"
+        );
         assert!(read(&p, "job1", "scan-00001").is_err());
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();

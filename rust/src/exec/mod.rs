@@ -76,7 +76,9 @@ impl JobPlan {
                  (split the input into more files, or use --tasks {n})"
             )));
         }
-        let groups = (0..tasks).map(|k| k * n / tasks..(k + 1) * n / tasks).collect();
+        let groups = (0..tasks)
+            .map(|k| k * n / tasks..(k + 1) * n / tasks)
+            .collect();
         let identity = JobIdentity::new(config.output_hash(), &plan.inputs);
         let json = serde_json::to_vec(&identity).expect("identity serializes");
         let job = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&json));
@@ -95,7 +97,11 @@ impl JobPlan {
 
     /// The stages of the graph, in order; the tasks of one stage are independent.
     pub fn stages(&self) -> Vec<(&'static str, Vec<String>)> {
-        let per = |kind: &str| (0..self.tasks()).map(|k| format!("{kind}-{k:05}")).collect();
+        let per = |kind: &str| {
+            (0..self.tasks())
+                .map(|k| format!("{kind}-{k:05}"))
+                .collect()
+        };
         vec![
             ("init", vec!["init".to_string()]),
             ("scan", per("scan")),
