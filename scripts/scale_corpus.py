@@ -53,9 +53,12 @@ def main() -> None:
     a = p.parse_args()
     base = docs(a.shared)
     a.out.mkdir(parents=True, exist_ok=True)
-    cctx = zstandard.ZstdCompressor(level=3)
+    # One compressor per file: a zstd context drives one stream at a time.
     writers = [
-        cctx.stream_writer((a.out / f"part-{i:03}.jsonl.zst").open("wb")) for i in range(a.files)
+        zstandard.ZstdCompressor(level=3).stream_writer(
+            (a.out / f"part-{i:03}.jsonl.zst").open("wb")
+        )
+        for i in range(a.files)
     ]
     n = 0
     for copy in tqdm(range(a.copies), desc="copies"):
