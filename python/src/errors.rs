@@ -59,7 +59,7 @@ pub fn map_err(err: cpt_engine::Error) -> PyErr {
     let msg = err.to_string();
     match err {
         E::Config(_) => ConfigError::new_err(msg),
-        E::Input { .. } | E::Corrupt { .. } => InputError::new_err(msg),
+        E::Input { .. } | E::Corrupt { .. } | E::Intermediate { .. } => InputError::new_err(msg),
         E::Shard { .. } => ShardError::new_err(msg),
         E::Tokenizer(_) => TokenizerError::new_err(msg),
         E::Io { .. } => EngineIOError::new_err(msg),

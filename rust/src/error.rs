@@ -31,6 +31,14 @@ pub enum Error {
     /// A tokenizer that cannot be loaded or does not match a dataset.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A task's intermediate file that is missing, truncated, damaged or from another job:
+    /// relaunching the task that wrote it (`cpt-curate task`) rewrites it.
+    #[error("{}: {msg}; relaunch task {task} (cpt-curate task ... {task}; a relaunched `run` does it)", path.display())]
+    Intermediate {
+        path: PathBuf,
+        task: String,
+        msg: String,
+    },
     /// The accounting check (kept + rejected == input) failed: a bug, never user error.
     #[error("accounting: {0}")]
     Accounting(String),

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod error;
+pub mod exec;
 pub mod filters;
 #[cfg(test)]
 mod fuzzing;

@@ -48,7 +48,7 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
+pub(crate) fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -65,7 +65,11 @@ fn bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 }
 
 /// Make `output` ready: refuse a different job's state unless `overwrite`.
-fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Result<StateDir> {
+pub(crate) fn prepare_output(
+    output: &Path,
+    identity: &JobIdentity,
+    overwrite: bool,
+) -> Result<StateDir> {
     let state = StateDir::new(output);
     let ours = [
         "kept",
@@ -158,7 +162,7 @@ fn prepare_output(output: &Path, identity: &JobIdentity, overwrite: bool) -> Res
 
 /// Run `f` over the inputs in parallel; stop early after an error and return the
 /// first error in input order, so failures are reported deterministically.
-fn par_files<T: Send>(
+pub(crate) fn par_files<T: Send>(
     pool: &rayon::ThreadPool,
     n: usize,
     f: impl Fn(usize) -> Result<T> + Sync + Send,
@@ -321,12 +325,47 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         inputs: &inputs,
         scans: &scans,
         stats: &stats,
-        decided: &decided,
+        decisions: &decided.decisions,
+        sections: decided
+            .sections
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect(),
+        summaries: decided.summaries.clone(),
         timings,
         threads,
         resumed_scans: resumed_scans.into_inner(),
         resumed_writes: resumed_writes.into_inner(),
     })?;
+    finish_job(
+        config,
+        &output,
+        &pool,
+        &writers,
+        &stats,
+        input_docs,
+        opts,
+        started,
+        &mut report,
+    )?;
+    Ok(report)
+}
+
+/// The job-level end, after every document is accounted for: each write stage's
+/// job-level part (token shards), then `report.json` and the summary on stderr.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_job(
+    config: &Config,
+    output: &Path,
+    pool: &rayon::ThreadPool,
+    writers: &[Box<dyn crate::stage::WriteStage>],
+    stats: &[WriteStats],
+    input_docs: u64,
+    opts: &RunOptions,
+    started: Instant,
+    report: &mut Report,
+) -> Result<()> {
+    let threads = pool.current_num_threads();
     // The write stages' job-level parts: only after every document is accounted for.
     let kept_shards: Vec<Vec<String>> = stats
         .iter()
@@ -334,14 +373,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         .collect();
     let job = WriteJob {
         config,
-        output: &output,
+        output,
         kept_shards: &kept_shards,
         input_docs,
         threads,
         quiet: opts.quiet,
         overwrite: opts.overwrite,
     };
-    for stage in &writers {
+    for stage in writers {
         let end = pool.install(|| stage.finish(&job))?;
         if let Some(end) = end {
             report.sections.insert(end.report.0.into(), end.report.1);
@@ -374,11 +413,11 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         }
         eprintln!("{}", report.summary());
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Every scanned document of a file was written exactly once.
-fn check_file(path: &Path, scan: &ScanFile, s: &WriteStats) -> Result<()> {
+pub(crate) fn check_file(path: &Path, scan: &ScanFile, s: &WriteStats) -> Result<()> {
     let written = s.kept.docs + s.rejected.values().map(|c| c.docs).sum::<u64>();
     if written != scan.records.len() as u64 {
         return Err(Error::Accounting(format!(
@@ -391,19 +430,23 @@ fn check_file(path: &Path, scan: &ScanFile, s: &WriteStats) -> Result<()> {
     Ok(())
 }
 
-struct BuildReport<'a> {
-    config: &'a Config,
-    inputs: &'a [InputFile],
-    scans: &'a [ScanFile],
-    stats: &'a [WriteStats],
-    decided: &'a decide::Decided,
-    timings: Timings,
-    threads: usize,
-    resumed_scans: usize,
-    resumed_writes: usize,
+pub(crate) struct BuildReport<'a> {
+    pub config: &'a Config,
+    pub inputs: &'a [InputFile],
+    pub scans: &'a [ScanFile],
+    pub stats: &'a [WriteStats],
+    /// One decision per record, per input file.
+    pub decisions: &'a [Vec<Decision>],
+    /// The decide stages' report sections and summary lines, in stage order.
+    pub sections: Vec<(String, serde_json::Value)>,
+    pub summaries: Vec<String>,
+    pub timings: Timings,
+    pub threads: usize,
+    pub resumed_scans: usize,
+    pub resumed_writes: usize,
 }
 
-fn build_report(b: BuildReport<'_>) -> Result<Report> {
+pub(crate) fn build_report(b: BuildReport<'_>) -> Result<Report> {
     let mut kept = Count::default();
     let mut rejected = std::collections::BTreeMap::<String, Count>::new();
     let mut pii = Pii {
@@ -453,7 +496,7 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
     // The decide step's verdicts must match what pass 2 wrote, reason by reason.
     let mut decided_kept = 0u64;
     let mut decided_rejected = std::collections::BTreeMap::<&str, u64>::new();
-    for d in b.decided.decisions.iter().flatten() {
+    for d in b.decisions.iter().flatten() {
         match d {
             Decision::Keep => decided_kept += 1,
             Decision::Reject(r) => *decided_rejected.entry(r.reason.as_str()).or_default() += 1,
@@ -486,13 +529,8 @@ fn build_report(b: BuildReport<'_>) -> Result<Report> {
         duplicate_id_examples,
         rejected,
         pii,
-        sections: b
-            .decided
-            .sections
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), v.clone()))
-            .collect(),
-        stage_summaries: b.decided.summaries.clone(),
+        sections: b.sections.into_iter().collect(),
+        stage_summaries: b.summaries,
         timings: b.timings,
         stages: crate::stage::report(b.config),
         threads: b.threads,

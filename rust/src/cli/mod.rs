@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod lm;
 pub mod run;
 pub mod select;
+pub mod task;
 pub mod tokenize;
 pub mod tokenizer;
 
@@ -27,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Read, filter, deduplicate (exact and near) and write curated documents.
     Run(run::RunArgs),
+    /// Run one task of a job split with `run --tasks N` (what Slurm and Ray executors call).
+    Task(task::TaskArgs),
     /// Tokenize curated documents into compressed, seekable token shards.
     Tokenize(tokenize::TokenizeArgs),
     /// Adapt a tokenizer to a domain (extend a byte-level BPE vocabulary with new merges).
@@ -54,6 +57,7 @@ where
     };
     let result = match cli.command {
         Command::Run(args) => run::execute(args),
+        Command::Task(args) => task::execute(&args),
         Command::Tokenize(args) => tokenize::execute(args),
         Command::Tokenizer(args) => tokenizer::execute(args),
         Command::Lm(args) => lm::execute(args),

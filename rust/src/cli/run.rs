@@ -39,6 +39,8 @@ pub struct RunArgs {
     /// No progress bar and no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub exec: super::task::ExecArgs,
 }
 
 impl RunArgs {
@@ -71,6 +73,9 @@ impl RunArgs {
 
 pub fn execute(args: RunArgs) -> crate::Result<()> {
     let config = args.resolve()?;
+    if args.exec.is_task_run() {
+        return super::task::run_job(&args, &config);
+    }
     if args.dry_run {
         print!("{}", dry_run_text(&config)?);
         return Ok(());

@@ -1,0 +1,305 @@
+//! A curation job split into tasks with files between them, so any scheduler can run it
+//! (DESIGN.md section 5, "scales out"). The stages of the graph, each a list of tasks that
+//! may run in parallel, every stage after the one before:
+//!
+//! 1. `init`: check or create the output directory and the job's identity;
+//! 2. `scan-KKKKK`: one per contiguous group of input files (global input order), the
+//!    pipeline's scan over each file, its records written per file;
+//! 3. `decide`: the decide stages (exact dedup, near-dup, ...) over every scan record,
+//!    writing one decision file per scan task;
+//! 4. `write-KKKKK`: one per scan task, the pipeline's write over its files;
+//! 5. `finish`: the write stages' job-level part (token shards) and `report.json`.
+//!
+//! Each task writes its outputs atomically inside a [`frame`] (job hash, task id,
+//! checksum), then its completion marker; an executor runs only the tasks without one,
+//! and a task relaunched alone redoes its own work. Outputs equal a one-process
+//! `cpt-curate run` byte for byte, for any task count (`tests/exec.rs`).
+
+pub mod codec;
+pub mod frame;
+pub mod local;
+pub mod tasks;
+
+use crate::config::Config;
+use crate::input::InputFile;
+use crate::io::{read_all, write_atomic};
+use crate::pipeline::state::{JobIdentity, StateDir};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Version of `.state/exec/plan.json` and the markers.
+const PLAN_FORMAT: u32 = 1;
+
+/// The task graph of a job: which input files each scan / write task owns.
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    pub output: PathBuf,
+    pub inputs: Vec<InputFile>,
+    /// Input file range of each scan (and write) task.
+    pub groups: Vec<std::ops::Range<usize>>,
+    /// Hash of the job identity (config hash and inputs): in every intermediate and marker.
+    pub job: String,
+    pub identity: JobIdentity,
+}
+
+/// What `.state/exec/plan.json` records, so a relaunch with other task counts is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PlanFile {
+    format: u32,
+    job: String,
+    tasks: usize,
+}
+
+/// A task's completion marker (`.state/exec/done/<task>.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Marker {
+    pub job: String,
+    pub task: String,
+    pub seconds: f64,
+    /// Peak resident memory of the process that ran the task, when it ended (bytes; the
+    /// whole process's for the local executor, which runs every task in one process).
+    pub peak_rss: u64,
+}
+
+impl JobPlan {
+    /// Plan `tasks` scan / write tasks over the job's inputs (resolved, no data read).
+    pub fn new(config: &Config, tasks: usize) -> Result<JobPlan> {
+        let plan = crate::pipeline::plan(config)?;
+        let n = plan.inputs.len();
+        if tasks == 0 {
+            return Err(Error::Config("--tasks must be at least 1".into()));
+        }
+        if tasks > n {
+            return Err(Error::Config(format!(
+                "--tasks {tasks} is more than the {n} input file(s): a scan task owns whole files \
+                 (split the input into more files, or use --tasks {n})"
+            )));
+        }
+        let groups = (0..tasks)
+            .map(|k| k * n / tasks..(k + 1) * n / tasks)
+            .collect();
+        let identity = JobIdentity::new(config.output_hash(), &plan.inputs);
+        let json = serde_json::to_vec(&identity).expect("identity serializes");
+        let job = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&json));
+        Ok(JobPlan {
+            output: plan.output,
+            inputs: plan.inputs,
+            groups,
+            job,
+            identity,
+        })
+    }
+
+    pub fn tasks(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The stages of the graph, in order; the tasks of one stage are independent.
+    pub fn stages(&self) -> Vec<(&'static str, Vec<String>)> {
+        let per = |kind: &str| {
+            (0..self.tasks())
+                .map(|k| format!("{kind}-{k:05}"))
+                .collect()
+        };
+        vec![
+            ("init", vec!["init".to_string()]),
+            ("scan", per("scan")),
+            ("decide", vec!["decide".to_string()]),
+            ("write", per("write")),
+            ("finish", vec!["finish".to_string()]),
+        ]
+    }
+
+    pub fn state(&self) -> StateDir {
+        StateDir::new(&self.output)
+    }
+    pub fn dir(&self) -> PathBuf {
+        self.state().dir.join("exec")
+    }
+    fn plan_file(&self) -> PathBuf {
+        self.dir().join("plan.json")
+    }
+    pub fn marker_path(&self, task: &str) -> PathBuf {
+        self.dir().join("done").join(format!("{task}.json"))
+    }
+    /// The scan records of input file `file`.
+    pub fn scan_path(&self, file: usize) -> PathBuf {
+        self.dir().join(format!("scan-{file:05}.bin"))
+    }
+    pub fn decisions_path(&self, k: usize) -> PathBuf {
+        self.dir().join(format!("decisions-{k:05}.bin"))
+    }
+    pub fn decide_path(&self) -> PathBuf {
+        self.dir().join("decide.bin")
+    }
+    pub fn write_path(&self, k: usize) -> PathBuf {
+        self.dir().join(format!("write-{k:05}.bin"))
+    }
+
+    /// The scan task that owns input file `file`.
+    pub fn owner(&self, file: usize) -> usize {
+        self.groups
+            .iter()
+            .position(|g| g.contains(&file))
+            .expect("every file has a task")
+    }
+
+    /// The task's marker, when it completed for this job.
+    pub fn done(&self, task: &str) -> Result<Option<Marker>> {
+        let path = self.marker_path(task);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let m: Marker = serde_json::from_slice(&read_all(&path)?).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            msg: format!("{e}; delete it to rerun task {task}"),
+        })?;
+        Ok((m.job == self.job).then_some(m))
+    }
+
+    pub fn mark_done(&self, task: &str, seconds: f64) -> Result<()> {
+        let m = Marker {
+            job: self.job.clone(),
+            task: task.to_string(),
+            seconds,
+            peak_rss: peak_rss(),
+        };
+        write_atomic(
+            &self.marker_path(task),
+            &serde_json::to_vec_pretty(&m).expect("marker serializes"),
+        )
+    }
+
+    /// Forget that `task` completed (its output is unusable), so a relaunch reruns it.
+    pub fn unmark(&self, task: &str) {
+        let _ = std::fs::remove_file(self.marker_path(task));
+    }
+
+    /// The `init` task: prepare the output directory (as a one-process run does), then
+    /// record the task count; a job started with another count is refused.
+    pub fn init(&self, overwrite: bool) -> Result<()> {
+        crate::pipeline::prepare_output(&self.output, &self.identity, overwrite)?;
+        let want = PlanFile {
+            format: PLAN_FORMAT,
+            job: self.job.clone(),
+            tasks: self.tasks(),
+        };
+        let path = self.plan_file();
+        if path.exists() {
+            let have: PlanFile =
+                serde_json::from_slice(&read_all(&path)?).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    msg: format!("{e}; pass --overwrite to start over"),
+                })?;
+            if have.tasks != want.tasks {
+                return Err(Error::Config(format!(
+                    "{} holds a job started with --tasks {}; relaunch it with --tasks {} \
+                     (the task count cannot change mid-job), or pass --overwrite to start over",
+                    self.output.display(),
+                    have.tasks,
+                    have.tasks
+                )));
+            }
+            if have == want {
+                return Ok(());
+            }
+        }
+        std::fs::create_dir_all(self.dir().join("done"))
+            .map_err(|e| Error::io(self.dir().join("done"), e))?;
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&want).expect("plan serializes"),
+        )
+    }
+
+    /// Every task but `init` checks that `init` ran for this job and task count.
+    pub fn check_init(&self) -> Result<()> {
+        let path = self.plan_file();
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "{}: {why}; run `cpt-curate task init` (or `cpt-curate run --tasks N`) first",
+                path.display()
+            ))
+        };
+        if !path.exists() {
+            return Err(bad("the job was not initialised"));
+        }
+        let have: PlanFile =
+            serde_json::from_slice(&read_all(&path)?).map_err(|e| bad(&e.to_string()))?;
+        if have.job != self.job {
+            return Err(bad(&format!(
+                "it belongs to another job (hash {} vs {})",
+                have.job, self.job
+            )));
+        }
+        if have.tasks != self.tasks() {
+            return Err(bad(&format!(
+                "the job was started with --tasks {}, not {}",
+                have.tasks,
+                self.tasks()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `--dry-run` of a task run: the graph, the tasks per stage, and memory estimates.
+    pub fn describe(&self, config: &Config, mem_per_task: Option<u64>) -> String {
+        let est = tasks::estimate(self, config);
+        let mut s = format!(
+            "task graph (job {}, {} scan/write task(s) over {} input file(s)):\n",
+            self.job,
+            self.tasks(),
+            self.inputs.len()
+        );
+        for (stage, ids) in self.stages() {
+            let mem = est.iter().find(|e| e.0 == stage).map_or(0, |e| e.1);
+            let first = ids.first().map_or("", String::as_str);
+            let last = ids.last().map_or("", String::as_str);
+            let range = if ids.len() > 1 {
+                format!("{first} .. {last}")
+            } else {
+                first.to_string()
+            };
+            s.push_str(&format!(
+                "  {stage:<6} {:>5} task(s)  [{range}]  est. memory per task {:.1} MiB{}\n",
+                ids.len(),
+                mem as f64 / f64::from(1 << 20),
+                match mem_per_task {
+                    Some(b) if mem > b => "  (over --mem-per-task)",
+                    _ => "",
+                }
+            ));
+        }
+        s.push_str("  each stage starts when every task of the one before has its marker\n");
+        s.push_str(&format!(
+            "  intermediates and markers: {}\n",
+            self.dir().display()
+        ));
+        s
+    }
+}
+
+/// Peak resident set of this process (`VmHWM`), 0 where /proc is missing.
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Parse a byte size such as `1G`, `512MiB` or `1000000`.
+pub fn parse_bytes(s: &str) -> Result<u64> {
+    crate::dedup::ByteSize::parse(s)
+        .map(|b| b.0)
+        .map_err(|e| Error::Config(format!("--mem-per-task {s:?}: {e}")))
+}
+
+/// Whether `path` is where task outputs live (for tests and tools).
+pub fn exec_dir(output: &Path) -> PathBuf {
+    StateDir::new(output).dir.join("exec")
+}

@@ -1,0 +1,279 @@
+//! A job split into tasks (`cpt-curate run --tasks N`, `cpt-curate task`), through the
+//! built binary: byte-identical outputs to a one-process run for 1, 2 and 3 tasks (kept,
+//! rejected, token shards, manifest, report without timings); a task killed before its
+//! marker and relaunched; a truncated intermediate and one from another job refused with
+//! the file and task named, fixed by relaunching; a changed task count refused.
+
+mod curate_common;
+mod shared_data;
+use curate_common::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cpt-curate");
+
+/// 600 documents of the near-duplicate corpus over 5 input files.
+fn inputs(dir: &Path) -> Option<()> {
+    let data = shared_data::dir()?;
+    let file = std::fs::File::open(data.join("neardup/docs.jsonl.zst")).unwrap();
+    let lines: Vec<String> = BufReader::new(zstd::Decoder::new(file).unwrap())
+        .lines()
+        .take(600)
+        .map(Result::unwrap)
+        .collect();
+    for (i, chunk) in lines.chunks(120).enumerate() {
+        let mut body = chunk.join("\n").into_bytes();
+        body.push(b'\n');
+        zstd_file(&dir.join(format!("in{i}.jsonl.zst")), &body);
+    }
+    Some(())
+}
+
+fn tokenizer() -> PathBuf {
+    shared_data::dir()
+        .unwrap()
+        .join("tokenizers/smollm2-135m.tokenizer.json")
+}
+
+fn curate(cmd: &str, in_dir: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args([cmd, "--quiet", "--input"])
+        .arg(in_dir)
+        .arg("--output")
+        .arg(out)
+        .args([
+            "--set",
+            "shard_max_bytes=200000",
+            "--set",
+            "tokenize.enabled=true",
+        ])
+        .arg("--set")
+        .arg(format!("tokenize.tokenizer={}", tokenizer().display()))
+        .args(["--set", "tokenize.shard_tokens=40000"])
+        .args(extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Every output file but the state and the reports, by relative path, with its bytes.
+fn files(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = output_files(out);
+    let tokens = out.join("tokens");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&tokens)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            // The tokenize report has timings; hidden files are the stage's resume state.
+            name != "tokenize_report.json" && !name.starts_with('.')
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() > 2, "expected token shards and a manifest");
+    for p in names {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let mut bytes = std::fs::read(&p).unwrap();
+        if name == "manifest.json" {
+            // It names the kept shards by path, under this run's output directory.
+            let text = String::from_utf8(bytes).unwrap();
+            bytes = text.replace(&out.display().to_string(), "OUT").into_bytes();
+        }
+        v.push((format!("tokens/{name}"), bytes));
+    }
+    v
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    let mut r = stable_report(out);
+    // Where the tasks ran and their peak memory: run facts, like the timings.
+    r.as_object_mut().unwrap().shift_remove("exec");
+    let t = r["tokenize"].as_object_mut().unwrap();
+    // Timings, and what a relaunched finish task found already written.
+    for k in [
+        "seconds",
+        "tokens_per_second",
+        "mb_per_second",
+        "resumed_shards",
+        "resumed_docs",
+    ] {
+        t.shift_remove(k);
+    }
+    // The tokenize section names its files under this run's output directory.
+    let text = r.to_string().replace(&out.display().to_string(), "OUT");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn sharded_runs_equal_the_one_process_run_and_recover_from_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = dir.path().join("in");
+    std::fs::create_dir(&in_dir).unwrap();
+    if inputs(&in_dir).is_none() {
+        return; // shared data absent and the skip asked for (see `shared_data`)
+    }
+    let one = dir.path().join("one");
+    ok(&curate("run", &in_dir, &one, &[], &[]));
+    let want = files(&one);
+    let want_report = report(&one);
+    assert!(want_report["rejected"]["near_duplicate"]["docs"].as_u64() > Some(0));
+    for tasks in ["1", "2", "3"] {
+        let out = dir.path().join(format!("t{tasks}"));
+        ok(&curate(
+            "run",
+            &in_dir,
+            &out,
+            &["--executor", "local", "--tasks", tasks, "--threads", "2"],
+            &[],
+        ));
+        assert!(files(&out) == want, "{tasks} task(s): outputs differ");
+        assert_eq!(report(&out), want_report, "{tasks} task(s)");
+    }
+
+    // A task killed after its work but before its marker: the relaunch runs it again
+    // (and only what is left), and the outputs are the same.
+    let killed = dir.path().join("killed");
+    let args = ["--tasks", "3"];
+    let o = curate(
+        "run",
+        &in_dir,
+        &killed,
+        &args,
+        &[("CPT_TEST_ABORT_IN_TASK", "write-00001")],
+    );
+    assert!(
+        o.status.code().is_none(),
+        "expected an abort: {:?}",
+        o.status
+    );
+    let marker = |t: &str| killed.join(format!(".state/exec/done/{t}.json"));
+    assert!(marker("decide").exists() && !marker("write-00001").exists());
+    assert!(!killed.join("report.json").exists());
+    let before = std::fs::metadata(marker("scan-00000"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    ok(&curate("run", &in_dir, &killed, &args, &[]));
+    let after = std::fs::metadata(marker("scan-00000"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "a completed task was rerun");
+    assert!(files(&killed) == want);
+    assert_eq!(report(&killed), want_report);
+
+    // Another task count for the same job is refused.
+    let o = curate("run", &in_dir, &killed, &["--tasks", "2"], &[]);
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && msg.contains("--tasks 3"), "{msg}");
+
+    // A truncated scan intermediate: the decide task names the file and the task to
+    // relaunch; relaunching that task alone fixes it.
+    let scan1 = killed.join(".state/exec/scan-00001.bin");
+    let bytes = std::fs::read(&scan1).unwrap();
+    std::fs::write(&scan1, &bytes[..bytes.len() / 2]).unwrap();
+    let o = curate("task", &in_dir, &killed, &["--tasks", "3", "decide"], &[]);
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && msg.contains("scan-00001.bin")
+            && msg.contains("relaunch task scan-00001"),
+        "{msg}"
+    );
+    ok(&curate(
+        "task",
+        &in_dir,
+        &killed,
+        &["--tasks", "3", "scan-00001"],
+        &[],
+    ));
+    assert_eq!(std::fs::read(&scan1).unwrap(), bytes);
+
+    // One from another job (a different config): refused by name. A relaunched run
+    // reruns the task that wrote it (its marker was dropped), then the rest.
+    let other = dir.path().join("other");
+    ok(&curate(
+        "run",
+        &in_dir,
+        &other,
+        &["--tasks", "3", "--set", "filters.length.min_words=10"],
+        &[],
+    ));
+    let dec = ".state/exec/decisions-00002.bin";
+    std::fs::copy(other.join(dec), killed.join(dec)).unwrap();
+    let o = curate(
+        "task",
+        &in_dir,
+        &killed,
+        &["--tasks", "3", "write-00002"],
+        &[],
+    );
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && msg.contains("decisions-00002.bin")
+            && msg.contains("another job")
+            && msg.contains("relaunch task decide"),
+        "{msg}"
+    );
+    std::fs::remove_file(marker("finish")).unwrap();
+    ok(&curate("run", &in_dir, &killed, &args, &[]));
+    assert!(files(&killed) == want);
+    assert_eq!(report(&killed), want_report);
+}
+
+#[test]
+fn dry_run_prints_the_task_graph_and_memory_per_task() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..4 {
+        std::fs::write(dir.join(format!("{i}.jsonl")), "{\"text\": \"x\"}\n").unwrap();
+    }
+    let out = root.path().join("out");
+    let o = Command::new(BIN)
+        .args([
+            "run",
+            "--dry-run",
+            "--tasks",
+            "2",
+            "--mem-per-task",
+            "1G",
+            "-i",
+        ])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "task graph",
+        "scan       2 task(s)  [scan-00000 .. scan-00001]",
+        "decide     1 task(s)",
+        "write      2 task(s)",
+        "est. memory per task",
+    ] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
+    assert!(!out.exists());
+    let o = Command::new(BIN)
+        .args(["run", "--dry-run", "--tasks", "5", "-i"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && msg.contains("more than the 4 input"),
+        "{msg}"
+    );
+}
