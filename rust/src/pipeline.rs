@@ -35,7 +35,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use state::{Count, JobIdentity, ScanFile, StateDir, WriteStats};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -273,18 +273,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     let pb = bar(opts.quiet, input_bytes, "write");
     let kept_dir = output.join("kept");
     let rejected_dir = output.join("rejected");
-    // Attribute files only for a job whose scan stages compute attributes.
-    let attributes_dir = output.join("attributes");
-    let attributes = crate::select::scored(config).then_some(attributes_dir.as_path());
-    if attributes.is_some() {
-        std::fs::create_dir_all(&attributes_dir).map_err(|e| Error::io(&attributes_dir, e))?;
-    }
+    let attributes = attributes_dir(config, &output)?;
     let writer = write::FileWriter {
         config,
         stages: &writers,
         kept_dir: &kept_dir,
         rejected_dir: &rejected_dir,
-        attributes_dir: attributes,
+        attributes_dir: attributes.as_deref(),
     };
     let resumed_writes = AtomicUsize::new(0);
     let completed = AtomicUsize::new(0);
@@ -542,4 +537,15 @@ pub(crate) fn build_report(b: BuildReport<'_>) -> Result<Report> {
         config_hash: b.config.output_hash(),
         config: b.config.clone(),
     })
+}
+
+/// The attribute directory, created, for a job whose scan stages compute attributes; `None`
+/// for any other job (it writes no attribute files).
+pub(crate) fn attributes_dir(config: &Config, output: &Path) -> Result<Option<PathBuf>> {
+    if !crate::select::scored(config) {
+        return Ok(None);
+    }
+    let dir = output.join("attributes");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(Some(dir))
 }

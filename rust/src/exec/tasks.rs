@@ -70,7 +70,7 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     } else {
         None
     };
-    let stages = ScanStages::from_config(config);
+    let stages = ScanStages::from_config(config)?;
     let scanner = scan::Scanner {
         config,
         stages: &stages,
@@ -186,11 +186,13 @@ fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     let writers = write_stages(config, &state.dir)?;
     let decisions = load_decisions(plan, k)?;
     let (kept_dir, rejected_dir) = (plan.output.join("kept"), plan.output.join("rejected"));
+    let attributes = crate::pipeline::attributes_dir(config, &plan.output)?;
     let writer = write::FileWriter {
         config,
         stages: &writers,
         kept_dir: &kept_dir,
         rejected_dir: &rejected_dir,
+        attributes_dir: attributes.as_deref(),
     };
     let mut stats: WriteParts = Vec::new();
     for (j, i) in plan.groups[k].clone().enumerate() {
