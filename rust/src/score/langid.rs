@@ -117,10 +117,18 @@ fn script_of(c: char) -> Option<whatlang::Script> {
     if c.is_ascii_alphabetic() {
         return Some(whatlang::Script::Latin);
     }
-    if !c.is_alphabetic() {
-        return None;
+    // The common blocks directly: asking whatlang per character is most of the cost.
+    use whatlang::Script::{Cyrillic, Hangul, Hiragana, Katakana, Latin, Mandarin};
+    match c {
+        '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' if c.is_alphabetic() => Some(Latin),
+        '\u{400}'..='\u{4ff}' if c.is_alphabetic() => Some(Cyrillic),
+        '\u{3041}'..='\u{309f}' => Some(Hiragana),
+        '\u{30a1}'..='\u{30fa}' | '\u{30fc}'..='\u{30ff}' => Some(Katakana),
+        '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' => Some(Mandarin),
+        '\u{ac00}'..='\u{d7af}' => Some(Hangul),
+        _ if c.is_alphabetic() => whatlang::detect_script(c.encode_utf8(&mut [0; 4])),
+        _ => None,
     }
-    whatlang::detect_script(c.encode_utf8(&mut [0; 4]))
 }
 
 /// Han and kana are one writing system when the text has kana: kana never appears in Chinese,
