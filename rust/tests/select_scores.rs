@@ -34,6 +34,10 @@ fn language_id_on_manpages_is_accurate_per_language() {
         let e = per.entry(want.clone()).or_default();
         e.0 += u32::from(got == want);
         e.1 += 1;
+        if got != want {
+            let t: String = d["text"].as_str().unwrap().chars().take(80).collect();
+            eprintln!("{want} read as {got}: {t}");
+        }
     }
     assert!(per.len() >= 8, "{per:?}");
     let accs: Vec<f64> = per
