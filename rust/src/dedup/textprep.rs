@@ -99,7 +99,7 @@ fn push_ascii(bytes: &[u8], buf: &mut Vec<u8>) {
         j += usize::from(pending_space & word);
         buf[j] = m;
         j += usize::from(word);
-        pending_space = !word & (j > 0);
+        pending_space = !word && j > 0;
     }
     buf.truncate(j);
 }
