@@ -35,7 +35,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use state::{Count, JobIdentity, ScanFile, StateDir, WriteStats};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -271,16 +271,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
     // Pass 2: write.
     let t2 = Instant::now();
     let pb = bar(opts.quiet, input_bytes, "write");
-    let kept_dir = output.join("kept");
-    let rejected_dir = output.join("rejected");
-    let attributes = attributes_dir(config, &output)?;
-    let writer = write::FileWriter {
-        config,
-        stages: &writers,
-        kept_dir: &kept_dir,
-        rejected_dir: &rejected_dir,
-        attributes_dir: attributes.as_deref(),
-    };
+    let writer = write::FileWriter::for_output(config, &writers, &output)?;
     let resumed_writes = AtomicUsize::new(0);
     let completed = AtomicUsize::new(0);
     let abort_after = abort_after_files();
@@ -537,15 +528,4 @@ pub(crate) fn build_report(b: BuildReport<'_>) -> Result<Report> {
         config_hash: b.config.output_hash(),
         config: b.config.clone(),
     })
-}
-
-/// The attribute directory, created, for a job whose scan stages compute attributes; `None`
-/// for any other job (it writes no attribute files).
-pub(crate) fn attributes_dir(config: &Config, output: &Path) -> Result<Option<PathBuf>> {
-    if !crate::select::scored(config) {
-        return Ok(None);
-    }
-    let dir = output.join("attributes");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    Ok(Some(dir))
 }

@@ -185,15 +185,7 @@ fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     let state = plan.state();
     let writers = write_stages(config, &state.dir)?;
     let decisions = load_decisions(plan, k)?;
-    let (kept_dir, rejected_dir) = (plan.output.join("kept"), plan.output.join("rejected"));
-    let attributes = crate::pipeline::attributes_dir(config, &plan.output)?;
-    let writer = write::FileWriter {
-        config,
-        stages: &writers,
-        kept_dir: &kept_dir,
-        rejected_dir: &rejected_dir,
-        attributes_dir: attributes.as_deref(),
-    };
+    let writer = write::FileWriter::for_output(config, &writers, &plan.output)?;
     let mut stats: WriteParts = Vec::new();
     for (j, i) in plan.groups[k].clone().enumerate() {
         let scan = load_scan(plan, i)?;

@@ -135,13 +135,33 @@ pub struct FileWriter<'a> {
     pub config: &'a Config,
     /// The job's write stages, in registry order.
     pub stages: &'a [Box<dyn WriteStage>],
-    pub kept_dir: &'a Path,
-    pub rejected_dir: &'a Path,
+    pub kept_dir: PathBuf,
+    pub rejected_dir: PathBuf,
     /// Where kept documents' attribute lines go; `None` when the job computes none.
-    pub attributes_dir: Option<&'a Path>,
+    pub attributes_dir: Option<PathBuf>,
 }
 
-impl FileWriter<'_> {
+impl<'a> FileWriter<'a> {
+    /// The writer of job `output`: `kept/`, `rejected/`, and `attributes/` (created) when the
+    /// job's scan stages compute attributes.
+    pub fn for_output(
+        config: &'a Config,
+        stages: &'a [Box<dyn WriteStage>],
+        output: &Path,
+    ) -> Result<Self> {
+        let attributes_dir = crate::select::scored(config).then(|| output.join("attributes"));
+        if let Some(d) = &attributes_dir {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        Ok(FileWriter {
+            config,
+            stages,
+            kept_dir: output.join("kept"),
+            rejected_dir: output.join("rejected"),
+            attributes_dir,
+        })
+    }
+
     pub fn write(
         &self,
         index: usize,
@@ -150,9 +170,9 @@ impl FileWriter<'_> {
         decisions: &[Decision],
         mut progress: impl FnMut(u64),
     ) -> Result<WriteStats> {
-        clear_file_outputs(self.kept_dir, index)?;
-        clear_file_outputs(self.rejected_dir, index)?;
-        if let Some(d) = self.attributes_dir {
+        clear_file_outputs(&self.kept_dir, index)?;
+        clear_file_outputs(&self.rejected_dir, index)?;
+        if let Some(d) = &self.attributes_dir {
             clear_file_outputs(d, index)?;
         }
         let mut files: Vec<Box<dyn FileStage>> = self
@@ -160,8 +180,13 @@ impl FileWriter<'_> {
             .iter()
             .map(|s| s.open(index))
             .collect::<Result<_>>()?;
-        let mut kept = ShardWriter::new(self.kept_dir, index, self.config, self.attributes_dir);
-        let mut rejected = ShardWriter::new(self.rejected_dir, index, self.config, None);
+        let mut kept = ShardWriter::new(
+            &self.kept_dir,
+            index,
+            self.config,
+            self.attributes_dir.as_deref(),
+        );
+        let mut rejected = ShardWriter::new(&self.rejected_dir, index, self.config, None);
         let mut stats = WriteStats::default();
         let stem = input.id_prefix.as_str();
         let changed = |line: u64, why: &str| Error::Input {
@@ -205,6 +230,7 @@ impl FileWriter<'_> {
                         Output::Kept { line, text, parts } => {
                             let attrs = self
                                 .attributes_dir
+                                .as_ref()
                                 .map(|_| crate::select::attrfile::line(&rec.id, &rec.attributes));
                             kept.write_line(&line, attrs.as_deref())?;
                             stats.kept.add(n);
