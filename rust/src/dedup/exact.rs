@@ -40,23 +40,47 @@ impl DecideStage for ExactDedup {
         let mut index = ExactIndex::default();
         let mut rejected = Vec::new();
         for i in 0..input.len() {
-            let rec = input.record(i);
-            if let Some(first) = index.first_of(rec.key, &rec.id) {
-                let mut r = Rejection::new("exact_duplicate");
-                r.duplicate_of = Some(first.to_string());
-                rejected.push((i, r));
+            if let Some(first) = index.first_of(input.record(i).key, i as u64) {
+                #[allow(clippy::cast_possible_truncation)] // an index into the input
+                let of = input.record(first as usize).id.clone();
+                rejected.push((i, rejection(of)));
             }
         }
-        let (clusters, size_histogram) = index.cluster_stats();
+        let (report, summary) = report_parts(&index);
         Ok(DecideOutcome {
             rejected,
-            report: Some((
-                "exact_duplicates",
-                serde_json::json!({"clusters": clusters, "size_histogram": size_histogram}),
-            )),
-            summary: Some(format!("exact-duplicate clusters {clusters}")),
+            report: Some(report),
+            summary: Some(summary),
         })
     }
+}
+
+/// The rejection of a copy of document `first`.
+pub fn rejection(first: String) -> Rejection {
+    let mut r = Rejection::new("exact_duplicate");
+    r.duplicate_of = Some(first);
+    r
+}
+
+/// The stage's report section and summary line, from the clusters of one or more indexes
+/// (the task graph's partitions hold disjoint keys, so their histograms add up).
+pub fn report_parts(index: &ExactIndex) -> ((&'static str, serde_json::Value), String) {
+    let (clusters, size_histogram) = index.cluster_stats();
+    report_of(clusters, &size_histogram)
+}
+
+/// [`report_parts`] from a cluster count and size histogram.
+pub fn report_of(
+    clusters: u64,
+    size_histogram: &BTreeMap<u64, u64>,
+) -> ((&'static str, serde_json::Value), String) {
+    (
+        (
+            "exact_duplicates",
+            serde_json::json!({"clusters": clusters, "size_histogram": size_histogram}),
+        ),
+        format!("exact-duplicate clusters {clusters}"),
+    )
 }
 
 /// The dedup key of a normalized text.
@@ -67,23 +91,21 @@ pub fn key(normalized: &str) -> u128 {
 /// Sequential first-wins index of keys; call [`ExactIndex::first_of`] in input order.
 #[derive(Default)]
 pub struct ExactIndex {
-    /// key -> (index of the first document's id in `ids`, cluster size)
-    first: HashMap<u128, (usize, u64)>,
-    ids: Vec<String>,
+    /// key -> (position of the first document, cluster size)
+    first: HashMap<u128, (u64, u64)>,
 }
 
 impl ExactIndex {
-    /// `None` if `key` is new (the document is the first of its cluster), else the id
-    /// of the first document with that key.
-    pub fn first_of(&mut self, key: u128, id: &str) -> Option<&str> {
+    /// `None` if `key` is new (the document at `pos` is the first of its cluster), else
+    /// the position of the first document with that key.
+    pub fn first_of(&mut self, key: u128, pos: u64) -> Option<u64> {
         match self.first.get_mut(&key) {
-            Some((idx, size)) => {
+            Some((first, size)) => {
                 *size += 1;
-                Some(&self.ids[*idx])
+                Some(*first)
             }
             None => {
-                self.first.insert(key, (self.ids.len(), 1));
-                self.ids.push(id.to_string());
+                self.first.insert(key, (pos, 1));
                 None
             }
         }
@@ -117,20 +139,15 @@ mod tests {
             ("d", "HELLO  world."),
             ("e", "other"),
         ];
-        let got: Vec<Option<String>> = docs
+        let got: Vec<Option<&str>> = docs
             .iter()
-            .map(|(id, t)| idx.first_of(key(&normalize(t)), id).map(str::to_string))
+            .enumerate()
+            .map(|(i, (_, t))| {
+                idx.first_of(key(&normalize(t)), i as u64)
+                    .map(|f| docs[f as usize].0)
+            })
             .collect();
-        assert_eq!(
-            got,
-            [
-                None,
-                None,
-                Some("a".into()),
-                Some("a".into()),
-                Some("b".into())
-            ]
-        );
+        assert_eq!(got, [None, None, Some("a"), Some("a"), Some("b")]);
         let (clusters, hist) = idx.cluster_stats();
         assert_eq!(clusters, 2);
         assert_eq!(hist, BTreeMap::from([(2, 1), (3, 1)]));

@@ -23,7 +23,7 @@ pub struct Decided {
 }
 
 /// A document's decision from its scan verdict alone.
-fn from_scan(verdict: &ScanVerdict) -> Decision {
+pub fn from_scan(verdict: &ScanVerdict) -> Decision {
     match verdict {
         ScanVerdict::Keep => Decision::Keep,
         ScanVerdict::Malformed { detail } => Decision::Reject(Rejection {
@@ -43,10 +43,21 @@ pub fn decide(
     scans: &mut [ScanFile],
     env: &DecideEnv<'_>,
 ) -> Result<Decided> {
-    let mut decisions: Vec<Vec<Decision>> = scans
+    let decisions: Vec<Vec<Decision>> = scans
         .iter()
         .map(|s| s.records.iter().map(|r| from_scan(&r.verdict)).collect())
         .collect();
+    decide_from(stages, scans, decisions, env)
+}
+
+/// Run the decide stages, in order, over the scan records, from these decisions (the
+/// task graph's decide task starts from the scan verdicts with exact dedup applied).
+pub fn decide_from(
+    stages: &[Box<dyn DecideStage>],
+    scans: &mut [ScanFile],
+    mut decisions: Vec<Vec<Decision>>,
+    env: &DecideEnv<'_>,
+) -> Result<Decided> {
     let mut offsets = Vec::with_capacity(scans.len());
     let mut total = 0u64;
     for s in scans.iter() {

@@ -128,30 +128,44 @@ impl DecideStage for NearDedup {
                 (index(hit.ordinal), r)
             })
             .collect();
-        let st = &outcome.stats;
-        let summary = format!(
-            "near-dup ({} x {}, check {}): {} clusters, {} removed, {} candidate pairs{}, largest cluster {}",
-            st.bands,
-            st.rows,
-            st.check,
-            st.clusters,
-            st.duplicates,
-            st.candidate_pairs,
-            st.verified_pairs
-                .map_or(String::new(), |v| format!(" ({v} confirmed)")),
-            st.largest_cluster
-        );
-        let report = NearDedupReport {
-            plan,
-            stats: outcome.stats,
-        };
+        let (report, summary) = report_parts(nd, input.len() as u64, outcome.stats);
         Ok(DecideOutcome {
             rejected,
-            report: Some((
-                "near_dedup",
-                serde_json::to_value(&report).expect("report serializes"),
-            )),
+            report: Some(report),
             summary: Some(summary),
         })
     }
+}
+
+/// The stage's report section and summary line for a clustering of `docs` documents (the
+/// one-process stage and the task graph's cluster task).
+pub fn report_parts(
+    nd: &NearDup,
+    docs: u64,
+    stats: NearDupStats,
+) -> ((&'static str, serde_json::Value), String) {
+    let st = &stats;
+    let summary = format!(
+        "near-dup ({} x {}, check {}): {} clusters, {} removed, {} candidate pairs{}, largest cluster {}",
+        st.bands,
+        st.rows,
+        st.check,
+        st.clusters,
+        st.duplicates,
+        st.candidate_pairs,
+        st.verified_pairs
+            .map_or(String::new(), |v| format!(" ({v} confirmed)")),
+        st.largest_cluster
+    );
+    let report = NearDedupReport {
+        plan: nd.plan(docs),
+        stats,
+    };
+    (
+        (
+            "near_dedup",
+            serde_json::to_value(&report).expect("report serializes"),
+        ),
+        summary,
+    )
 }

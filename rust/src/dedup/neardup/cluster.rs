@@ -1,16 +1,40 @@
 //! Clustering: band-table candidates, checked (exact or bottom-k Jaccard) in parallel,
 //! merged by a union-find in a fixed order, so clusters do not depend on thread count.
+//! The three steps are public on their own ([`NearDup::check_links`],
+//! [`NearDup::union_links`], [`NearDup::stats_of`]) so the task graph's band and cluster
+//! tasks (`crate::exec::near`) run the same code over partitions of the job.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::similarity::{bottom_k_jaccard, exact_jaccard};
+use super::similarity::{bottom_k_jaccard, exact_jaccard, LeU32s};
 use super::sketch::{read_u64, SketchSets};
 use super::{Check, NearDup, NearDupHit, NearDupOutcome, NearDupStats};
 use crate::dedup::bandtable::BandTables;
 use crate::{Error, Result};
+
+/// What the union of the accepted links found, over dense document numbers (the
+/// documents clustered, numbered 0.. in input order).
+#[derive(Debug, Clone, Default)]
+pub struct Clustering {
+    /// Removed documents, ascending: (doc, cluster, kept doc).
+    pub duplicates: Vec<(u32, u64, u32)>,
+    pub clusters: u64,
+    pub cluster_sizes: BTreeMap<u64, u64>,
+    pub oversize_merges: u64,
+    pub refused_merges: u64,
+}
+
+/// Where the band tables of a clustering run lived (memory figures of the report).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableFacts {
+    /// Peak entry bytes in memory (summed over bands when they are built apart).
+    pub peak_bytes: u64,
+    pub spilled: bool,
+    pub spill_runs: u64,
+}
 
 impl NearDup {
     /// Cluster the sketches of all documents (ordinals strictly increasing, gaps allowed)
@@ -38,12 +62,7 @@ impl NearDup {
                     )));
                 }
             }
-            let doc = u32::try_from(ordinals.len()).map_err(|_| {
-                Error::Config(
-                    "near-dup: more than 2^32 documents in one clustering run; split by shard"
-                        .into(),
-                )
-            })?;
+            let doc = dense_doc(ordinals.len())?;
             let parsed = self.parse_sketch(blob, ordinal)?;
             if let Some(bands) = parsed.bands {
                 tables.push(doc, bands.chunks_exact(8).map(read_u64))?;
@@ -57,80 +76,126 @@ impl NearDup {
             }
             ordinals.push(ordinal);
         }
-        let n = ordinals.len();
-        let spilled = tables.spilled();
-        let spill_runs = tables.spill_runs() as u64;
-        let peak = tables.peak_bytes();
-        let checked = self.check != Check::None;
-        let links = tables.links(checked)?;
+        let n = ordinals.len() as u64;
+        let facts = TableFacts {
+            peak_bytes: tables.peak_bytes(),
+            spilled: tables.spilled(),
+            spill_runs: tables.spill_runs() as u64,
+        };
+        let links = tables.links(self.check != Check::None)?;
+        let accepted = self.check_links(&links, |d| sets.get(d));
         let candidate_pairs = links.len() as u64;
+        let verified = accepted.iter().filter(|&&x| x).count() as u64;
+        let accepted: Vec<(u32, u32)> = links
+            .iter()
+            .zip(&accepted)
+            .filter(|(_, &ok)| ok)
+            .map(|(&l, _)| l)
+            .collect();
+        let clustering = self.union_links(accepted);
+        let duplicates = clustering
+            .duplicates
+            .iter()
+            .map(|&(doc, cluster, kept)| NearDupHit {
+                ordinal: ordinals[doc as usize],
+                cluster,
+                kept: ordinals[kept as usize],
+            })
+            .collect();
+        let stats = self.stats_of(n, empty_docs, candidate_pairs, verified, &clustering, facts);
+        Ok(NearDupOutcome { duplicates, stats })
+    }
 
+    /// Whether each candidate link (earlier doc, later doc) passes the configured check,
+    /// given each doc's shingle set (every link passes when nothing is checked).
+    pub fn check_links<'s, F>(&self, links: &[(u32, u32)], set: F) -> Vec<bool>
+    where
+        F: Fn(u32) -> LeU32s<'s> + Sync,
+    {
         let t = self.cfg.threshold;
-        let accepted: Vec<bool> = match self.check {
+        match self.check {
             Check::Exact => links
                 .par_iter()
-                .map(|&(a, b)| exact_jaccard(&sets.get(a), &sets.get(b)) >= t)
+                .map(|&(a, b)| exact_jaccard(&set(a), &set(b)) >= t)
                 .collect(),
             Check::Sample => {
                 let k = self.cfg.sample_size;
                 links
                     .par_iter()
-                    .map(|&(a, b)| bottom_k_jaccard(&sets.get(a), &sets.get(b), k) >= t)
+                    .map(|&(a, b)| bottom_k_jaccard(&set(a), &set(b), k) >= t)
                     .collect()
             }
             Check::None => vec![true; links.len()],
-        };
-        let verified = accepted.iter().filter(|&&x| x).count() as u64;
+        }
+    }
 
+    /// Union the accepted links (any order, no repeats) into clusters. The union-find
+    /// holds only the documents that appear in a link, never the whole job.
+    pub fn union_links(&self, mut accepted: Vec<(u32, u32)>) -> Clustering {
+        let mut members: Vec<u32> = accepted.iter().flat_map(|&(a, b)| [a, b]).collect();
+        members.par_sort_unstable();
+        members.dedup();
+        #[allow(clippy::cast_possible_truncation)] // members.len() <= 2 x links, dense u32s
+        let local = |d: u32| members.binary_search(&d).expect("a link's member") as u32;
         // Union in the order a streaming pass would meet the pairs (by later doc, then
         // earlier), so the cluster-size guard is deterministic too.
-        let mut order: Vec<usize> = (0..links.len()).filter(|&i| accepted[i]).collect();
-        order.sort_unstable_by_key(|&i| (links[i].1, links[i].0));
-        let mut uf = UnionFind::new(n);
-        let (mut oversize, mut refused) = (0u64, 0u64);
-        for i in order {
-            let (a, b) = links[i];
-            let (ra, rb) = (uf.find(a), uf.find(b));
+        accepted.par_sort_unstable_by_key(|&(a, b)| (b, a));
+        let mut uf = UnionFind::new(members.len());
+        let mut out = Clustering::default();
+        for (a, b) in accepted {
+            let (ra, rb) = (uf.find(local(a)), uf.find(local(b)));
             if ra == rb {
                 continue;
             }
             if let Some(max) = self.cfg.max_cluster_size {
                 if (uf.size[ra as usize] + uf.size[rb as usize]) as usize > max {
-                    oversize += 1;
+                    out.oversize_merges += 1;
                     if self.cfg.refuse_oversize {
-                        refused += 1;
+                        out.refused_merges += 1;
                         continue;
                     }
                 }
             }
             uf.union_roots(ra, rb);
         }
-
-        let mut cluster_of_root: Vec<u64> = vec![u64::MAX; n];
-        let mut next_cluster = 0u64;
-        let mut duplicates = Vec::new();
-        let mut cluster_sizes: BTreeMap<u64, u64> = BTreeMap::new();
+        // Members ascend like the documents, and a root is its cluster's smallest
+        // member: clusters are numbered in the input order of their kept document.
+        let mut cluster_of_root: Vec<u64> = vec![u64::MAX; members.len()];
         #[allow(clippy::cast_possible_truncation)]
-        for doc in 0..n as u32 {
-            let root = uf.find(doc);
+        for i in 0..members.len() as u32 {
+            let root = uf.find(i);
             let size = u64::from(uf.size[root as usize]);
             if size < 2 {
                 continue;
             }
-            if root == doc {
-                cluster_of_root[doc as usize] = next_cluster;
-                next_cluster += 1;
-                *cluster_sizes.entry(size).or_default() += 1;
+            if root == i {
+                cluster_of_root[i as usize] = out.clusters;
+                out.clusters += 1;
+                *out.cluster_sizes.entry(size).or_default() += 1;
             } else {
-                duplicates.push(NearDupHit {
-                    ordinal: ordinals[doc as usize],
-                    cluster: cluster_of_root[root as usize],
-                    kept: ordinals[root as usize],
-                });
+                out.duplicates.push((
+                    members[i as usize],
+                    cluster_of_root[root as usize],
+                    members[root as usize],
+                ));
             }
         }
-        let stats = NearDupStats {
-            docs: n as u64,
+        out
+    }
+
+    /// The report's counters of a clustering run over `docs` documents.
+    pub fn stats_of(
+        &self,
+        docs: u64,
+        empty_docs: u64,
+        candidate_pairs: u64,
+        verified: u64,
+        c: &Clustering,
+        tables: TableFacts,
+    ) -> NearDupStats {
+        let checked = self.check != Check::None;
+        NearDupStats {
+            docs,
             empty_docs,
             bands: self.bands,
             rows: self.rows,
@@ -139,18 +204,30 @@ impl NearDup {
             verified_pairs: checked.then_some(verified),
             estimated_fp_rate: (checked && candidate_pairs > 0)
                 .then(|| 1.0 - verified as f64 / candidate_pairs as f64),
-            clusters: next_cluster,
-            duplicates: duplicates.len() as u64,
-            largest_cluster: cluster_sizes.keys().next_back().copied().unwrap_or(0),
-            cluster_sizes,
-            oversize_merges: oversize,
-            refused_merges: refused,
-            index_bytes_per_doc: if n == 0 { 0.0 } else { peak as f64 / n as f64 },
-            spilled,
-            spill_runs,
-        };
-        Ok(NearDupOutcome { duplicates, stats })
+            clusters: c.clusters,
+            duplicates: c.duplicates.len() as u64,
+            largest_cluster: c.cluster_sizes.keys().next_back().copied().unwrap_or(0),
+            cluster_sizes: c.cluster_sizes.clone(),
+            oversize_merges: c.oversize_merges,
+            refused_merges: c.refused_merges,
+            index_bytes_per_doc: if docs == 0 {
+                0.0
+            } else {
+                tables.peak_bytes as f64 / docs as f64
+            },
+            spilled: tables.spilled,
+            spill_runs: tables.spill_runs,
+        }
     }
+}
+
+/// The dense number of the `n`-th clustered document.
+pub fn dense_doc(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        Error::Config(
+            "near-dup: more than 2^32 documents in one clustering run; split by shard".into(),
+        )
+    })
 }
 
 /// Union-find whose root is always the smallest member, so the root is the doc to keep.

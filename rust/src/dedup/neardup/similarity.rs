@@ -23,6 +23,13 @@ impl SortedU32s for [u32] {
 /// Little-endian u32 values stored in a byte slice.
 pub struct LeU32s<'a>(pub(super) &'a [u8]);
 
+impl<'a> LeU32s<'a> {
+    /// The set stored in `bytes` (a sketch's shingle set, as [`super::NearDup::sketch_parts`] gives it).
+    pub fn new(bytes: &'a [u8]) -> Self {
+        LeU32s(bytes)
+    }
+}
+
 impl SortedU32s for LeU32s<'_> {
     fn len(&self) -> usize {
         self.0.len() / 4

@@ -101,6 +101,17 @@ impl NearDup {
         out
     }
 
+    /// A sketch's band hashes (8 bytes each; `None` for a document without shingles) and
+    /// its shingle set (little-endian u32s; empty when candidates are not checked).
+    pub fn sketch_parts<'a>(
+        &self,
+        blob: &'a [u8],
+        ordinal: u64,
+    ) -> Result<(Option<&'a [u8]>, &'a [u8])> {
+        let p = self.parse_sketch(blob, ordinal)?;
+        Ok((p.bands, p.set))
+    }
+
     pub(super) fn parse_sketch<'a>(
         &self,
         blob: &'a [u8],
