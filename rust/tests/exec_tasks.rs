@@ -2,7 +2,10 @@
 //! built binary: byte-identical outputs to a one-process run for 1, 2 and 3 tasks (kept,
 //! rejected, token shards, manifest, report without timings); a task killed before its
 //! marker and relaunched; a truncated intermediate and one from another job refused with
-//! the file and task named, fixed by relaunching; a changed task count refused.
+//! the file and task named, fixed by relaunching; a changed task count refused. The
+//! near-dup stage partitioned by band: clusters and exact copies spanning scan tasks, band
+//! tables spilled under a tiny `--mem-per-task`, a band task killed, and a band output
+//! removed mid-job, each with outputs equal to the one-process run.
 
 mod curate_common;
 mod shared_data;
@@ -13,7 +16,9 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cpt-curate");
 
-/// 600 documents of the near-duplicate corpus over 5 input files.
+/// 600 documents of the near-duplicate corpus over 5 input files, and in the last file
+/// exact copies of 8 documents of the first and one-word edits of 8 of the second (new
+/// ids ending `-copy` / `-edit`): duplicates whose first document is in another scan task.
 fn inputs(dir: &Path) -> Option<()> {
     let data = shared_data::dir()?;
     let file = std::fs::File::open(data.join("neardup/docs.jsonl.zst")).unwrap();
@@ -22,7 +27,18 @@ fn inputs(dir: &Path) -> Option<()> {
         .take(600)
         .map(Result::unwrap)
         .collect();
-    for (i, chunk) in lines.chunks(120).enumerate() {
+    let mut chunks: Vec<Vec<String>> = lines.chunks(120).map(<[String]>::to_vec).collect();
+    for (src, suffix) in [(0, "copy"), (1, "edit")] {
+        for line in &lines[src * 120..src * 120 + 8] {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["id"] = format!("{}-{suffix}", v["id"].as_str().unwrap()).into();
+            if suffix == "edit" {
+                v["text"] = format!("Edited: {}", v["text"].as_str().unwrap()).into();
+            }
+            chunks[4].push(v.to_string());
+        }
+    }
+    for (i, chunk) in chunks.iter().enumerate() {
         let mut body = chunk.join("\n").into_bytes();
         body.push(b'\n');
         zstd_file(&dir.join(format!("in{i}.jsonl.zst")), &body);
@@ -219,7 +235,7 @@ fn sharded_runs_equal_the_one_process_run_and_recover_from_damage() {
         !o.status.success()
             && msg.contains("decisions-00002.bin")
             && msg.contains("another job")
-            && msg.contains("relaunch task decide"),
+            && msg.contains("relaunch task cluster"),
         "{msg}"
     );
     std::fs::remove_file(marker("finish")).unwrap();
@@ -256,9 +272,12 @@ fn dry_run_prints_the_task_graph_and_memory_per_task() {
     let text = String::from_utf8_lossy(&o.stdout);
     for want in [
         "task graph",
-        "scan       2 task(s)  [scan-00000 .. scan-00001]",
-        "decide     1 task(s)",
-        "write      2 task(s)",
+        "scan        2 task(s)  [scan-00000 .. scan-00001]",
+        "exact       2 task(s)  [exact-00000 .. exact-00001]",
+        "decide      1 task(s)",
+        "band       ",
+        "cluster     1 task(s)",
+        "write       2 task(s)",
         "est. memory per task",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
@@ -276,4 +295,122 @@ fn dry_run_prints_the_task_graph_and_memory_per_task() {
         !o.status.success() && msg.contains("more than the 4 input"),
         "{msg}"
     );
+}
+
+/// The report without what depends on where band tables lived (memory, spills).
+fn without_spill_facts(mut r: serde_json::Value) -> serde_json::Value {
+    let stats = r["near_dedup"]["stats"].as_object_mut().unwrap();
+    for k in ["spilled", "spill_runs", "index_bytes_per_doc"] {
+        stats.shift_remove(k);
+    }
+    r
+}
+
+#[test]
+fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = dir.path().join("in");
+    std::fs::create_dir(&in_dir).unwrap();
+    if inputs(&in_dir).is_none() {
+        return; // shared data absent and the skip asked for (see `shared_data`)
+    }
+    let one = dir.path().join("one");
+    ok(&curate("run", &in_dir, &one, &[], &[]));
+    let want = files(&one);
+    let want_report = report(&one);
+
+    // The duplicates this test is about: first documents in another file and scan task.
+    let rejected = read_shards(&one.join("rejected"));
+    let reason_of = |suffix: &str| -> Vec<(String, String)> {
+        rejected
+            .iter()
+            .filter(|d| d["id"].as_str().unwrap().ends_with(suffix))
+            .map(|d| {
+                let of = d["duplicate_of"].as_str().unwrap_or("").to_string();
+                (d["reject_reason"].as_str().unwrap().to_string(), of)
+            })
+            .collect()
+    };
+    let copies = reason_of("-copy");
+    assert!(
+        copies
+            .iter()
+            .any(|(r, of)| r == "exact_duplicate" && !of.ends_with("-copy")),
+        "{copies:?}"
+    );
+    let edits = reason_of("-edit");
+    assert!(
+        edits.iter().filter(|(r, _)| r == "near_duplicate").count() >= 4,
+        "{edits:?}"
+    );
+
+    // A budget so small that every band task spills its table in sorted runs.
+    let spilled = dir.path().join("spilled");
+    let small = ["--tasks", "2", "--mem-per-task", "4096", "--threads", "2"];
+    ok(&curate("run", &in_dir, &spilled, &small, &[]));
+    assert!(
+        files(&spilled) == want,
+        "spilled band tables: outputs differ"
+    );
+    let got = report(&spilled);
+    assert_eq!(got["near_dedup"]["stats"]["spilled"], true);
+    assert_eq!(
+        without_spill_facts(got),
+        without_spill_facts(want_report.clone())
+    );
+
+    // A band task killed after its work, before its marker: the relaunch reruns it.
+    let killed = dir.path().join("killed");
+    let args = ["--tasks", "3"];
+    let o = curate(
+        "run",
+        &in_dir,
+        &killed,
+        &args,
+        &[("CPT_TEST_ABORT_IN_TASK", "band-00001")],
+    );
+    assert!(
+        o.status.code().is_none(),
+        "expected an abort: {:?}",
+        o.status
+    );
+    let marker = |t: &str| killed.join(format!(".state/exec/done/{t}.json"));
+    assert!(!marker("band-00001").exists() && !marker("cluster").exists());
+    ok(&curate("run", &in_dir, &killed, &args, &[]));
+    assert!(files(&killed) == want);
+    assert_eq!(report(&killed), want_report);
+
+    // A band output removed mid-job: the cluster task names it and the task to relaunch;
+    // a relaunched run reruns only that band, the cluster and what follows.
+    let band2 = killed.join(".state/exec/band-00002.bin");
+    std::fs::remove_file(&band2).unwrap();
+    for t in [
+        "cluster",
+        "write-00000",
+        "write-00001",
+        "write-00002",
+        "finish",
+    ] {
+        std::fs::remove_file(marker(t)).unwrap();
+    }
+    let o = curate("task", &in_dir, &killed, &["--tasks", "3", "cluster"], &[]);
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && msg.contains("band-00002.bin")
+            && msg.contains("relaunch task band-00002"),
+        "{msg}"
+    );
+    let before = std::fs::metadata(marker("band-00000"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    ok(&curate("run", &in_dir, &killed, &args, &[]));
+    let after = std::fs::metadata(marker("band-00000"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "a completed band task was rerun");
+    assert!(files(&killed) == want);
+    assert_eq!(report(&killed), want_report);
 }

@@ -57,7 +57,9 @@ impl ExecArgs {
         self.executor.is_some() || self.tasks.is_some()
     }
     fn plan(&self, config: &Config) -> Result<JobPlan> {
-        JobPlan::new(config, self.tasks.unwrap_or(1))
+        let mut plan = JobPlan::new(config, self.tasks.unwrap_or(1))?;
+        plan.mem_per_task = self.mem()?;
+        Ok(plan)
     }
     fn mem(&self) -> Result<Option<u64>> {
         self.mem_per_task
@@ -124,7 +126,7 @@ pub fn run_job(args: &RunArgs, config: &Config) -> Result<()> {
 pub struct TaskArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// The task: init, scan-KKKKK, decide, write-KKKKK or finish (see --list).
+    /// The task: init, scan-KKKKK, decide, band-BBBBB, cluster, write-KKKKK or finish (see --list).
     pub id: Option<String>,
     /// Print the task graph as JSON (stages, task ids, which are done, memory estimates).
     #[arg(long)]
@@ -156,7 +158,7 @@ pub fn execute(args: &TaskArgs) -> Result<()> {
     }
     let Some(id) = &args.id else {
         return Err(Error::Config(
-            "name a task (init, scan-00000, decide, write-00000, finish) or pass --list".into(),
+            "name a task (init, scan-00000, decide, band-00000, cluster, write-00000, finish) or pass --list".into(),
         ));
     };
     let pool = rayon::ThreadPoolBuilder::new()

@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 const MAGIC: &[u8; 8] = b"CPTTASK\x01";
 /// Version of the payloads inside (bumped when any task's payload changes).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u32).to_le_bytes());

@@ -5,19 +5,27 @@
 //! 1. `init`: check or create the output directory and the job's identity;
 //! 2. `scan-KKKKK`: one per contiguous group of input files (global input order), the
 //!    pipeline's scan over each file, its records written per file;
-//! 3. `decide`: the decide stages (exact dedup, near-dup, ...) over every scan record,
-//!    writing one decision file per scan task;
-//! 4. `write-KKKKK`: one per scan task, the pipeline's write over its files;
-//! 5. `finish`: the write stages' job-level part (token shards) and `report.json`.
+//! 3. `exact-PPPPP`, one per key-prefix partition (when exact dedup is on, [`exact`]):
+//!    the first document of each key in input order kept, the copies listed;
+//! 4. `decide`: the decide stages but near-dup (exact dedup, selection) over every scan
+//!    record (without sketches: the scan moved them to band files), writing one decision
+//!    file per scan task;
+//! 5. `band-BBBBB`, one per LSH band, then `cluster` (when near-dup is on, [`near`]): the
+//!    near-dup stage partitioned by band, its candidate links unioned by the cluster task,
+//!    which writes each scan task's final decisions;
+//! 6. `write-KKKKK`: one per scan task, the pipeline's write over its files;
+//! 7. `finish`: the write stages' job-level part (token shards) and `report.json`.
 //!
 //! Each task writes its outputs atomically inside a [`frame`] (job hash, task id,
 //! checksum), then its completion marker; an executor runs only the tasks without one,
 //! and a task relaunched alone redoes its own work. Outputs equal a one-process
-//! `cpt-curate run` byte for byte, for any task count (`tests/exec.rs`).
+//! `cpt-curate run` byte for byte, for any task count (`tests/exec_tasks.rs`).
 
 pub mod codec;
+pub mod exact;
 pub mod frame;
 pub mod local;
+pub mod near;
 pub mod tasks;
 
 use crate::config::Config;
@@ -41,6 +49,12 @@ pub struct JobPlan {
     /// Hash of the job identity (config hash and inputs): in every intermediate and marker.
     pub job: String,
     pub identity: JobIdentity,
+    /// Near-dup band tasks (0 when near-dup is off).
+    pub bands: usize,
+    /// Whether exact dedup runs (in as many key-prefix partitions as scan tasks).
+    pub exact: bool,
+    /// `--mem-per-task` as given to this process (tasks read the job's from `plan.json`).
+    pub mem_per_task: Option<u64>,
 }
 
 /// What `.state/exec/plan.json` records, so a relaunch with other task counts is refused.
@@ -49,6 +63,9 @@ struct PlanFile {
     format: u32,
     job: String,
     tasks: usize,
+    /// The job's `--mem-per-task` (bytes): the budget each task spills under.
+    #[serde(default)]
+    mem_per_task: Option<u64>,
 }
 
 /// A task's completion marker (`.state/exec/done/<task>.json`).
@@ -82,12 +99,20 @@ impl JobPlan {
         let identity = JobIdentity::new(config.output_hash(), &plan.inputs);
         let json = serde_json::to_vec(&identity).expect("identity serializes");
         let job = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&json));
+        let bands = if config.minhash.enabled {
+            crate::dedup::NearDup::new(&config.minhash)?.bands()
+        } else {
+            0
+        };
         Ok(JobPlan {
             output: plan.output,
             inputs: plan.inputs,
             groups,
             job,
             identity,
+            bands,
+            exact: config.exact_dedup.enabled,
+            mem_per_task: None,
         })
     }
 
@@ -95,20 +120,31 @@ impl JobPlan {
         self.groups.len()
     }
 
+    /// Exact-dedup partitions (by key prefix): one per scan task, 0 when it is off.
+    pub fn exact_partitions(&self) -> usize {
+        if self.exact {
+            self.tasks()
+        } else {
+            0
+        }
+    }
+
     /// The stages of the graph, in order; the tasks of one stage are independent.
     pub fn stages(&self) -> Vec<(&'static str, Vec<String>)> {
-        let per = |kind: &str| {
-            (0..self.tasks())
-                .map(|k| format!("{kind}-{k:05}"))
-                .collect()
-        };
-        vec![
-            ("init", vec!["init".to_string()]),
-            ("scan", per("scan")),
-            ("decide", vec!["decide".to_string()]),
-            ("write", per("write")),
-            ("finish", vec!["finish".to_string()]),
-        ]
+        let per = |kind: &str, n: usize| (0..n).map(|k| format!("{kind}-{k:05}")).collect();
+        let one = |id: &str| vec![id.to_string()];
+        let mut stages = vec![("init", one("init")), ("scan", per("scan", self.tasks()))];
+        if self.exact {
+            stages.push(("exact", per("exact", self.exact_partitions())));
+        }
+        stages.push(("decide", one("decide")));
+        if self.bands > 0 {
+            stages.push(("band", per("band", self.bands)));
+            stages.push(("cluster", one("cluster")));
+        }
+        stages.push(("write", per("write", self.tasks())));
+        stages.push(("finish", one("finish")));
+        stages
     }
 
     pub fn state(&self) -> StateDir {
@@ -127,8 +163,49 @@ impl JobPlan {
     pub fn scan_path(&self, file: usize) -> PathBuf {
         self.dir().join(format!("scan-{file:05}.bin"))
     }
+    /// The final decisions of scan task `k`'s files (decide's, or cluster's with near-dup).
     pub fn decisions_path(&self, k: usize) -> PathBuf {
         self.dir().join(format!("decisions-{k:05}.bin"))
+    }
+    /// The task that writes the final decisions.
+    pub fn decisions_task(&self) -> &'static str {
+        if self.bands > 0 {
+            "cluster"
+        } else {
+            "decide"
+        }
+    }
+    /// Scan task `k`'s decisions before near-dup (the decide task's, with near-dup on).
+    pub fn pre_path(&self, k: usize) -> PathBuf {
+        self.dir().join(format!("pre-{k:05}.bin"))
+    }
+    /// Input file `file`'s (record, key, id) entries of exact-dedup partition `p`.
+    pub fn key_entries_path(&self, p: usize, file: usize) -> PathBuf {
+        self.dir()
+            .join(format!("keys-{p:05}"))
+            .join(format!("{file:05}.bin"))
+    }
+    /// Exact task `p`'s duplicates.
+    pub fn exact_path(&self, p: usize) -> PathBuf {
+        self.dir().join(format!("exact-{p:05}.bin"))
+    }
+    /// Input file `file`'s (record, hash) entries of band `band`.
+    pub fn band_entries_path(&self, band: usize, file: usize) -> PathBuf {
+        self.dir()
+            .join(format!("bands-{band:05}"))
+            .join(format!("{file:05}.bin"))
+    }
+    /// Input file `file`'s shingle sets (when near-dup candidates are checked).
+    pub fn sets_path(&self, file: usize) -> PathBuf {
+        self.dir().join(format!("sets-{file:05}.bin"))
+    }
+    /// Band task `band`'s checked candidate links.
+    pub fn band_path(&self, band: usize) -> PathBuf {
+        self.dir().join(format!("band-{band:05}.bin"))
+    }
+    /// The cluster task's report part.
+    pub fn cluster_path(&self) -> PathBuf {
+        self.dir().join("cluster.bin")
     }
     pub fn decide_path(&self) -> PathBuf {
         self.dir().join("decide.bin")
@@ -180,10 +257,11 @@ impl JobPlan {
     /// record the task count; a job started with another count is refused.
     pub fn init(&self, overwrite: bool) -> Result<()> {
         crate::pipeline::prepare_output(&self.output, &self.identity, overwrite)?;
-        let want = PlanFile {
+        let mut want = PlanFile {
             format: PLAN_FORMAT,
             job: self.job.clone(),
             tasks: self.tasks(),
+            mem_per_task: self.mem_per_task,
         };
         let path = self.plan_file();
         if path.exists() {
@@ -201,6 +279,8 @@ impl JobPlan {
                     have.tasks
                 )));
             }
+            // An init without --mem-per-task (an executor's own) keeps the job's budget.
+            want.mem_per_task = want.mem_per_task.or(have.mem_per_task);
             if have == want {
                 return Ok(());
             }
@@ -211,6 +291,21 @@ impl JobPlan {
             &path,
             &serde_json::to_vec_pretty(&want).expect("plan serializes"),
         )
+    }
+
+    /// The job's memory budget per task: this process's `--mem-per-task`, else the one
+    /// `init` recorded.
+    pub fn mem_budget(&self) -> Result<Option<u64>> {
+        if self.mem_per_task.is_some() {
+            return Ok(self.mem_per_task);
+        }
+        let path = self.plan_file();
+        let have: PlanFile =
+            serde_json::from_slice(&read_all(&path)?).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                msg: format!("{e}; relaunch task init"),
+            })?;
+        Ok(have.mem_per_task)
     }
 
     /// Every task but `init` checks that `init` ran for this job and task count.
@@ -262,7 +357,7 @@ impl JobPlan {
                 first.to_string()
             };
             s.push_str(&format!(
-                "  {stage:<6} {:>5} task(s)  [{range}]  est. memory per task {:.1} MiB{}\n",
+                "  {stage:<7} {:>5} task(s)  [{range}]  est. memory per task {:.1} MiB{}\n",
                 ids.len(),
                 mem as f64 / f64::from(1 << 20),
                 match mem_per_task {

@@ -3,7 +3,7 @@
 //! intermediates (framed, atomic) and then its marker. No curation logic lives here.
 
 use super::codec::{decode_decisions, encode_decisions, DecideParts, WriteParts};
-use super::{frame, JobPlan};
+use super::{exact, frame, near, JobPlan};
 use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::pipeline::state::ScanFile;
@@ -30,21 +30,20 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
         plan.init(env.opts.overwrite)?;
     } else {
         plan.check_init()?;
+        let numbered = |k: &str, n: usize| {
+            k.parse()
+                .ok()
+                .filter(|&k| k < n)
+                .ok_or_else(|| unknown(plan, id))
+        };
         match id.split_once('-') {
             None if id == "decide" => decide_task(env)?,
+            None if id == "cluster" && plan.bands > 0 => near::cluster_task(env)?,
             None if id == "finish" => finish_task(env)?,
-            Some((kind, k)) if kind == "scan" || kind == "write" => {
-                let k: usize = k
-                    .parse()
-                    .ok()
-                    .filter(|&k| k < plan.tasks())
-                    .ok_or_else(|| unknown(plan, id))?;
-                if kind == "scan" {
-                    scan_task(env, k)?;
-                } else {
-                    write_task(env, k)?;
-                }
-            }
+            Some(("scan", k)) => scan_task(env, numbered(k, plan.tasks())?)?,
+            Some(("exact", p)) => exact::exact_task(env, numbered(p, plan.exact_partitions())?)?,
+            Some(("band", b)) => near::band_task(env, numbered(b, plan.bands)?)?,
+            Some(("write", k)) => write_task(env, numbered(k, plan.tasks())?)?,
             _ => return Err(unknown(plan, id)),
         }
     }
@@ -56,10 +55,18 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
 }
 
 fn unknown(plan: &JobPlan, id: &str) -> Error {
+    let stages: Vec<String> = plan
+        .stages()
+        .into_iter()
+        .map(|(_, ids)| match ids.as_slice() {
+            [one] => one.clone(),
+            [first, .., last] => format!("{first} .. {last}"),
+            [] => String::new(),
+        })
+        .collect();
     Error::Config(format!(
-        "no task {id:?} in this job: tasks are init, scan-00000 .. scan-{last:05}, decide, \
-         write-00000 .. write-{last:05}, finish",
-        last = plan.tasks() - 1
+        "no task {id:?} in this job: tasks are {}",
+        stages.join(", ")
     ))
 }
 
@@ -79,7 +86,25 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     let task = format!("scan-{k:05}");
     // One file's records in memory at a time: each goes to disk before the next is read.
     for i in plan.groups[k].clone() {
-        let s = env.pool.install(|| scanner.scan(&plan.inputs[i], |_| {}))?;
+        let mut s = env.pool.install(|| scanner.scan(&plan.inputs[i], |_| {}))?;
+        if let Some(nd) = &near {
+            // The sketches go to per-band files, so the decide task never holds them.
+            let name = plan.inputs[i].path.display().to_string();
+            let mut parts = near::split_sketches(nd, &name, &mut s)?;
+            let sets = parts.pop().expect("a set payload");
+            for (b, payload) in parts.iter().enumerate() {
+                frame::write(&plan.band_entries_path(b, i), &plan.job, &task, payload)?;
+            }
+            if nd.check() != crate::dedup::neardup::Check::None {
+                frame::write(&plan.sets_path(i), &plan.job, &task, &sets)?;
+            }
+        }
+        if plan.exact {
+            let parts = exact::split_keys(&s, plan.exact_partitions());
+            for (p, payload) in parts.iter().enumerate() {
+                frame::write(&plan.key_entries_path(p, i), &plan.job, &task, payload)?;
+            }
+        }
         frame::write(&plan.scan_path(i), &plan.job, &task, &s.encode())?;
     }
     Ok(())
@@ -87,11 +112,15 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
 
 /// Read intermediate `path` of task `task`; when it is unusable, forget that `task`
 /// completed (so a relaunched run redoes it) and say which task to relaunch.
-fn read_or_unmark(plan: &JobPlan, path: &std::path::Path, task: &str) -> Result<Vec<u8>> {
+pub(super) fn read_or_unmark(
+    plan: &JobPlan,
+    path: &std::path::Path,
+    task: &str,
+) -> Result<Vec<u8>> {
     frame::read(path, &plan.job, task).inspect_err(|_| plan.unmark(task))
 }
 
-fn decoded<T>(
+pub(super) fn decoded<T>(
     plan: &JobPlan,
     path: &std::path::Path,
     task: &str,
@@ -108,7 +137,7 @@ fn decoded<T>(
 }
 
 /// The scan records of input file `file`, from its scan task's intermediate.
-fn load_scan(plan: &JobPlan, file: usize) -> Result<ScanFile> {
+pub(super) fn load_scan(plan: &JobPlan, file: usize) -> Result<ScanFile> {
     let task = format!("scan-{:05}", plan.owner(file));
     let path = plan.scan_path(file);
     let bytes = read_or_unmark(plan, &path, &task)?;
@@ -131,27 +160,76 @@ fn load_all_scans(plan: &JobPlan) -> Result<Vec<ScanFile>> {
 
 fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
     let (config, plan) = (env.config, env.plan);
-    let deciders = decide_stages(config)?;
+    // With near-dup on, its band and cluster tasks run it after this one (it is the
+    // last decide stage), over the decisions written here.
+    let near_name = crate::pipeline::near::STAGE.name;
+    let mut deciders = decide_stages(config)?;
+    if plan.bands > 0 {
+        if deciders.last().map(|d| d.name()) != Some(near_name) {
+            return Err(Error::Config(
+                "the task graph runs near-dup last among the decide stages".into(),
+            ));
+        }
+        deciders.pop();
+    }
+    // Exact dedup ran in the exact tasks (it is the first decide stage).
+    let exact_name = crate::dedup::exact::STAGE.name;
+    if plan.exact {
+        if deciders.first().map(|d| d.name()) != Some(exact_name) {
+            return Err(Error::Config(
+                "the task graph runs exact dedup first among the decide stages".into(),
+            ));
+        }
+        deciders.remove(0);
+    }
     let mut scans = load_all_scans(plan)?;
     let state = plan.state();
     let denv = DecideEnv {
         spill_dir: &state.dir,
         quiet: env.opts.quiet,
     };
-    let decided = env
+    let (initial, exact_parts) = if plan.exact {
+        let found = exact::load_found(plan)?;
+        let ids: Vec<String> = plan
+            .stages()
+            .into_iter()
+            .find(|s| s.0 == "exact")
+            .map(|s| s.1)
+            .unwrap_or_default();
+        let (secs, _) = stage_marks(plan, &ids)?;
+        let (d, section, summary, timing) = exact::apply(&found, &scans, secs);
+        (d, Some((section, summary, timing)))
+    } else {
+        let d = scans
+            .iter()
+            .map(|s| {
+                s.records
+                    .iter()
+                    .map(|r| decide::from_scan(&r.verdict))
+                    .collect()
+            })
+            .collect();
+        (d, None)
+    };
+    let mut decided = env
         .pool
-        .install(|| decide::decide(&deciders, &mut scans, &denv))?;
+        .install(|| decide::decide_from(&deciders, &mut scans, initial, &denv))?;
+    if let Some((section, summary, timing)) = exact_parts {
+        decided.sections.insert(0, section);
+        decided.summaries.insert(0, summary);
+        decided.timings.insert(0, (exact_name, timing));
+    }
     for (k, g) in plan.groups.iter().enumerate() {
         let files: Vec<&[Decision]> = decided.decisions[g.clone()]
             .iter()
             .map(Vec::as_slice)
             .collect();
-        frame::write(
-            &plan.decisions_path(k),
-            &plan.job,
-            "decide",
-            &encode_decisions(&files),
-        )?;
+        let path = if plan.bands > 0 {
+            plan.pre_path(k)
+        } else {
+            plan.decisions_path(k)
+        };
+        frame::write(&path, &plan.job, "decide", &encode_decisions(&files))?;
     }
     let parts = DecideParts {
         sections: decided
@@ -172,10 +250,11 @@ fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
 
 fn load_decisions(plan: &JobPlan, k: usize) -> Result<Vec<Vec<Decision>>> {
     let path = plan.decisions_path(k);
-    let bytes = read_or_unmark(plan, &path, "decide")?;
-    let d = decoded(plan, &path, "decide", decode_decisions(&bytes))?;
+    let task = plan.decisions_task();
+    let bytes = read_or_unmark(plan, &path, task)?;
+    let d = decoded(plan, &path, task, decode_decisions(&bytes))?;
     if d.len() != plan.groups[k].len() {
-        return decoded(plan, &path, "decide", Err("wrong number of files".into()));
+        return decoded(plan, &path, task, Err("wrong number of files".into()));
     }
     Ok(d)
 }
@@ -202,6 +281,17 @@ fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
         &plan.job,
         &format!("write-{k:05}"),
         &json,
+    )
+}
+
+/// A decide or cluster task's report parts.
+fn load_parts(plan: &JobPlan, path: &std::path::Path, task: &str) -> Result<DecideParts> {
+    let bytes = read_or_unmark(plan, path, task)?;
+    decoded(
+        plan,
+        path,
+        task,
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
     )
 }
 
@@ -238,34 +328,38 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         )?;
         stats.extend(part);
     }
-    let bytes = read_or_unmark(plan, &plan.decide_path(), "decide")?;
-    let parts: DecideParts = decoded(
-        plan,
-        &plan.decide_path(),
-        "decide",
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
-    )?;
+    let mut parts = load_parts(plan, &plan.decide_path(), "decide")?;
+    if plan.bands > 0 {
+        let near = load_parts(plan, &plan.cluster_path(), "cluster")?;
+        parts.sections.extend(near.sections);
+        parts.summaries.extend(near.summaries);
+        parts.timings.extend(near.timings);
+    }
     let input_docs: u64 = scans.iter().map(|s| s.records.len() as u64).sum();
     let input_bytes: u64 = scans.iter().flat_map(|s| &s.records).map(|r| r.bytes).sum();
+    // Each stage's tasks, summed seconds and largest peak RSS; the report's decide phase
+    // is every stage between scan and write (exact, decide, band, cluster).
     let mut exec = serde_json::Map::new();
-    let mut timing = |stage: &str| -> Result<StageTiming> {
-        let ids = plan
-            .stages()
-            .into_iter()
-            .find(|s| s.0 == stage)
-            .map(|s| s.1)
-            .unwrap_or_default();
+    let mut seconds = std::collections::HashMap::new();
+    for (stage, ids) in plan.stages() {
+        if stage == "init" || stage == "finish" {
+            continue;
+        }
         let (secs, rss) = stage_marks(plan, &ids)?;
         exec.insert(
             stage.to_string(),
             serde_json::json!({"tasks": ids.len(), "seconds": secs, "peak_rss_bytes": rss}),
         );
-        Ok(StageTiming::new(secs, input_docs, input_bytes))
+        seconds.insert(stage, secs);
+    }
+    let timing = |stages: &[&str]| {
+        let secs = stages.iter().filter_map(|s| seconds.get(s)).sum();
+        StageTiming::new(secs, input_docs, input_bytes)
     };
     let timings = Timings {
-        scan: timing("scan")?,
-        decide: timing("decide")?,
-        write: timing("write")?,
+        scan: timing(&["scan"]),
+        decide: timing(&["exact", "decide", "band", "cluster"]),
+        write: timing(&["write"]),
         stages: parts.timings.into_iter().collect(),
         total_seconds: 0.0,
     };
@@ -302,33 +396,68 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
 /// Estimated peak memory per task of each stage (bytes). From the scan intermediates'
 /// sizes once they exist, else from the input size at an assumed 1 KiB per document.
 pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
-    let per_doc_guess = 72
-        + if config.minhash.enabled {
-            (config.minhash.num_perm * config.minhash.hash_bits as usize / 8) as u64
-        } else {
-            0
-        };
+    // Scan records without sketches (the scan moves them to band files).
+    let per_doc_guess = 72;
     let records = |file: usize| -> u64 {
         std::fs::metadata(plan.scan_path(file)).map_or_else(
             |_| plan.inputs[file].size.div_ceil(1024) * per_doc_guess,
             |m| m.len(),
         )
     };
+    let docs: u64 = plan.inputs.iter().map(|f| f.size.div_ceil(1024)).sum();
     let all: u64 = (0..plan.inputs.len()).map(records).sum();
     let largest = plan
         .groups
         .iter()
-        .flat_map(|g| g.clone().map(records))
+        .map(|g| g.clone().map(records).sum::<u64>())
+        .max()
+        .unwrap_or(0);
+    let largest_docs = plan
+        .groups
+        .iter()
+        .map(|g| {
+            g.clone()
+                .map(|i| plan.inputs[i].size.div_ceil(1024))
+                .sum::<u64>()
+        })
         .max()
         .unwrap_or(0);
     let batch = 2 * scan::BATCH_BYTES as u64;
     let tokenizer = if config.tokenize.enabled { 64 << 20 } else { 0 };
-    vec![
-        ("init", 1 << 20),
-        ("scan", largest + batch),
-        // Records plus band tables (bounded by minhash.mem_limit when set).
-        ("decide", all + all / 2),
-        ("write", largest + batch + (2 << 20) + tokenizer),
-        ("finish", all + tokenizer),
-    ]
+    let sketch = if config.minhash.enabled {
+        // One file's band entries and shingle sets before they are written.
+        let set = if config.minhash.verify {
+            2048
+        } else if config.minhash.sample_check {
+            4 * config.minhash.sample_size as u64
+        } else {
+            0
+        };
+        (12 * plan.bands as u64 + set) * largest_docs
+    } else {
+        0
+    };
+    let mut est = vec![("init", 1 << 20), ("scan", largest + batch + sketch)];
+    if plan.exact {
+        // A partition's keys in the first-wins index (key, position, size, map slack),
+        // and one file's entries.
+        let p = plan.exact_partitions() as u64;
+        est.push(("exact", docs.div_ceil(p) * 64 + largest_docs * 40));
+    }
+    est.push(("decide", all + all / 2));
+    if plan.bands > 0 {
+        // Band entries (12 bytes a document, spilled past half the budget), one scan
+        // task's decisions, and the links with their members' shingle sets.
+        let entries = 12 * docs;
+        let held = plan.mem_per_task.map_or(entries, |m| entries.min(m / 2));
+        let links = docs / 4 * 12;
+        est.push(("band", held + 8 * largest_docs + links));
+        est.push((
+            "cluster",
+            largest + 8 * largest_docs + links * plan.bands as u64,
+        ));
+    }
+    est.push(("write", largest + batch + (2 << 20) + tokenizer));
+    est.push(("finish", all + tokenizer));
+    est
 }

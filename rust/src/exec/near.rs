@@ -1,0 +1,437 @@
+//! The near-dup stage split by band, so no task holds the whole job's sketches:
+//!
+//! - each scan task moves its documents' sketches out of the scan records into, per input
+//!   file, one entry file per band (record, band hash) and, when candidates are checked,
+//!   one file of shingle sets;
+//! - a band task per band numbers the documents still kept after the decide task (exact
+//!   dedup, selection) in input order, exactly as the one-process stage numbers them,
+//!   builds its band's table (spilling under the task's memory budget), emits the band's
+//!   candidate links and checks them, reading only the shingle sets those links name;
+//! - the cluster task merges every band's links, unions them with the one-process code
+//!   (`NearDup::union_links`) and writes each scan task's final decisions, streaming one
+//!   scan task at a time.
+//!
+//! The outcome is the one-process stage's, document for document (`tests/exec_tasks.rs`).
+
+use super::codec::{decode_decisions, encode_decisions, DecideParts};
+use super::tasks::{decoded, load_scan, read_or_unmark, TaskEnv};
+use super::{frame, JobPlan};
+use crate::dedup::bandtable::BandTables;
+use crate::dedup::neardup::{dense_doc, LeU32s, TableFacts};
+use crate::dedup::NearDup;
+use crate::pipeline::state::{ScanFile, ScanVerdict};
+use crate::report::StageTiming;
+use crate::stage::{Decision, Rejection};
+use crate::{Error, Result};
+use std::collections::HashMap;
+
+type Parse<T> = std::result::Result<T, String>;
+use std::time::Instant;
+
+/// Take the sketches out of one file's scan records: the payload of each band's entry
+/// file (count, then record u32 + band hash u64 per document the scan kept that has
+/// shingles) and of the shingle-set file (count, then record u32, set length u32 and the
+/// set's bytes), ready to be framed.
+pub fn split_sketches(nd: &NearDup, file: &str, scan: &mut ScanFile) -> Result<Vec<Vec<u8>>> {
+    let bands = nd.bands();
+    let mut out: Vec<Vec<u8>> = vec![0u64.to_le_bytes().to_vec(); bands + 1];
+    let mut counts = vec![0u64; bands + 1];
+    let checked = nd.check() != crate::dedup::neardup::Check::None;
+    for (r, rec) in scan.records.iter_mut().enumerate() {
+        let sketch = rec.sketch.take();
+        if rec.verdict != ScanVerdict::Keep {
+            continue;
+        }
+        let record = u32::try_from(r).map_err(|_| {
+            Error::Config(format!(
+                "{file}: more than 2^32 documents in one input file"
+            ))
+        })?;
+        let Some(sketch) = sketch else {
+            return Err(Error::Config(format!(
+                "{file}: line {}: kept by the scan but has no near-dup sketch",
+                rec.line
+            )));
+        };
+        let (hashes, set) = nd.sketch_parts(&sketch, r as u64)?;
+        if let Some(hashes) = hashes {
+            for (b, h) in hashes.chunks_exact(8).enumerate() {
+                out[b].extend_from_slice(&record.to_le_bytes());
+                out[b].extend_from_slice(h);
+                counts[b] += 1;
+            }
+        }
+        if checked {
+            let sets = &mut out[bands];
+            sets.extend_from_slice(&record.to_le_bytes());
+            #[allow(clippy::cast_possible_truncation)] // a set of u32s from one sketch
+            sets.extend_from_slice(&((set.len() / 4) as u32).to_le_bytes());
+            sets.extend_from_slice(set);
+            counts[bands] += 1;
+        }
+    }
+    for (payload, n) in out.iter_mut().zip(counts) {
+        payload[..8].copy_from_slice(&n.to_le_bytes());
+    }
+    Ok(out)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Parse<u32> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+        .ok_or_else(|| "truncated payload".to_string())
+}
+
+fn u64_at(b: &[u8], at: usize) -> Parse<u64> {
+    b.get(at..at + 8)
+        .map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
+        .ok_or_else(|| "truncated payload".to_string())
+}
+
+/// Entries of a band entry file: (record, band hash), records ascending.
+fn decode_entries(b: &[u8]) -> Parse<Vec<(u32, u64)>> {
+    let n = usize::try_from(u64_at(b, 0)?).map_err(|e| e.to_string())?;
+    if b.len() != 8 + 12 * n {
+        return Err(format!("{n} entries do not fill {} bytes", b.len()));
+    }
+    (0..n)
+        .map(|i| Ok((u32_at(b, 8 + 12 * i)?, u64_at(b, 12 + 12 * i)?)))
+        .collect()
+}
+
+/// The shingle sets of a set file: (record, byte range of its set in `b`).
+fn decode_sets(b: &[u8]) -> Parse<Vec<(u32, std::ops::Range<usize>)>> {
+    let n = u64_at(b, 0)?;
+    let mut at = 8;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let record = u32_at(b, at)?;
+        let len = 4 * u32_at(b, at + 4)? as usize;
+        let range = at + 8..at + 8 + len;
+        if range.end > b.len() {
+            return Err("truncated shingle set".into());
+        }
+        out.push((record, range));
+        at += 8 + len;
+    }
+    if at != b.len() {
+        return Err("trailing bytes".into());
+    }
+    Ok(out)
+}
+
+/// The decisions before near-dup of scan task `k`'s files (the decide task's output).
+pub fn load_pre(plan: &JobPlan, k: usize) -> Result<Vec<Vec<Decision>>> {
+    let path = plan.pre_path(k);
+    let bytes = read_or_unmark(plan, &path, "decide")?;
+    let d = decoded(plan, &path, "decide", decode_decisions(&bytes))?;
+    if d.len() != plan.groups[k].len() {
+        return decoded(plan, &path, "decide", Err("wrong number of files".into()));
+    }
+    Ok(d)
+}
+
+/// What [`for_each_candidate`] meets, in input order.
+enum Visit {
+    /// Input file `0` starts.
+    File(usize),
+    /// A document still kept before near-dup: (dense number, file, record). Dense numbers
+    /// count these documents from 0, as the one-process stage numbers them.
+    Doc(u32, usize, usize),
+}
+
+/// Visit every input file and every document still kept before near-dup, in input order;
+/// returns how many documents there are.
+fn for_each_candidate(plan: &JobPlan, mut f: impl FnMut(Visit) -> Result<()>) -> Result<u64> {
+    let mut dense = 0usize;
+    for k in 0..plan.tasks() {
+        let pre = load_pre(plan, k)?;
+        for (j, i) in plan.groups[k].clone().enumerate() {
+            f(Visit::File(i))?;
+            for (r, d) in pre[j].iter().enumerate() {
+                if *d == Decision::Keep {
+                    f(Visit::Doc(dense_doc(dense)?, i, r))?;
+                    dense += 1;
+                }
+            }
+        }
+    }
+    Ok(dense as u64)
+}
+
+/// Band task `b`: its band's candidate links among the documents kept before near-dup,
+/// checked, as `band-BBBBB.bin`.
+pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<()> {
+    let (config, plan) = (env.config, env.plan);
+    let nd = NearDup::new(&config.minhash)?;
+    // Half the task's budget for band entries (12 bytes a document); the rest is the
+    // decisions and entry file of one scan task, and the links.
+    let budget = plan
+        .mem_budget()?
+        .map(|m| m / 2)
+        .or(config.minhash.mem_limit.map(|m| m.0));
+    let mut tables = BandTables::new(1, budget, &plan.dir());
+    let mut entries: Vec<(u32, u64)> = Vec::new();
+    let mut next = 0;
+    let mut empty = 0u64;
+    let owner = |i: usize| format!("scan-{:05}", plan.owner(i));
+    let docs = for_each_candidate(plan, |visit| match visit {
+        Visit::File(i) => {
+            let path = plan.band_entries_path(b, i);
+            let bytes = read_or_unmark(plan, &path, &owner(i))?;
+            entries = decoded(plan, &path, &owner(i), decode_entries(&bytes))?;
+            next = 0;
+            Ok(())
+        }
+        Visit::Doc(doc, _, r) => {
+            // Entries of documents removed before near-dup are passed over.
+            while entries.get(next).is_some_and(|e| (e.0 as usize) < r) {
+                next += 1;
+            }
+            match entries.get(next) {
+                Some(&(rec, hash)) if rec as usize == r => {
+                    next += 1;
+                    tables.push(doc, std::iter::once(hash))
+                }
+                _ => {
+                    empty += 1;
+                    Ok(())
+                }
+            }
+        }
+    })?;
+    let facts = TableFacts {
+        peak_bytes: tables.peak_bytes(),
+        spilled: tables.spilled(),
+        spill_runs: tables.spill_runs() as u64,
+    };
+    let checked = nd.check() != crate::dedup::neardup::Check::None;
+    let links = env.pool.install(|| tables.links(checked))?;
+    let accepted = if checked {
+        let sets = load_sets_of(plan, &links)?;
+        let set = |d: u32| {
+            let i = sets.0.binary_search(&d).expect("a link's member is loaded");
+            LeU32s::new(&sets.1[i])
+        };
+        env.pool.install(|| nd.check_links(&links, set))
+    } else {
+        vec![true; links.len()]
+    };
+    let mut out = Vec::with_capacity(48 + 9 * links.len());
+    for v in [docs, empty, facts.peak_bytes, facts.spill_runs] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.push(u8::from(facts.spilled));
+    out.extend_from_slice(&(links.len() as u64).to_le_bytes());
+    for (&(a, b), ok) in links.iter().zip(accepted) {
+        out.extend_from_slice(&a.to_le_bytes());
+        out.extend_from_slice(&b.to_le_bytes());
+        out.push(u8::from(ok));
+    }
+    frame::write(&plan.band_path(b), &plan.job, &format!("band-{b:05}"), &out)
+}
+
+/// The shingle sets of the documents `links` name: (sorted dense docs, their sets).
+fn load_sets_of(plan: &JobPlan, links: &[(u32, u32)]) -> Result<(Vec<u32>, Vec<Vec<u8>>)> {
+    let mut members: Vec<u32> = links.iter().flat_map(|&(a, b)| [a, b]).collect();
+    members.sort_unstable();
+    members.dedup();
+    let mut sets = Vec::with_capacity(members.len());
+    let mut file: (Vec<u8>, HashMap<u32, std::ops::Range<usize>>) = Default::default();
+    let mut m = 0;
+    for_each_candidate(plan, |visit| match visit {
+        Visit::File(_) if m >= members.len() => Ok(()), // every set needed is loaded
+        Visit::File(i) => {
+            let task = format!("scan-{:05}", plan.owner(i));
+            let path = plan.sets_path(i);
+            let bytes = read_or_unmark(plan, &path, &task)?;
+            let index = decoded(plan, &path, &task, decode_sets(&bytes))?;
+            file = (bytes, index.into_iter().collect());
+            Ok(())
+        }
+        Visit::Doc(doc, i, r) if members.get(m) == Some(&doc) => {
+            #[allow(clippy::cast_possible_truncation)] // records of one file fit u32
+            let range = file.1.get(&(r as u32)).cloned().ok_or_else(|| {
+                let task = format!("scan-{:05}", plan.owner(i));
+                plan.unmark(&task);
+                Error::Intermediate {
+                    path: plan.sets_path(i),
+                    task,
+                    msg: format!("no shingle set for record {r}"),
+                }
+            })?;
+            sets.push(file.0[range].to_vec());
+            m += 1;
+            Ok(())
+        }
+        Visit::Doc(..) => Ok(()),
+    })?;
+    Ok((members, sets))
+}
+
+/// One band task's output.
+struct BandOut {
+    docs: u64,
+    empty: u64,
+    facts: TableFacts,
+    links: Vec<(u32, u32, bool)>,
+}
+
+fn decode_band(b: &[u8]) -> Parse<BandOut> {
+    let n = usize::try_from(u64_at(b, 33)?).map_err(|e| e.to_string())?;
+    if b.len() != 41 + 9 * n {
+        return Err(format!("{n} links do not fill {} bytes", b.len()));
+    }
+    let links = (0..n)
+        .map(|i| {
+            let at = 41 + 9 * i;
+            Ok((u32_at(b, at)?, u32_at(b, at + 4)?, b[at + 8] != 0))
+        })
+        .collect::<Parse<_>>()?;
+    Ok(BandOut {
+        docs: u64_at(b, 0)?,
+        empty: u64_at(b, 8)?,
+        facts: TableFacts {
+            peak_bytes: u64_at(b, 16)?,
+            spill_runs: u64_at(b, 24)?,
+            spilled: b[32] != 0,
+        },
+        links,
+    })
+}
+
+/// The cluster task: every band's links merged and unioned; each scan task's decisions
+/// (`decisions-KKKKK.bin`) and the stage's report part (`cluster.bin`).
+pub fn cluster_task(env: &TaskEnv<'_>) -> Result<()> {
+    let (config, plan) = (env.config, env.plan);
+    let started = Instant::now();
+    let nd = NearDup::new(&config.minhash)?;
+    let mut links: Vec<(u32, u32, bool)> = Vec::new();
+    let mut facts = TableFacts::default();
+    let mut counts = None;
+    for b in 0..plan.bands {
+        let task = format!("band-{b:05}");
+        let path = plan.band_path(b);
+        let bytes = read_or_unmark(plan, &path, &task)?;
+        let out = decoded(plan, &path, &task, decode_band(&bytes))?;
+        if *counts.get_or_insert((out.docs, out.empty)) != (out.docs, out.empty) {
+            return decoded(
+                plan,
+                &path,
+                &task,
+                Err("counts differ from band 0's".into()),
+            );
+        }
+        facts.peak_bytes += out.facts.peak_bytes;
+        facts.spilled |= out.facts.spilled;
+        facts.spill_runs += out.facts.spill_runs;
+        links.extend(out.links);
+    }
+    let (docs, empty) = counts.unwrap_or_default();
+    // A pair found in several bands is one candidate (its check is the same in each).
+    links.sort_unstable();
+    links.dedup();
+    let verified = links.iter().filter(|l| l.2).count() as u64;
+    let candidates = links.len() as u64;
+    let accepted = links
+        .into_iter()
+        .filter(|l| l.2)
+        .map(|l| (l.0, l.1))
+        .collect();
+    let clustering = env.pool.install(|| nd.union_links(accepted));
+    let stats = nd.stats_of(docs, empty, candidates, verified, &clustering, facts);
+    let mut kept_ids: HashMap<u32, String> = clustering
+        .duplicates
+        .iter()
+        .map(|d| (d.2, String::new()))
+        .collect();
+    let mut dups = clustering.duplicates.iter().peekable();
+    let (mut bytes, mut dense) = (0u64, 0usize);
+    for k in 0..plan.tasks() {
+        let mut pre = load_pre(plan, k)?;
+        for (j, i) in plan.groups[k].clone().enumerate() {
+            let scan = load_scan(plan, i)?;
+            for (r, d) in pre[j].iter_mut().enumerate() {
+                if *d != Decision::Keep {
+                    continue;
+                }
+                let doc = dense_doc(dense)?;
+                dense += 1;
+                bytes += scan.records[r].bytes;
+                if let Some(id) = kept_ids.get_mut(&doc) {
+                    id.clone_from(&scan.records[r].id);
+                }
+                if let Some(&(_, cluster, kept)) = dups.next_if(|x| x.0 == doc) {
+                    let mut rej = Rejection::new("near_duplicate");
+                    rej.duplicate_of = Some(kept_ids[&kept].clone());
+                    rej.cluster_id = Some(cluster);
+                    *d = Decision::Reject(rej);
+                }
+            }
+        }
+        let files: Vec<&[Decision]> = pre.iter().map(Vec::as_slice).collect();
+        frame::write(
+            &plan.decisions_path(k),
+            &plan.job,
+            "cluster",
+            &encode_decisions(&files),
+        )?;
+    }
+    let ((key, section), summary) = crate::pipeline::near::report_parts(&nd, docs, stats);
+    let secs = started.elapsed().as_secs_f64();
+    let parts = DecideParts {
+        sections: vec![(key.to_string(), section)],
+        summaries: vec![summary],
+        timings: vec![(
+            crate::pipeline::near::STAGE.name.to_string(),
+            StageTiming::new(secs, docs, bytes),
+        )],
+    };
+    let json = serde_json::to_vec(&parts).expect("near parts serialize");
+    frame::write(&plan.cluster_path(), &plan.job, "cluster", &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::MinHashConfig;
+    use crate::pipeline::decide::fixtures::{filtered, rec};
+
+    #[test]
+    fn sketches_move_to_band_and_set_payloads() {
+        let nd = NearDup::new(&MinHashConfig::default()).unwrap();
+        let text = "the quick brown fox jumps over the lazy dog again and again";
+        let with = |id: &str, t: &str, v: ScanVerdict| {
+            let mut r = rec(id, 0, &[], v);
+            r.sketch = Some(nd.sketch(t));
+            r
+        };
+        let mut scan = ScanFile {
+            records: vec![
+                with("a", text, ScanVerdict::Keep),
+                with("b", text, filtered()),
+                with("c", "", ScanVerdict::Keep),
+            ],
+            ..ScanFile::default()
+        };
+        let parts = split_sketches(&nd, "f", &mut scan).unwrap();
+        assert!(scan.records.iter().all(|r| r.sketch.is_none()));
+        assert_eq!(parts.len(), nd.bands() + 1);
+        let sketch = nd.sketch(text);
+        let (hashes, _) = nd.sketch_parts(&sketch, 0).unwrap();
+        let first = u64::from_le_bytes(hashes.unwrap()[..8].try_into().unwrap());
+        assert_eq!(decode_entries(&parts[0]).unwrap(), [(0, first)]);
+        let sets = decode_sets(&parts[nd.bands()]).unwrap();
+        assert_eq!(sets.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 2]);
+        assert!(sets[1].1.is_empty() && !sets[0].1.is_empty());
+        assert!(decode_entries(&parts[0][..10]).is_err());
+
+        // A kept document without a sketch is named, not skipped.
+        let mut bad = ScanFile {
+            records: vec![rec("d", 0, &[], ScanVerdict::Keep)],
+            ..ScanFile::default()
+        };
+        let err = split_sketches(&nd, "f.jsonl", &mut bad).unwrap_err();
+        assert!(err.to_string().contains("f.jsonl: line 1"), "{err}");
+    }
+}
