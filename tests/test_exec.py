@@ -111,10 +111,13 @@ echo "Submitted batch job $n"
     job = Job(cfg, 2)
     subprocess.run(job.argv("init"), check=True)
     opts = SlurmOptions(partition="cpu", account="lab", time="90", mem="1G", job_name="cur")
+    graph = job.stages()[1:]
+    names = ["scan", "exact", "decide", "band", "cluster", "write", "finish"]
+    assert [s for s, _ in graph] == names
     arrays = submit(job, tmp_path / "submitit", opts, "slurm")
-    assert [len(a) for a in arrays] == [2, 1, 2, 1]  # scan, decide, write, finish
+    assert [len(a) for a in arrays] == [len(t) for _, t in graph]
     scripts = [p.read_text() for p in sorted(log.iterdir(), key=lambda p: int(p.stem))]
-    assert len(scripts) == 4
+    assert len(scripts) == len(graph)
     for i, text in enumerate(scripts):
         for want in ("--partition=cpu", "--account=lab", "--mem=1G", "--time=90"):
             assert want in text, text
