@@ -28,6 +28,10 @@ pub fn write(path: &Path, job: &str, task: &str, payload: &[u8]) -> Result<()> {
     b.extend_from_slice(payload);
     let sum = xxh3_64(&b);
     b.extend_from_slice(&sum.to_le_bytes());
+    // Per-partition intermediates live in a directory per band or key partition.
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    }
     write_atomic(path, &b)
 }
 
