@@ -143,3 +143,14 @@ def test_generated_arrays_run_in_afterok_order_and_resume(
     assert order == [("104", "COMPLETED"), ("105", "COMPLETED")]  # write-00001, finish
     assert jobstate.ran_between(before, jobstate.markers(out)) == ["finish", "write-00001"]
     assert jobstate.output_sums(out) == want
+
+
+def test_submitit_local_jobs_are_not_cut_at_two_minutes(tmp_path: Path):
+    """submitit's LocalExecutor kills a job after 2 minutes unless told otherwise: a write
+    task of the 1.3 GB scale corpus was killed so. Without --time, no such limit."""
+    from cpt.sweep.slurm import make_executor
+
+    ex = make_executor("submitit-local", tmp_path, SlurmOptions())
+    assert ex.parameters.get("timeout_min", 2.0) >= 24 * 60
+    ex = make_executor("submitit-local", tmp_path, SlurmOptions(time="90"))
+    assert ex.parameters["timeout_min"] == 90

@@ -28,11 +28,9 @@ def wait_local(j: Any, task: str) -> None:
     try:
         j.result()
     except (FailedJobError, UncompletedJobError) as e:
-        lines = str(e).strip().splitlines() or [type(e).__name__]
-        why = lines[-1] if isinstance(e, FailedJobError) else lines[0]  # the trace's last line
         raise CurateError(
-            f"task {task} (submitit job {j.job_id}) did not finish: {why}; relaunch the same "
-            "command to run it and the tasks left"
+            f"task {task} (submitit job {j.job_id}) did not finish ({type(e).__name__}; its "
+            f"log: {j.paths.stderr}); relaunch the same command to run it and the tasks left"
         ) from None
 
 
