@@ -33,10 +33,20 @@ def run(job: Job, workers: int | None = None, address: str | None = None) -> lis
     ran: list[str] = []
     try:
         for _stage, todo in job.stages()[1:]:
-            try:
-                ran += ray.get([remote.remote(job.argv(t)) for t in todo])
-            except ray.exceptions.RayTaskError as e:  # wraps the task's CurateError
-                raise CurateError(str(e.cause)) from None
+            running = {remote.remote(job.argv(t)): t for t in todo}
+            pending = list(running)
+            while pending:  # one at a time, so a failure names its task
+                done, pending = ray.wait(pending, num_returns=1)
+                try:
+                    ray.get(done[0])
+                except ray.exceptions.RayTaskError as e:  # wraps the task's CurateError
+                    raise CurateError(str(e.cause)) from None
+                except ray.exceptions.RayError as e:  # its worker died: kill -9, OOM, node lost
+                    raise CurateError(
+                        f"task {running[done[0]]}: its Ray worker died ({type(e).__name__}); "
+                        "relaunch the same command to run it and the tasks left"
+                    ) from None
+            ran += todo
     finally:
         if started:
             ray.shutdown()

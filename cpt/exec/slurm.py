@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cpt import CurateError
 from cpt.exec.graph import Job, run_task
 from cpt.sweep.slurm import SlurmOptions, make_executor
 
@@ -18,6 +19,19 @@ def dependency(previous: list[Any]) -> str | None:
     """The sbatch ``--dependency`` of a stage: after every job of the stage before succeeded."""
     ids = [str(j.job_id) for j in previous]
     return "afterok:" + ":".join(ids) if ids else None
+
+
+def wait_local(j: Any, task: str) -> None:
+    """Wait for a submitit-local job; a task that failed or died is a CurateError naming it."""
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    try:
+        j.result()
+    except (FailedJobError, UncompletedJobError) as e:
+        raise CurateError(
+            f"task {task} (submitit job {j.job_id}) did not finish ({type(e).__name__}; its "
+            f"log: {j.paths.stderr}); relaunch the same command to run it and the tasks left"
+        ) from None
 
 
 def submit(job: Job, folder: Path, opts: SlurmOptions, kind: str = "slurm") -> list[list[Any]]:
@@ -34,8 +48,8 @@ def submit(job: Job, folder: Path, opts: SlurmOptions, kind: str = "slurm") -> l
             )
         jobs = list(ex.map_array(run_task, [job.argv(t) for t in todo]))
         if kind != "slurm":
-            for j in jobs:  # the local executor cannot wait on dependencies: wait here
-                j.result()
+            for j, task in zip(jobs, todo):  # local jobs cannot wait on dependencies: wait here
+                wait_local(j, task)
         arrays.append(jobs)
         previous = jobs
     return arrays

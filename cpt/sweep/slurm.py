@@ -107,8 +107,9 @@ def make_executor(kind: str, folder: Path, opts: SlurmOptions) -> Any:
         ) from None
     if kind == "submitit-local":
         ex = submitit.LocalExecutor(folder=folder)
-        if opts.time:
-            ex.update_parameters(timeout_min=minutes(opts.time))
+        # submitit's local default is 2 minutes, which kills any longer job: without a
+        # --time, a local job may run as long as a local process does (a year).
+        ex.update_parameters(timeout_min=minutes(opts.time) if opts.time else 365 * 24 * 60)
         return ex
     if kind != "slurm":
         raise ConfigError(f"--executor {kind!r}: expected one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,156 @@
+"""The Slurm path without a cluster, run for real: ``cpt.exec.slurm.submit`` generates the job
+arrays through submitit's real ``SlurmExecutor`` against a recording ``sbatch``; this file's
+harness then plays Slurm: it runs every array task of every generated batch script, in
+submission order, only when its ``afterok`` dependencies succeeded (a failed task's dependants
+never start, as Slurm's ``DependencyNeverSatisfied``), with the ``SLURM_*`` variables set and
+``srun`` reduced to running its command. The outputs equal a one-process run byte for byte;
+a task that dies stops the chain, and submitting again runs only the tasks left."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import submitit  # noqa: F401  the scale extra; missing it fails these tests
+import zstandard
+
+from cpt.exec import jobstate
+from cpt.exec.graph import Job
+from cpt.exec.slurm import submit
+from cpt.sweep.slurm import SlurmOptions
+
+SBATCH = """#!/bin/sh
+n=$(($(ls {log} | wc -l) + 100))
+cp "$1" {log}/$n.sh
+echo "Submitted batch job $n"
+"""
+# srun inside an allocation: drop its own options, run the command.
+SRUN = """#!/bin/sh
+while [ $# -gt 0 ]; do
+  case "$1" in --unbuffered) shift ;; --output|--error) shift 2 ;; *) break ;; esac
+done
+exec "$@"
+"""
+
+
+class FakeSlurm:
+    """Records ``sbatch`` submissions and runs them as Slurm would, one node, in order."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch):
+        self.log = root / "sbatch"
+        self.log.mkdir()
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "sbatch").write_text(SBATCH.format(log=self.log))
+        (bin_dir / "srun").write_text(SRUN)
+        for f in bin_dir.iterdir():
+            f.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        self.ran: set[str] = set()
+        self.state: dict[str, str] = {}  # array task "100_3" -> COMPLETED / FAILED / NEVER
+
+    def run_pending(self, env: dict[str, str]) -> list[tuple[str, str]]:
+        """Run every recorded script not run yet; (array task, state) in the order run."""
+        order = []
+        for script in sorted(self.log.iterdir(), key=lambda p: int(p.stem)):
+            if script.stem in self.ran:
+                continue
+            self.ran.add(script.stem)
+            text = script.read_text()
+            array = re.search(r"^#SBATCH --array=0-(\d+)", text, re.M)
+            dep = re.search(r"^#SBATCH --dependency=afterok:(\S+)", text, re.M)
+            needs = dep.group(1).split(":") if dep else []
+            # submitit submits a one-task stage as a plain job (id N), others as arrays (N_i).
+            indices = range(int(array.group(1)) + 1) if array else [None]
+            for i in indices:
+                jid = script.stem if i is None else f"{script.stem}_{i}"
+                if any(self.state.get(n) != "COMPLETED" for n in needs):
+                    self.state[jid] = "NEVER"
+                else:
+                    job_env = {
+                        **env,
+                        "SLURM_JOB_ID": script.stem if i is None else f"{script.stem}{i:03}",
+                        "SLURM_NTASKS": "1",
+                        "SLURM_JOB_NUM_NODES": "1",
+                        "SLURM_NODEID": "0",
+                        "SLURM_PROCID": "0",
+                        "SLURM_LOCALID": "0",
+                        "SLURM_JOB_NODELIST": "localhost",
+                    }
+                    if i is not None:
+                        job_env |= {
+                            "SLURM_ARRAY_JOB_ID": script.stem,
+                            "SLURM_ARRAY_TASK_ID": str(i),
+                        }
+                    r = subprocess.run(["bash", str(script)], env=job_env, capture_output=True)
+                    self.state[jid] = "COMPLETED" if r.returncode == 0 else "FAILED"
+                order.append((jid, self.state[jid]))
+        return order
+
+
+def _inputs(shared_data: Path, d: Path) -> Path:
+    raw = zstandard.ZstdDecompressor().stream_reader(
+        (shared_data / "neardup/docs.jsonl.zst").open("rb")
+    )
+    lines = io.TextIOWrapper(raw, encoding="utf-8").read().split("\n")[:400]  # JSON: no raw \n
+    d.mkdir()
+    for i in range(4):
+        (d / f"in{i}.jsonl").write_text("\n".join(lines[i * 100 : (i + 1) * 100]) + "\n")
+    return d
+
+
+def test_generated_arrays_run_in_afterok_order_and_resume(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    inp = _inputs(shared_data, tmp_path / "in")
+    exe = os.environ.get("CPT_CURATE_BIN")
+    head = [exe] if exe else [sys.executable, "-m", "cpt.curate"]
+    one = tmp_path / "one"
+    subprocess.run([*head, "run", "-q", "-i", str(inp), "-o", str(one)], check=True)
+    want = jobstate.output_sums(one)
+
+    slurm = FakeSlurm(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(f"inputs: ['{inp}']\noutput: {out}\nthreads: 1\n")
+    job = Job(cfg, 2)
+    subprocess.run(job.argv("init"), check=True)
+    opts = SlurmOptions(partition="cpu", account="lab", time="30", mem="1G", job_name="cur")
+    env = {**os.environ, "CPT_TEST_ABORT_IN_TASK": "write-00001"}
+
+    # First submission: write-00001 dies (abort after its work, before its marker), so
+    # finish never starts; every task before it completed in dependency order.
+    submit(job, tmp_path / "submitit", opts, "slurm")
+    order = slurm.run_pending(env)
+    assert order == [
+        ("100_0", "COMPLETED"), ("100_1", "COMPLETED"),  # scan-00000, scan-00001
+        ("101", "COMPLETED"),  # decide: a one-task stage is a plain job
+        ("102_0", "COMPLETED"), ("102_1", "FAILED"),  # write-00000, write-00001
+        ("103", "NEVER"),  # finish: its dependency failed
+    ]  # fmt: skip
+    assert not (out / "report.json").exists()
+    before = jobstate.markers(out)
+    assert sorted(before) == ["decide", "init", "scan-00000", "scan-00001", "write-00000"]
+
+    # Relaunch: only the tasks without a marker are submitted, chained the same way.
+    submit(job, tmp_path / "submitit", opts, "slurm")
+    order = slurm.run_pending({**os.environ})
+    assert order == [("104", "COMPLETED"), ("105", "COMPLETED")]  # write-00001, finish
+    assert jobstate.ran_between(before, jobstate.markers(out)) == ["finish", "write-00001"]
+    assert jobstate.output_sums(out) == want
+
+
+def test_submitit_local_jobs_are_not_cut_at_two_minutes(tmp_path: Path):
+    """submitit's LocalExecutor kills a job after 2 minutes unless told otherwise: a write
+    task of the 1.3 GB scale corpus was killed so. Without --time, no such limit."""
+    from cpt.sweep.slurm import make_executor
+
+    ex = make_executor("submitit-local", tmp_path, SlurmOptions())
+    assert ex.parameters.get("timeout_min", 2.0) >= 24 * 60
+    ex = make_executor("submitit-local", tmp_path, SlurmOptions(time="90"))
+    assert ex.parameters["timeout_min"] == 90
