@@ -29,8 +29,8 @@ dropped, as their body cannot be checked; so are links (another name of a page t
 repeated texts. Over the first 150 pages of each package that have an original, the copied
 share is 0 for 30-90 % of them, under 0.2 for most of the rest (a copyright line, a synopsis
 left in English), and spread up to 1.0 over the partly translated ones (Polish, Czech and
-Portuguese have most). Dropped before the 40th
-document taken, per package (Debian bookworm, manpages-l10n 4.18.1, manpages-ja 0.5.0):
+Portuguese have most). Dropped before the 40th document taken, per package (Debian bookworm,
+manpages-l10n 4.18.1, manpages-ja 0.5.0):
 
     package          body not translated  no English original  link  under 50 words  repeated
     manpages (eng)                     -                    -     8               7         -
@@ -38,12 +38,12 @@ document taken, per package (Debian bookworm, manpages-l10n 4.18.1, manpages-ja 
     manpages-fr                        6                    8    15               0         0
     manpages-es                        7                   19    15               0         0
     manpages-ru                       13                    0    16               0         0
-    manpages-ja                        9                   73    18               2         0
-    manpages-it                        6                   21    20               1         0
-    manpages-pt-br                    14                    7    12               0         0
-    manpages-pl                       16                   20    13               0         0
+    manpages-ja                        7                   56    13               2         0
+    manpages-it                        7                   15    18               1         0
+    manpages-pt-br                    14                    6    12               0         0
+    manpages-pl                       16                   19    13               0         0
     manpages-nl                        0                    7     3               0         0
-    manpages-cs                       12                   10    15               0         2
+    manpages-cs                       12                    7    15               0         2
     manpages-uk                        0                    3     9               0         0
 """
 
@@ -80,7 +80,7 @@ ENGLISH_UPSTREAM = (
     "coreutils util-linux mount fdisk bsdutils bsdextrautils util-linux-extra grep findutils "
     "diffutils tar sed gzip bzip2 procps systemd bash less nano openssh-client passwd login "
     "man-db file ed dpkg apt psmisc e2fsprogs iputils-ping wget kmod sudo cron debianutils "
-    "hostname gawk"
+    "hostname gawk groff-base groff binutils-common binutils-x86-64-linux-gnu"
 ).split()
 PER_LANG = 40
 MAX_WORDS = 120
