@@ -147,8 +147,8 @@ fn family(s: whatlang::Script) -> whatlang::Script {
 /// The rule: on the prose only (code-like ASCII tokens, and `[...]` synopsis spans, dropped),
 /// the script with the most letters wins, a CJK letter counting 3 (see [`weight`]) and kana
 /// making Han text Japanese; then whatlang decides among that script's languages on the
-/// tokens written in it. A lone CJK script is its language, with the script's share of the
-/// weighted letters as the confidence.
+/// tokens written in it, in one call unless it is unsure ([`SURE`]). A lone CJK script is its
+/// language, with the script's share of the weighted letters as the confidence.
 pub fn detect(text: &str, sample_chars: usize) -> (&'static str, f64) {
     let mut weights: Vec<(whatlang::Script, usize)> = Vec::new();
     let mut tokens: Vec<(&str, whatlang::Script)> = Vec::new();
@@ -200,8 +200,23 @@ pub fn detect(text: &str, sample_chars: usize) -> (&'static str, f64) {
         whatlang::Script::Hangul => return ("kor", share),
         _ => {}
     }
-    vote(tokens.iter().filter(|(_, s)| *s == script).map(|(t, _)| *t))
+    let words: Vec<&str> = tokens
+        .iter()
+        .filter(|(_, s)| *s == script)
+        .map(|(t, _)| *t)
+        .collect();
+    match whatlang::detect(&words.join(" ")) {
+        Some(info) if info.confidence() >= SURE => (info.lang().code(), info.confidence()),
+        _ => vote(words.into_iter()),
+    }
 }
+
+/// whatlang's confidence on the whole prose at or above which its answer stands. Below it
+/// the top two languages nearly tie, as on a page that mixes two languages, and groups of
+/// sentences vote instead ([`vote`]). Each whatlang call costs about as much as reading a
+/// page (it compares ~300 trigrams per candidate language), so one call is the rule and the
+/// vote the exception: it made detection 2.9x slower when it ran on every document.
+const SURE: f64 = 0.5;
 
 /// Words per sentence group that whatlang judges on its own: enough for its trigrams.
 const GROUP_WORDS: usize = 12;
