@@ -43,7 +43,15 @@ OTHER_ESCAPE = re.compile(r"\\(\(..|\*\(..|\*.|s[-+]?\d+|.)")
 
 def strip_troff(src: str) -> str:
     out: list[str] = []
+    ignore_until = None  # the line ending an `.ig` block: troff never prints its text
     for line in src.splitlines():
+        if ignore_until is not None:
+            if line.split(None, 1)[:1] == [ignore_until]:
+                ignore_until = None
+            continue
+        if line.startswith(".ig") and line[3:4] in ("", " ", "\t"):
+            ignore_until = "." + (line[3:].split() or ["."])[0]
+            continue
         if line.startswith(('.\\"', "'\\\"", '\\"')):
             continue
         line = line.split('\\"', 1)[0]
