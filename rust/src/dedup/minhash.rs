@@ -425,7 +425,7 @@ mod tests {
         for n in [1, 15, 63, 64, 65, 100, 128, 200] {
             let a: Vec<u32> = (0..n).map(|_| rng.next() as u32 | 1).collect();
             let b: Vec<u32> = (0..n).map(|_| rng.next() as u32).collect();
-            let xs: Vec<u64> = (0..1 + rng.below(300)).map(|_| rng.next()).collect();
+            let xs: Vec<u64> = (0..=rng.below(300)).map(|_| rng.next()).collect();
             let mut got = vec![u32::MAX; n];
             got[0] = 5; // an existing minimum must survive the merge
             let mut want = got.clone();
