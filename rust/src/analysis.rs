@@ -1,4 +1,4 @@
-//! One analysis of a document, shared by every scan stage: its whitespace words, lines,
+//! One analysis of a document, shared by every scan stage: its whitespace-word counts, lines,
 //! paragraphs, character count, normalized form and the normalized words' hashes and
 //! lengths. Each view is computed at most once, on first use, so a stage that does not
 //! need a view does not pay for it, and no two stages walk the text for the same thing.
@@ -26,9 +26,8 @@ pub struct Analysis<'a> {
     /// Seed of the word hashes (the near-dup stage's, so its sketch can reuse them).
     word_seed: u64,
     chars: OnceCell<usize>,
-    words: OnceCell<Vec<&'a str>>,
-    lines: OnceCell<Vec<&'a str>>,
-    paragraphs: OnceCell<Vec<&'a str>>,
+    word_stats: OnceCell<WordStats>,
+    blocks: OnceCell<Blocks<'a>>,
     normalized: OnceCell<String>,
     norm_words: OnceCell<NormWords>,
 }
@@ -39,9 +38,8 @@ impl<'a> Analysis<'a> {
             text,
             word_seed,
             chars: OnceCell::new(),
-            words: OnceCell::new(),
-            lines: OnceCell::new(),
-            paragraphs: OnceCell::new(),
+            word_stats: OnceCell::new(),
+            blocks: OnceCell::new(),
             normalized: OnceCell::new(),
             norm_words: OnceCell::new(),
         }
@@ -67,26 +65,20 @@ impl<'a> Analysis<'a> {
         })
     }
 
-    /// Whitespace-separated words of the original text (`str::split_whitespace`).
-    pub fn words(&self) -> &[&'a str] {
-        self.words.get_or_init(|| split_whitespace(self.text))
+    /// Counts over the whitespace-separated words of the original text
+    /// (`str::split_whitespace`), gathered in one pass over its bytes.
+    pub fn word_stats(&self) -> WordStats {
+        *self.word_stats.get_or_init(|| word_stats(self.text))
     }
 
     /// Lines (split at '\n'), trimmed, the empty ones left out.
     pub fn lines(&self) -> &[&'a str] {
-        self.lines.get_or_init(|| {
-            self.text
-                .split('\n')
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect()
-        })
+        &self.blocks.get_or_init(|| blocks(self.text)).lines
     }
 
     /// Paragraphs: runs of text separated by one or more blank lines, trimmed, non-empty.
     pub fn paragraphs(&self) -> &[&'a str] {
-        self.paragraphs
-            .get_or_init(|| paragraphs(self.text).collect())
+        &self.blocks.get_or_init(|| blocks(self.text)).paragraphs
     }
 
     /// The normalized form (`crate::normalize::normalize`): dedup keys and n-grams use it.
@@ -133,14 +125,77 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// `str::split_whitespace` as a byte loop. ASCII bytes are tested directly (the ASCII
-/// characters with Unicode White_Space are tab, LF, VT, FF, CR and space); a non-ASCII
-/// character is decoded only when its lead byte can start a White_Space character
-/// (0xC2: U+0085, U+00A0; 0xE1: U+1680; 0xE2: U+2000..U+205F; 0xE3: U+3000).
-fn split_whitespace(text: &str) -> Vec<&str> {
+/// What the length and quality filters need of the whitespace-separated words.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WordStats {
+    pub words: usize,
+    /// Words with a letter or digit (`char::is_alphanumeric`), and their characters.
+    pub alnum_words: usize,
+    pub alnum_chars: usize,
+    /// Words with a letter (`char::is_alphabetic`).
+    pub alpha_words: usize,
+}
+
+const DIGIT: u8 = 1;
+const LETTER: u8 = 2;
+const NON_ASCII: u8 = 4;
+
+/// Byte -> its class bits: an ASCII word's counts come from the OR of its bytes' classes.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b >= 0x80 {
+            NON_ASCII
+        } else if b.is_ascii_digit() {
+            DIGIT
+        } else if b.is_ascii_alphabetic() {
+            LETTER
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
+impl WordStats {
+    #[inline(always)]
+    fn add(&mut self, word: &str, class: u8) {
+        self.words += 1;
+        let (alnum, chars, alpha) = if class & NON_ASCII == 0 {
+            (class != 0, word.len(), class & LETTER != 0)
+        } else {
+            non_ascii_word(word)
+        };
+        if alnum {
+            self.alnum_words += 1;
+            self.alnum_chars += chars;
+        }
+        self.alpha_words += usize::from(alpha);
+    }
+}
+
+/// (has a letter or digit, characters, has a letter) of a word with non-ASCII characters.
+fn non_ascii_word(word: &str) -> (bool, usize, bool) {
+    (
+        word.chars().any(char::is_alphanumeric),
+        word.chars().count(),
+        word.chars().any(char::is_alphabetic),
+    )
+}
+
+/// [`WordStats`] of the words `str::split_whitespace` gives, as one byte loop (no list of
+/// words is built). ASCII bytes are tested directly (the ASCII characters with Unicode
+/// White_Space are tab, LF, VT, FF, CR and space); a non-ASCII character is decoded only
+/// when its lead byte can start a White_Space character (0xC2: U+0085, U+00A0; 0xE1:
+/// U+1680; 0xE2: U+2000..U+205F; 0xE3: U+3000).
+fn word_stats(text: &str) -> WordStats {
     let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len() / 5);
+    let mut stats = WordStats::default();
     let mut start = None;
+    let mut class = 0u8;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -155,50 +210,56 @@ fn split_whitespace(text: &str) -> Vec<&str> {
         };
         match (space, start) {
             (true, Some(s)) => {
-                out.push(&text[s..i]);
+                stats.add(&text[s..i], class);
                 start = None;
             }
-            (false, None) => start = Some(i),
+            (false, None) => {
+                start = Some(i);
+                class = 0;
+            }
             _ => {}
         }
+        class |= CLASS[usize::from(c)];
         i += width;
     }
     if let Some(s) = start {
-        out.push(&text[s..]);
+        stats.add(&text[s..], class);
     }
-    out
+    stats
 }
 
-/// Paragraphs: runs of text separated by one or more blank lines.
-fn paragraphs(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        let (para, tail) = split_at_blank_line(rest);
-        rest = tail;
-        let para = para.trim();
-        if !para.is_empty() {
-            return Some(para);
-        }
-    })
+/// The trimmed non-empty lines and the paragraphs of a text (the repetition filter needs
+/// both), from one pass over its line breaks.
+struct Blocks<'a> {
+    lines: Vec<&'a str>,
+    paragraphs: Vec<&'a str>,
 }
 
-fn split_at_blank_line(s: &str) -> (&str, &str) {
-    let mut start = 0;
-    while let Some(i) = s[start..].find('\n') {
-        let nl = start + i;
-        let after = &s[nl + 1..];
-        let line_end = after.find('\n').map(|j| nl + 1 + j);
-        if let Some(end) = line_end {
-            if s[nl + 1..end].trim().is_empty() {
-                return (&s[..nl], &s[end..]);
+/// A paragraph is a run of lines between blank ones (lines that trim to nothing), from the
+/// start of its first line's trimmed text to the end of its last one's: the run, trimmed.
+fn blocks(text: &str) -> Blocks<'_> {
+    let mut b = Blocks {
+        lines: Vec::new(),
+        paragraphs: Vec::new(),
+    };
+    // Byte range of the paragraph being read.
+    let mut para: Option<(usize, usize)> = None;
+    for line in text.split('\n') {
+        let t = line.trim();
+        if t.is_empty() {
+            if let Some((start, end)) = para.take() {
+                b.paragraphs.push(&text[start..end]);
             }
+            continue;
         }
-        start = nl + 1;
+        let start = t.as_ptr() as usize - text.as_ptr() as usize;
+        para = Some((para.map_or(start, |(s, _)| s), start + t.len()));
+        b.lines.push(t);
     }
-    (s, "")
+    if let Some((start, end)) = para {
+        b.paragraphs.push(&text[start..end]);
+    }
+    b
 }
 
 #[cfg(test)]
@@ -215,8 +276,7 @@ mod tests {
             "one",
         ] {
             let a = Analysis::new(text, 7);
-            let ws: Vec<&str> = text.split_whitespace().collect();
-            assert_eq!(a.words(), ws.as_slice(), "{text:?}");
+            assert_eq!(a.word_stats(), reference_stats(text), "{text:?}");
             assert_eq!(a.chars(), text.chars().count());
             let lines: Vec<&str> = text
                 .lines()
@@ -236,26 +296,90 @@ mod tests {
             assert_eq!(nw.hashes.len(), lens.len());
         }
         assert_eq!(
-            paragraphs("a\nb\n\n\nc\n  \nd").collect::<Vec<_>>(),
+            Analysis::new("a\nb\n\n\nc\n  \nd", 0).paragraphs(),
             ["a\nb", "c", "d"]
         );
     }
 
+    /// The counts as defined, over `str::split_whitespace` and `char` predicates.
+    fn reference_stats(text: &str) -> WordStats {
+        let mut st = WordStats::default();
+        for w in text.split_whitespace() {
+            st.words += 1;
+            if w.chars().any(char::is_alphanumeric) {
+                st.alnum_words += 1;
+                st.alnum_chars += w.chars().count();
+            }
+            st.alpha_words += usize::from(w.chars().any(char::is_alphabetic));
+        }
+        st
+    }
+
     #[test]
-    fn whitespace_split_matches_std_on_every_white_space_character() {
+    fn word_stats_match_the_definition_on_every_white_space_character() {
         // Every White_Space character, and non-space ones sharing their lead bytes.
         let pieces = [
             " ", "\t", "\n", "\x0b", "\x0c", "\r", "\u{85}", "\u{a0}", "\u{1680}", "\u{2000}",
             "\u{200a}", "\u{200b}", "\u{2028}", "\u{2029}", "\u{202f}", "\u{205f}", "\u{3000}",
-            "\u{a9}", "\u{1681}", "\u{2014}", "\u{3001}", "\x1c", "a", "bc", "é", "字", "😀",
+            "\u{a9}", "\u{1681}", "\u{2014}", "\u{3001}", "\x1c", "a", "bc", "é", "字", "😀", "7",
+            "-", "#", "Zz9", "\u{2160}", "\u{660}",
         ];
         let mut rng = crate::fuzzing::Rng(11);
         for _ in 0..2000 {
             let text: String = (0..rng.below(12))
                 .map(|_| pieces[rng.below(pieces.len())])
                 .collect();
-            let want: Vec<&str> = text.split_whitespace().collect();
-            assert_eq!(split_whitespace(&text), want, "{text:?}");
+            assert_eq!(word_stats(&text), reference_stats(&text), "{text:?}");
+        }
+    }
+
+    /// Paragraphs as first defined: cut the text at each line break followed by a blank
+    /// line that ends in a line break, trim the pieces, drop the empty ones.
+    fn reference_paragraphs(text: &str) -> Vec<&str> {
+        let (mut out, mut rest) = (Vec::new(), text);
+        while !rest.is_empty() {
+            let (mut para, mut tail) = (rest, "");
+            let mut start = 0;
+            while let Some(i) = rest[start..].find('\n') {
+                let nl = start + i;
+                if let Some(j) = rest[nl + 1..].find('\n') {
+                    if rest[nl + 1..nl + 1 + j].trim().is_empty() {
+                        (para, tail) = (&rest[..nl], &rest[nl + 1 + j..]);
+                        break;
+                    }
+                }
+                start = nl + 1;
+            }
+            rest = tail;
+            if !para.trim().is_empty() {
+                out.push(para.trim());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn lines_and_paragraphs_match_their_definitions() {
+        let pieces = [
+            "\n", "\n", "\n", " ", "\t", "\r", "\u{a0}", "\u{2028}", "a", "bc", "é", "- x", "字",
+        ];
+        let mut rng = crate::fuzzing::Rng(17);
+        for _ in 0..3000 {
+            let text: String = (0..rng.below(14))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
+            let a = Analysis::new(&text, 0);
+            let lines: Vec<&str> = text
+                .split('\n')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            assert_eq!(a.lines(), lines.as_slice(), "{text:?}");
+            assert_eq!(
+                a.paragraphs(),
+                reference_paragraphs(&text).as_slice(),
+                "{text:?}"
+            );
         }
     }
 

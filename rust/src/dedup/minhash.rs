@@ -250,10 +250,44 @@ fn fold32(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
     fold32_kernel(sig, a, b, xs);
 }
 
+/// Vectors of minima one pass over the shingles keeps in registers (4 x 16 lanes).
+#[cfg(target_arch = "x86_64")]
+const ZMM_BLOCK: usize = 64;
+
+/// [`fold32_kernel`] written with AVX-512 intrinsics: for each block of 64 permutations,
+/// four vectors of minima stay in registers while every shingle is broadcast and folded in
+/// (a multiply, an add and a min per 16 lanes). The auto-vectorized generic kernel spilled
+/// to the stack and ran 3x slower (same results: the same wrapping arithmetic, lane by lane).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fold32_avx512(sig: &mut [u32], a: &[u32], b: &[u32], xs: &[u64]) {
-    fold32_kernel(sig, a, b, xs);
+    use std::arch::x86_64::{
+        __m512i, _mm512_add_epi32, _mm512_loadu_si512, _mm512_min_epu32, _mm512_mullo_epi32,
+        _mm512_set1_epi32, _mm512_storeu_si512,
+    };
+    const W: usize = 16;
+    let n = sig.len().min(a.len()).min(b.len());
+    let blocks = n / ZMM_BLOCK * ZMM_BLOCK;
+    // SAFETY (all loads and stores): each reads or writes the 16 u32 of a checked subslice.
+    let load = |s: &[u32], at: usize| unsafe { _mm512_loadu_si512(s[at..at + W].as_ptr().cast()) };
+    for start in (0..blocks).step_by(ZMM_BLOCK) {
+        let av: [__m512i; 4] = std::array::from_fn(|k| load(a, start + k * W));
+        let bv: [__m512i; 4] = std::array::from_fn(|k| load(b, start + k * W));
+        let mut m = [_mm512_set1_epi32(-1); 4];
+        for &x in xs {
+            #[allow(clippy::cast_possible_truncation)] // the low 32 bits, as the kernel takes them
+            let xv = _mm512_set1_epi32(x as u32 as i32);
+            for ((mk, &ak), &bk) in m.iter_mut().zip(&av).zip(&bv) {
+                *mk = _mm512_min_epu32(*mk, _mm512_add_epi32(_mm512_mullo_epi32(xv, ak), bk));
+            }
+        }
+        for (k, mk) in m.into_iter().enumerate() {
+            let at = start + k * W;
+            let merged = _mm512_min_epu32(load(sig, at), mk);
+            unsafe { _mm512_storeu_si512(sig[at..at + W].as_mut_ptr().cast(), merged) };
+        }
+    }
+    fold32_kernel(&mut sig[blocks..n], &a[blocks..n], &b[blocks..n], xs);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -381,6 +415,27 @@ mod tests {
             (1u128 << 124) + 12345,
         ] {
             assert_eq!(u128::from(mod_mersenne61(x)), x % u128::from(MERSENNE61));
+        }
+    }
+
+    #[test]
+    fn vector_fold_matches_the_scalar_definition() {
+        // Lane counts around the 64-lane blocks, so the blocks and the tail are both checked.
+        let mut rng = crate::fuzzing::Rng(3);
+        for n in [1, 15, 63, 64, 65, 100, 128, 200] {
+            let a: Vec<u32> = (0..n).map(|_| rng.next() as u32 | 1).collect();
+            let b: Vec<u32> = (0..n).map(|_| rng.next() as u32).collect();
+            let xs: Vec<u64> = (0..=rng.below(300)).map(|_| rng.next()).collect();
+            let mut got = vec![u32::MAX; n];
+            got[0] = 5; // an existing minimum must survive the merge
+            let mut want = got.clone();
+            fold32(&mut got, &a, &b, &xs);
+            for &x in &xs {
+                for ((s, &a), &b) in want.iter_mut().zip(&a).zip(&b) {
+                    *s = (*s).min(perm32(x as u32, a, b));
+                }
+            }
+            assert_eq!(got, want, "{n} lanes");
         }
     }
 }

@@ -45,7 +45,7 @@ impl ScanStage for LengthFilter {
 
     fn scan(&self, doc: &Analysis<'_>, _: &mut Attributes) -> Verdict {
         let c = &self.c;
-        let words = doc.words().len() as u64;
+        let words = doc.word_stats().words as u64;
         let reject = |detail: String| Verdict::Reject {
             reason: "length",
             detail,

@@ -66,21 +66,6 @@ fn ends_with_ellipsis(s: &str) -> bool {
     s.ends_with("...") || s.ends_with('…')
 }
 
-/// (has a letter or digit, characters, has a letter) of one word; bytes for ASCII words.
-fn word_stats(w: &str) -> (bool, usize, bool) {
-    if w.is_ascii() {
-        let b = w.as_bytes();
-        let alnum = b.iter().any(u8::is_ascii_alphanumeric);
-        let alpha = alnum && b.iter().any(u8::is_ascii_alphabetic);
-        return (alnum, b.len(), alpha);
-    }
-    (
-        w.chars().any(char::is_alphanumeric),
-        w.chars().count(),
-        w.chars().any(char::is_alphabetic),
-    )
-}
-
 impl ScanStage for QualityFilter {
     fn name(&self) -> &'static str {
         Q
@@ -89,31 +74,19 @@ impl ScanStage for QualityFilter {
     fn scan(&self, doc: &Analysis<'_>, _: &mut Attributes) -> Verdict {
         let c = &self.c;
         let text = doc.text();
-        let words = doc.words();
-        if words.is_empty() {
+        let words = doc.word_stats();
+        if words.words == 0 {
             return Verdict::Reject {
                 reason: Q,
                 detail: "no words".into(),
             };
         }
-        let n = words.len() as f64;
+        let n = words.words as f64;
         // Mean length over words that are not pure punctuation.
-        let (mut len_sum, mut len_n) = (0usize, 0usize);
-        let mut alpha = 0usize;
-        for w in words {
-            let (alnum, chars, has_alpha) = word_stats(w);
-            if alnum {
-                len_sum += chars;
-                len_n += 1;
-            }
-            if has_alpha {
-                alpha += 1;
-            }
-        }
-        let mean = if len_n == 0 {
+        let mean = if words.alnum_words == 0 {
             0.0
         } else {
-            len_sum as f64 / len_n as f64
+            words.alnum_chars as f64 / words.alnum_words as f64
         };
         if let Some(v) = below(Q, "mean_word_len", mean, c.min_mean_word_len) {
             return v;
@@ -162,7 +135,7 @@ impl ScanStage for QualityFilter {
         if let Some(v) = below(
             Q,
             "alpha_words_frac",
-            alpha as f64 / n,
+            words.alpha_words as f64 / n,
             c.min_alpha_words_frac,
         ) {
             return v;

@@ -181,7 +181,8 @@ struct Scratch {
     /// Positions whose n-gram may repeat, and the n-gram hash at each.
     active: Vec<u32>,
     grams: Vec<u64>,
-    /// n-gram hash -> (occurrences, first position, its index in `active`).
+    /// n-gram hash -> (occurrences, first position (its characters once it repeats), the
+    /// first occurrence's index in `active`).
     counts: HashMap<u64, (u32, u32, u32), Build>,
     /// Per index in `active`: its n-gram occurs more than once (it survives to n + 1).
     repeats: Vec<bool>,
@@ -215,18 +216,18 @@ fn ngram_fracs(
     };
     for n in 1..=MAX_N {
         if n > 1 {
-            // Extend each surviving (n-1)-gram by one word; those at the end drop out.
-            let mut k = 0;
-            for j in 0..s.active.len() {
-                let i = s.active[j];
-                if (i as usize) + n <= len {
-                    s.active[k] = i;
-                    s.grams[k] = mix(s.grams[j], hashes[i as usize + n - 1]);
-                    k += 1;
-                }
+            // Extend each surviving (n-1)-gram by one word. `active` is in increasing
+            // order, so the positions too close to the end to extend are its tail.
+            let fits = s.active.partition_point(|&i| i as usize + n <= len);
+            s.active.truncate(fits);
+            s.grams.truncate(fits);
+            for (g, &i) in s.grams.iter_mut().zip(&s.active) {
+                *g = mix(*g, hashes[i as usize + n - 1]);
             }
-            s.active.truncate(k);
-            s.grams.truncate(k);
+        }
+        if s.active.is_empty() {
+            // Nothing can repeat from here on: every remaining fraction is 0.
+            return (n.max(2)..=MAX_N).find_map(|m| check(m, 0.0));
         }
         s.counts.clear();
         let dup = (5..=MAX_N).contains(&n);
@@ -236,11 +237,18 @@ fn ngram_fracs(
         }
         s.repeats.clear();
         s.repeats.resize(s.active.len(), false);
-        #[allow(clippy::cast_possible_truncation)] // documents have < 4 G words
+        // The top repeated n-gram's characters x occurrences, kept as counts grow (a
+        // count only grows, so the running maximum is the maximum over final counts).
+        let mut best = 0usize;
+        #[allow(clippy::cast_possible_truncation)] // documents have < 4 G words and chars
         for (j, (&i, &g)) in s.active.iter().zip(&s.grams).enumerate() {
             let e = s.counts.entry(g).or_insert((0, i, j as u32));
             e.0 += 1;
             if e.0 > 1 {
+                if e.0 == 2 {
+                    e.1 = chars(e.1, n) as u32;
+                }
+                best = best.max(e.0 as usize * e.1 as usize);
                 // Marked here, so the survivors need no second lookup.
                 s.repeats[j] = true;
                 s.repeats[e.2 as usize] = true;
@@ -254,13 +262,6 @@ fn ngram_fracs(
         }
         if total > 0 && len >= n {
             if (2..=4).contains(&n) {
-                let best = s
-                    .counts
-                    .values()
-                    .filter(|(c, _, _)| *c > 1)
-                    .map(|&(c, first, _)| c as usize * chars(first, n))
-                    .max()
-                    .unwrap_or(0);
                 if let Some(v) = check(n, best as f64 / total as f64) {
                     return Some(v);
                 }
@@ -283,13 +284,13 @@ fn ngram_fracs(
             }
         }
         // Only n-grams that occur more than once can extend to repeated (n+1)-grams.
+        // Branch-free: every entry is copied down, the cursor moves past the repeats only.
         let mut k = 0;
-        for j in 0..s.active.len() {
-            if s.repeats[j] {
-                s.active[k] = s.active[j];
-                s.grams[k] = s.grams[j];
-                k += 1;
-            }
+        let (active, grams) = (&mut s.active[..], &mut s.grams[..]);
+        for (j, &rep) in s.repeats.iter().enumerate() {
+            active[k] = active[j];
+            grams[k] = grams[j];
+            k += usize::from(rep);
         }
         s.active.truncate(k);
         s.grams.truncate(k);
