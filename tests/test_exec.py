@@ -25,7 +25,7 @@ def _inputs(shared_data: Path, d: Path) -> Path:
     raw = zstandard.ZstdDecompressor().stream_reader(
         (shared_data / "neardup/docs.jsonl.zst").open("rb")
     )
-    lines = io.TextIOWrapper(raw, encoding="utf-8").read().splitlines()[:400]
+    lines = io.TextIOWrapper(raw, encoding="utf-8").read().split("\n")[:400]
     d.mkdir()
     for i in range(4):
         (d / f"in{i}.jsonl").write_text("\n".join(lines[i * 100 : (i + 1) * 100]) + "\n")

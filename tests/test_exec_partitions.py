@@ -26,7 +26,7 @@ def _inputs(shared_data: Path, d: Path) -> Path:
     raw = zstandard.ZstdDecompressor().stream_reader(
         (shared_data / "neardup/docs.jsonl.zst").open("rb")
     )
-    lines = io.TextIOWrapper(raw, encoding="utf-8").read().splitlines()[:400]
+    lines = io.TextIOWrapper(raw, encoding="utf-8").read().split("\n")[:400]
     files = [lines[i * 100 : (i + 1) * 100] for i in range(4)]
     for src, suffix in ((0, "copy"), (1, "edit")):
         for line in files[src][:6]:
@@ -61,7 +61,7 @@ def _rejected(out: Path) -> list[dict]:
     docs = []
     for p in sorted((out / "rejected").iterdir()):
         text = zstandard.ZstdDecompressor().stream_reader(p.open("rb")).read().decode()
-        docs += [json.loads(line) for line in text.splitlines()]
+        docs += [json.loads(line) for line in text.split("\n") if line]
     return docs
 
 
