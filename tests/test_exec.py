@@ -5,82 +5,52 @@ are submitted with the user's resources and an ``afterok`` chain between stages.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import ray  # noqa: F401  the scale extra; missing it fails these tests (pip install cpt[scale])
 import submitit  # noqa: F401
-import zstandard
+from exec_kit import four_inputs, kept_rejected_sums, run_curate
 
 from cpt.exec.graph import Job
 from cpt.exec.slurm import dependency, submit
 from cpt.sweep.slurm import SlurmOptions
 
 
-def _inputs(shared_data: Path, d: Path) -> Path:
-    raw = zstandard.ZstdDecompressor().stream_reader(
-        (shared_data / "neardup/docs.jsonl.zst").open("rb")
-    )
-    lines = io.TextIOWrapper(raw, encoding="utf-8").read().split("\n")[:400]
-    d.mkdir()
-    for i in range(4):
-        (d / f"in{i}.jsonl").write_text("\n".join(lines[i * 100 : (i + 1) * 100]) + "\n")
-    return d
-
-
-def _run(inp: Path, out: Path, *extra: str, env: dict[str, str] | None = None):
-    # CPT_CURATE_BIN: a built cpt-curate binary (as the workers use), else the Python face.
-    exe = os.environ.get("CPT_CURATE_BIN")
-    head = [exe] if exe else [sys.executable, "-m", "cpt.curate"]
-    cmd = [*head, "run", "-q", "-i", str(inp), "-o", str(out)]
-    cmd += ["--set", "shard_max_bytes=100000", *extra]
-    e = {**os.environ, "CPT_PYTHON": sys.executable, **(env or {})}
-    return subprocess.run(cmd, capture_output=True, text=True, env=e)
-
-
-def _sums(out: Path) -> dict[str, str]:
-    files = sorted(p for sub in ("kept", "rejected") for p in (out / sub).iterdir())
-    assert len(files) > 4
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
 def test_ray_two_workers_equal_local_and_a_killed_task_reruns(shared_data: Path, tmp_path: Path):
-    inp = _inputs(shared_data, tmp_path / "in")
+    inp = four_inputs(shared_data, tmp_path / "in")
     one = tmp_path / "one"
-    assert _run(inp, one).returncode == 0
-    want = _sums(one)
+    assert run_curate(inp, one).returncode == 0
+    want = kept_rejected_sums(one)
     ray_out = tmp_path / "ray"
     cfg = tmp_path / "ray.yaml"
     cfg.write_text("workers: 2\n")
-    r = _run(inp, ray_out, "--executor", "ray", "--tasks", "2", "--executor-config", str(cfg))
+    r = run_curate(inp, ray_out, "--executor", "ray", "--tasks", "2", "--executor-config", str(cfg))
     assert r.returncode == 0, r.stderr
-    assert _sums(ray_out) == want
+    assert kept_rejected_sums(ray_out) == want
 
     # A worker's task dies (SIGABRT, as kill -9) after its work, before its marker.
     killed = tmp_path / "killed"
-    r = _run(inp, killed, "--executor", "ray", "--tasks", "2",
+    r = run_curate(inp, killed, "--executor", "ray", "--tasks", "2",
              env={"CPT_TEST_ABORT_IN_TASK": "scan-00001"})  # fmt: skip
     assert r.returncode != 0 and "task scan-00001 failed (signal" in r.stderr, r.stderr
     assert not (killed / "report.json").exists()
     done = killed / ".state/exec/done"
     assert (done / "init.json").exists() and not (done / "scan-00001.json").exists()
-    r = _run(inp, killed, "--executor", "ray", "--tasks", "2")
+    r = run_curate(inp, killed, "--executor", "ray", "--tasks", "2")
     assert r.returncode == 0, r.stderr
-    assert _sums(killed) == want
+    assert kept_rejected_sums(killed) == want
 
 
 def test_submitit_local_arrays_equal_local(shared_data: Path, tmp_path: Path):
-    inp = _inputs(shared_data, tmp_path / "in")
+    inp = four_inputs(shared_data, tmp_path / "in")
     one = tmp_path / "one"
-    assert _run(inp, one).returncode == 0
+    assert run_curate(inp, one).returncode == 0
     out = tmp_path / "sl"
-    r = _run(inp, out, "--executor", "submitit-local", "--tasks", "3")
+    r = run_curate(inp, out, "--executor", "submitit-local", "--tasks", "3")
     assert r.returncode == 0, r.stderr
-    assert _sums(out) == _sums(one)
+    assert kept_rejected_sums(out) == kept_rejected_sums(one)
     assert (out / ".state/exec/submitit").is_dir()
 
 

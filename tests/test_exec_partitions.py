@@ -7,26 +7,19 @@ relaunching, and only the unfinished tasks run."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import ray  # noqa: F401  the scale extra; missing it fails these tests (pip install cpt[scale])
 import submitit  # noqa: F401
 import zstandard
+from exec_kit import kept_rejected_sums, neardup_lines, run_curate, write_inputs
 
 
 def _inputs(shared_data: Path, d: Path) -> Path:
     """400 documents over 4 files; the last also holds exact copies of 6 documents of the
     first and one-word edits of 6 of the second, under new ids."""
-    raw = zstandard.ZstdDecompressor().stream_reader(
-        (shared_data / "neardup/docs.jsonl.zst").open("rb")
-    )
-    lines = io.TextIOWrapper(raw, encoding="utf-8").read().split("\n")[:400]
+    lines = neardup_lines(shared_data)[:400]
     files = [lines[i * 100 : (i + 1) * 100] for i in range(4)]
     for src, suffix in ((0, "copy"), (1, "edit")):
         for line in files[src][:6]:
@@ -35,26 +28,7 @@ def _inputs(shared_data: Path, d: Path) -> Path:
             if suffix == "edit":
                 doc["text"] = "Edited: " + doc["text"]
             files[3].append(json.dumps(doc))
-    d.mkdir()
-    for i, f in enumerate(files):
-        (d / f"in{i}.jsonl").write_text("\n".join(f) + "\n")
-    return d
-
-
-def _run(inp: Path, out: Path, *extra: str, env: dict[str, str] | None = None):
-    # CPT_CURATE_BIN: a built cpt-curate binary (as the workers use), else the Python face.
-    exe = os.environ.get("CPT_CURATE_BIN")
-    head = [exe] if exe else [sys.executable, "-m", "cpt.curate"]
-    cmd = [*head, "run", "-q", "-i", str(inp), "-o", str(out)]
-    cmd += ["--set", "shard_max_bytes=100000", *extra]
-    e = {**os.environ, "CPT_PYTHON": sys.executable, **(env or {})}
-    return subprocess.run(cmd, capture_output=True, text=True, env=e)
-
-
-def _sums(out: Path) -> dict[str, str]:
-    files = sorted(p for sub in ("kept", "rejected") for p in (out / sub).iterdir())
-    assert len(files) > 4
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    return write_inputs(d, files)
 
 
 def _rejected(out: Path) -> list[dict]:
@@ -74,9 +48,9 @@ def test_ray_partitioned_decide_equals_one_process_and_a_killed_band_reruns(
 ):
     inp = _inputs(shared_data, tmp_path / "in")
     one = tmp_path / "one"
-    r = _run(inp, one)
+    r = run_curate(inp, one)
     assert r.returncode == 0, r.stderr
-    want = _sums(one)
+    want = kept_rejected_sums(one)
     reasons = {d["id"]: (d["reject_reason"], d.get("duplicate_of")) for d in _rejected(one)}
     copies = [v for k, v in reasons.items() if k.endswith("-copy")]
     edits = [v for k, v in reasons.items() if k.endswith("-edit")]
@@ -87,14 +61,14 @@ def test_ray_partitioned_decide_equals_one_process_and_a_killed_band_reruns(
     cfg.write_text("workers: 2\n")
     ray_args = ("--executor", "ray", "--tasks", "2", "--executor-config", str(cfg))
     killed = tmp_path / "killed"
-    r = _run(inp, killed, *ray_args, env={"CPT_TEST_ABORT_IN_TASK": "band-00001"})
+    r = run_curate(inp, killed, *ray_args, env={"CPT_TEST_ABORT_IN_TASK": "band-00001"})
     assert r.returncode != 0 and "task band-00001 failed (signal" in r.stderr, r.stderr
     done = killed / ".state/exec/done"
     assert (done / "decide.json").exists() and not (done / "band-00001.json").exists()
     before = _mtimes(killed)
-    r = _run(inp, killed, *ray_args)
+    r = run_curate(inp, killed, *ray_args)
     assert r.returncode == 0, r.stderr
-    assert _sums(killed) == want
+    assert kept_rejected_sums(killed) == want
     after = _mtimes(killed)
     rerun = {t for t in after if before.get(t) != after[t]}
     assert "band-00001" in rerun and "cluster" in rerun, rerun
@@ -106,12 +80,12 @@ def test_submitit_local_partitioned_decide_spills_and_equals_one_process(
 ):
     inp = _inputs(shared_data, tmp_path / "in")
     one = tmp_path / "one"
-    assert _run(inp, one).returncode == 0
+    assert run_curate(inp, one).returncode == 0
     out = tmp_path / "sl"
     args = ("--executor", "submitit-local", "--tasks", "3", "--mem-per-task", "4096")
-    r = _run(inp, out, *args)
+    r = run_curate(inp, out, *args)
     assert r.returncode == 0, r.stderr
-    assert _sums(out) == _sums(one)
+    assert kept_rejected_sums(out) == kept_rejected_sums(one)
     report = json.loads((out / "report.json").read_text())
     assert report["near_dedup"]["stats"]["spilled"] is True
     stages = {k: v["tasks"] for k, v in report["exec"].items()}

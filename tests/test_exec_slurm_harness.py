@@ -8,16 +8,14 @@ a task that dies stops the chain, and submitting again runs only the tasks left.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import submitit  # noqa: F401  the scale extra; missing it fails these tests
-import zstandard
+from exec_kit import curate_command, four_inputs
 
 from cpt.exec import jobstate
 from cpt.exec.graph import Job
@@ -93,23 +91,11 @@ class FakeSlurm:
         return order
 
 
-def _inputs(shared_data: Path, d: Path) -> Path:
-    raw = zstandard.ZstdDecompressor().stream_reader(
-        (shared_data / "neardup/docs.jsonl.zst").open("rb")
-    )
-    lines = io.TextIOWrapper(raw, encoding="utf-8").read().split("\n")[:400]  # JSON: no raw \n
-    d.mkdir()
-    for i in range(4):
-        (d / f"in{i}.jsonl").write_text("\n".join(lines[i * 100 : (i + 1) * 100]) + "\n")
-    return d
-
-
 def test_generated_arrays_run_in_afterok_order_and_resume(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    inp = _inputs(shared_data, tmp_path / "in")
-    exe = os.environ.get("CPT_CURATE_BIN")
-    head = [exe] if exe else [sys.executable, "-m", "cpt.curate"]
+    inp = four_inputs(shared_data, tmp_path / "in")
+    head = curate_command()
     one = tmp_path / "one"
     subprocess.run([*head, "run", "-q", "-i", str(inp), "-o", str(one)], check=True)
     want = jobstate.output_sums(one)

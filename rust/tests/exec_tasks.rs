@@ -74,6 +74,26 @@ fn curate(cmd: &str, in_dir: &Path, out: &Path, extra: &[&str], env: &[(&str, &s
     c.output().unwrap()
 }
 
+/// A run whose task `task` aborts after its work, before its marker (a kill at the worst moment).
+fn run_aborting_in(task: &str, in_dir: &Path, out: &Path, args: &[&str]) {
+    let o = curate(
+        "run",
+        in_dir,
+        out,
+        args,
+        &[("CPT_TEST_ABORT_IN_TASK", task)],
+    );
+    assert!(
+        o.status.code().is_none(),
+        "expected an abort in {task}: {:?}",
+        o.status
+    );
+}
+
+fn marker_path(out: &Path, task: &str) -> PathBuf {
+    out.join(format!(".state/exec/done/{task}.json"))
+}
+
 fn ok(o: &Output) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
@@ -156,19 +176,8 @@ fn sharded_runs_equal_the_one_process_run_and_recover_from_damage() {
     // (and only what is left), and the outputs are the same.
     let killed = dir.path().join("killed");
     let args = ["--tasks", "3"];
-    let o = curate(
-        "run",
-        &in_dir,
-        &killed,
-        &args,
-        &[("CPT_TEST_ABORT_IN_TASK", "write-00001")],
-    );
-    assert!(
-        o.status.code().is_none(),
-        "expected an abort: {:?}",
-        o.status
-    );
-    let marker = |t: &str| killed.join(format!(".state/exec/done/{t}.json"));
+    run_aborting_in("write-00001", &in_dir, &killed, &args);
+    let marker = |t: &str| marker_path(&killed, t);
     assert!(marker("decide").exists() && !marker("write-00001").exists());
     assert!(!killed.join("report.json").exists());
     let before = std::fs::metadata(marker("scan-00000"))
@@ -362,19 +371,8 @@ fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
     // A band task killed after its work, before its marker: the relaunch reruns it.
     let killed = dir.path().join("killed");
     let args = ["--tasks", "3"];
-    let o = curate(
-        "run",
-        &in_dir,
-        &killed,
-        &args,
-        &[("CPT_TEST_ABORT_IN_TASK", "band-00001")],
-    );
-    assert!(
-        o.status.code().is_none(),
-        "expected an abort: {:?}",
-        o.status
-    );
-    let marker = |t: &str| killed.join(format!(".state/exec/done/{t}.json"));
+    run_aborting_in("band-00001", &in_dir, &killed, &args);
+    let marker = |t: &str| marker_path(&killed, t);
     assert!(!marker("band-00001").exists() && !marker("cluster").exists());
     ok(&curate("run", &in_dir, &killed, &args, &[]));
     assert!(files(&killed) == want);
