@@ -32,3 +32,20 @@ def test_tiny_demo_runs_every_stage(tmp_path: Path, capsys) -> None:
     assert 0 < steps_logged[-1]["tokens_by_source"]["licenses"] <= manifest["totals"]["tokens"]
     assert (run / "final" / "model.safetensors").is_file()
     assert (run / "report.md").is_file() and (run / "perplexity.png").is_file()
+
+
+def test_full_demo_recipe_watches_standard_tasks_and_the_probe(tmp_path: Path) -> None:
+    """Issue 15's bar for the full demo: at least two standard lm-eval tasks and the independent
+    probe, all watched by the forgetting monitor (read from the recipe, no model needed)."""
+    from cpt.demo.__main__ import cpt_recipe
+    from cpt.evaluate.lmeval import STANDARD_TASKS
+
+    names = ("domain-train", "general-train", "domain-heldout", "general-heldout", "probe")
+    tokens = {name: tmp_path / name / "manifest.json" for name in names}
+    recipe = cpt_recipe(tmp_path, tmp_path / "tok.json", tokens, tmp_path / "run", False, 40, 2)
+    standard = {p.stem for p in STANDARD_TASKS.rglob("*.yaml")}
+    tasks = recipe["eval"]["lm_eval"]["tasks"]
+    assert len([t for t in tasks if t in standard]) >= 2, tasks
+    assert recipe["eval"]["heldout"]["probe"] == [str(tokens["probe"])]
+    watched = recipe["eval"]["monitor"]["metrics"]
+    assert "ppl/probe" in watched and all(f"lm/{t}/acc" in watched for t in tasks)
