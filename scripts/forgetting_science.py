@@ -225,11 +225,14 @@ def replay_read(work: Path, data: Path, name: str) -> str:
         return f"  {name}: no log at {log}"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     steps = [r for r in records if "alpha_steps" in r]
+    if not steps:
+        return f"  {name}: no step logged yet"
     alphas = [a for r in steps for a in r["alpha_steps"]]
     targets = {t for r in steps for t in r["alpha_target_steps"]}
     consumed = steps[-1]["tokens_by_source"]
     line = (f"  {name}: {len(alphas)} steps, realised alpha per step {sorted(set(alphas))} "
-            f"(target {sorted(targets)}), tokens read {consumed}")  # fmt: skip
+            f"(target {sorted(targets)}), over the run {steps[-1]['alpha_cumulative']:.4f}, "
+            f"tokens read {consumed}")  # fmt: skip
     replay = RUNS[name][3]
     read = consumed.get(REPLAY[replay], 0)
     if read == 0:
