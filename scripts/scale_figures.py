@@ -3,8 +3,9 @@ with the one-process ``cpt-curate run``, with ``--executor local --tasks 1`` and
 and with ``--executor ray --tasks 2`` on a local Ray cluster of 2 workers; then kill -9 a Ray
 worker mid-task, and a submitit-local (Slurm path) task mid-task, and relaunch each.
 
-For every run: wall and CPU seconds (this script's reaped children; not for Ray, whose
-workers are the raylet's), the load, docs/s, sha256 of every output file against the
+For every run: wall and CPU seconds (this script's reaped children; for Ray, whose workers
+are the raylet's, the sum of the task markers' CPU seconds instead), the CPU seconds per stage
+from the markers, the load, docs/s, sha256 of every output file against the
 one-process run, each task's peak RSS from its completion marker against ``--mem-per-task``,
 and the bytes per input document of each kind of intermediate (``.state/exec``) from the sizes
 on disk, with a linear extrapolation to 1 B documents. For the kills: which task was killed
@@ -99,10 +100,14 @@ def measure(out: Path, run: dict[str, Any], mem_budget: int) -> None:
     if marks:
         rss = {t: m["peak_rss"] for t, m in marks.items()}
         by_stage: dict[str, int] = {}
-        for t, b in rss.items():
+        cpu_by_stage: dict[str, float] = {}
+        for t, m in marks.items():
             stage = jobstate.intermediate_kind(Path(t))
-            by_stage[stage] = max(by_stage.get(stage, 0), b)
+            by_stage[stage] = max(by_stage.get(stage, 0), m["peak_rss"])
+            cpu_by_stage[stage] = cpu_by_stage.get(stage, 0.0) + m.get("cpu_seconds", 0.0)
         run["peak_rss_by_stage_mib"] = {s: round(b / 2**20, 1) for s, b in by_stage.items()}
+        run["cpu_s_by_stage"] = {s: round(c, 2) for s, c in cpu_by_stage.items()}
+        run["task_cpu_s"] = round(sum(cpu_by_stage.values()), 2)
         run["max_task_rss_mib"] = round(max(rss.values()) / 2**20, 1)
         run["under_mem_per_task"] = max(rss.values()) <= mem_budget
     sizes = jobstate.intermediate_bytes(out)
@@ -190,8 +195,11 @@ def markdown(res: dict[str, Any], mem: str) -> str:
     ray = res["runs"].get("ray_2_tasks", {})
     if "peak_rss_by_stage_mib" in ray:
         lines += [f"Peak RSS per stage, Ray (one process per task; budget {mem}):", ""]
-        lines += ["| stage | peak RSS MiB |", "|---|---|"]
-        lines += [f"| {s} | {b} |" for s, b in ray["peak_rss_by_stage_mib"].items()]
+        lines += ["| stage | peak RSS MiB | CPU s (all its tasks) |", "|---|---|---|"]
+        cpu = ray.get("cpu_s_by_stage", {})
+        lines += [
+            f"| {s} | {b} | {cpu.get(s, '-')} |" for s, b in ray["peak_rss_by_stage_mib"].items()
+        ]
         lines.append("")
     per_doc = next((r["intermediate_bytes_per_doc"] for r in res["runs"].values()
                     if "intermediate_bytes_per_doc" in r), {})  # fmt: skip
@@ -327,7 +335,10 @@ def main() -> int:
         if saved.exists():
             runs[name] = {k: v for k, v in json.loads(saved.read_text()).items() if k != "_sums"}
             if name.startswith("ray"):  # Ray's workers are not this script's reaped children
-                runs[name]["cpu_s"] = runs[name]["docs_per_cpu_s"] = None
+                r = runs[name]
+                r["cpu_s"] = r.get("task_cpu_s")  # each task's process, from its marker
+                docs = r.get("documents")
+                r["docs_per_cpu_s"] = round(docs / r["cpu_s"], 1) if r["cpu_s"] and docs else None
             if "killed" in runs[name]:  # the relaunch's time covers only the tasks left
                 runs[name]["docs_per_s"] = runs[name]["docs_per_cpu_s"] = None
     res = {

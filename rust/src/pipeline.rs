@@ -242,6 +242,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
         config,
         stages: &stages,
         near: near.as_ref(),
+        batch_bytes: scan::BATCH_BYTES,
     };
     let mut scans: Vec<ScanFile> = par_files(&pool, inputs.len(), |i| {
         let input = &inputs[i];

@@ -306,6 +306,13 @@ fn dry_run_prints_the_task_graph_and_memory_per_task() {
     );
 }
 
+/// The report's `exec` section: per stage, tasks, seconds, CPU seconds, peak RSS, spills.
+fn exec_section(out: &Path) -> serde_json::Value {
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    r["exec"].clone()
+}
+
 /// The report without what depends on where band tables lived (memory, spills).
 fn without_spill_facts(mut r: serde_json::Value) -> serde_json::Value {
     let stats = r["near_dedup"]["stats"].as_object_mut().unwrap();
@@ -353,14 +360,25 @@ fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
         "{edits:?}"
     );
 
-    // A budget so small that every band task spills its table in sorted runs.
+    // A budget so small that every band task spills its table in sorted runs, the cluster
+    // task sorts its links in runs on disk, and the scan and write tasks read in small
+    // batches.
     let spilled = dir.path().join("spilled");
     let small = ["--tasks", "2", "--mem-per-task", "4096", "--threads", "2"];
     ok(&curate("run", &in_dir, &spilled, &small, &[]));
     assert!(
         files(&spilled) == want,
-        "spilled band tables: outputs differ"
+        "spilled band tables and cluster links: outputs differ"
     );
+    let exec = &exec_section(&spilled);
+    assert!(exec["band"]["spill_runs"].as_u64().unwrap() > 0, "{exec}");
+    assert!(
+        exec["cluster"]["spill_runs"].as_u64().unwrap() > 1,
+        "{exec}"
+    );
+    for stage in ["scan", "band", "cluster", "write"] {
+        assert!(exec[stage]["cpu_seconds"].as_f64().unwrap() > 0.0, "{exec}");
+    }
     let got = report(&spilled);
     assert_eq!(got["near_dedup"]["stats"]["spilled"], true);
     assert_eq!(
@@ -377,6 +395,10 @@ fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
     ok(&curate("run", &in_dir, &killed, &args, &[]));
     assert!(files(&killed) == want);
     assert_eq!(report(&killed), want_report);
+    // Without a budget nothing spills.
+    let exec = &exec_section(&killed);
+    assert_eq!(exec["cluster"]["spill_runs"], 0, "{exec}");
+    assert_eq!(exec["band"]["spill_runs"], 0, "{exec}");
 
     // A band output removed mid-job: the cluster task names it and the task to relaunch;
     // a relaunched run reruns only that band, the cluster and what follows.

@@ -3,6 +3,7 @@
 pub mod bandtable;
 pub mod batch;
 pub mod exact;
+pub mod extsort;
 pub mod lsh;
 pub mod minhash;
 pub mod neardup;

@@ -77,6 +77,50 @@ pub struct Marker {
     /// Peak resident memory of the process that ran the task, when it ended (bytes; the
     /// whole process's for the local executor, which runs every task in one process).
     pub peak_rss: u64,
+    /// CPU seconds (user + system, every thread) of the task: from the process's start
+    /// when it is the first task the process runs (an executor's one-task process),
+    /// else the difference around the task (the local executor's later tasks).
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// Sorted runs the task spilled to disk under its budget (band tables, cluster links).
+    #[serde(default)]
+    pub spill_runs: u64,
+}
+
+/// What a task's marker records about its run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskFacts {
+    pub seconds: f64,
+    pub cpu_seconds: f64,
+    pub spill_runs: u64,
+}
+
+/// The CPU clock of one task (see [`Marker::cpu_seconds`]).
+pub struct TaskCpu(f64);
+
+/// Whether this process has started a task before (the first counts from process start).
+static TASK_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl TaskCpu {
+    pub fn start() -> TaskCpu {
+        let first = !TASK_STARTED.swap(true, std::sync::atomic::Ordering::Relaxed);
+        TaskCpu(if first { 0.0 } else { process_cpu_seconds() })
+    }
+    pub fn seconds(&self) -> f64 {
+        (process_cpu_seconds() - self.0).max(0.0)
+    }
+}
+
+/// User + system CPU seconds of this process so far, all threads (`getrusage`).
+pub fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }
 
 impl JobPlan {
@@ -235,12 +279,14 @@ impl JobPlan {
         Ok((m.job == self.job).then_some(m))
     }
 
-    pub fn mark_done(&self, task: &str, seconds: f64) -> Result<()> {
+    pub fn mark_done(&self, task: &str, facts: TaskFacts) -> Result<()> {
         let m = Marker {
             job: self.job.clone(),
             task: task.to_string(),
-            seconds,
+            seconds: facts.seconds,
             peak_rss: peak_rss(),
+            cpu_seconds: facts.cpu_seconds,
+            spill_runs: facts.spill_runs,
         };
         write_atomic(
             &self.marker_path(task),

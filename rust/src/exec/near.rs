@@ -17,9 +17,10 @@ use super::codec::{decode_decisions, encode_decisions, DecideParts};
 use super::tasks::{decoded, load_scan, read_or_unmark, TaskEnv};
 use super::{frame, JobPlan};
 use crate::dedup::bandtable::BandTables;
-use crate::dedup::neardup::{dense_doc, LeU32s, TableFacts};
+use crate::dedup::extsort::{ExtSort, Record};
+use crate::dedup::neardup::{dense_doc, link_members, LeU32s, TableFacts};
 use crate::dedup::NearDup;
-use crate::pipeline::state::{ScanFile, ScanVerdict};
+use crate::pipeline::state::{ScanFile, ScanRecord, ScanVerdict};
 use crate::report::StageTiming;
 use crate::stage::{Decision, Rejection};
 use crate::{Error, Result};
@@ -28,52 +29,83 @@ use std::collections::HashMap;
 type Parse<T> = std::result::Result<T, String>;
 use std::time::Instant;
 
-/// Take the sketches out of one file's scan records: the payload of each band's entry
-/// file (count, then record u32 + band hash u64 per document the scan kept that has
-/// shingles) and of the shingle-set file (count, then record u32, set length u32 and the
-/// set's bytes), ready to be framed.
-pub fn split_sketches(nd: &NearDup, file: &str, scan: &mut ScanFile) -> Result<Vec<Vec<u8>>> {
-    let bands = nd.bands();
-    let mut out: Vec<Vec<u8>> = vec![0u64.to_le_bytes().to_vec(); bands + 1];
-    let mut counts = vec![0u64; bands + 1];
-    let checked = nd.check() != crate::dedup::neardup::Check::None;
-    for (r, rec) in scan.records.iter_mut().enumerate() {
+/// Moves the sketches out of one file's scan records, batch by batch as the scan makes
+/// them: the payload of each band's entry file (count, then record u32 + band hash u64 per
+/// document the scan kept that has shingles) and of the shingle-set file (count, then
+/// record u32, set length u32 and the set's bytes), ready to be framed.
+pub struct SketchSplit<'a> {
+    nd: &'a NearDup,
+    file: &'a str,
+    out: Vec<Vec<u8>>,
+    counts: Vec<u64>,
+    checked: bool,
+}
+
+impl<'a> SketchSplit<'a> {
+    pub fn new(nd: &'a NearDup, file: &'a str) -> Self {
+        let parts = nd.bands() + 1;
+        SketchSplit {
+            nd,
+            file,
+            out: vec![0u64.to_le_bytes().to_vec(); parts],
+            counts: vec![0; parts],
+            checked: nd.check() != crate::dedup::neardup::Check::None,
+        }
+    }
+
+    /// Take the sketch of record `r` of the file.
+    pub fn add(&mut self, r: usize, rec: &mut ScanRecord) -> Result<()> {
         let sketch = rec.sketch.take();
         if rec.verdict != ScanVerdict::Keep {
-            continue;
+            return Ok(());
         }
         let record = u32::try_from(r).map_err(|_| {
             Error::Config(format!(
-                "{file}: more than 2^32 documents in one input file"
+                "{}: more than 2^32 documents in one input file",
+                self.file
             ))
         })?;
         let Some(sketch) = sketch else {
             return Err(Error::Config(format!(
-                "{file}: line {}: kept by the scan but has no near-dup sketch",
-                rec.line
+                "{}: line {}: kept by the scan but has no near-dup sketch",
+                self.file, rec.line
             )));
         };
-        let (hashes, set) = nd.sketch_parts(&sketch, r as u64)?;
+        let (hashes, set) = self.nd.sketch_parts(&sketch, r as u64)?;
         if let Some(hashes) = hashes {
             for (b, h) in hashes.chunks_exact(8).enumerate() {
-                out[b].extend_from_slice(&record.to_le_bytes());
-                out[b].extend_from_slice(h);
-                counts[b] += 1;
+                self.out[b].extend_from_slice(&record.to_le_bytes());
+                self.out[b].extend_from_slice(h);
+                self.counts[b] += 1;
             }
         }
-        if checked {
-            let sets = &mut out[bands];
+        if self.checked {
+            let sets = self.out.last_mut().expect("a set payload");
             sets.extend_from_slice(&record.to_le_bytes());
             #[allow(clippy::cast_possible_truncation)] // a set of u32s from one sketch
             sets.extend_from_slice(&((set.len() / 4) as u32).to_le_bytes());
             sets.extend_from_slice(set);
-            counts[bands] += 1;
+            *self.counts.last_mut().expect("a set count") += 1;
         }
+        Ok(())
     }
-    for (payload, n) in out.iter_mut().zip(counts) {
-        payload[..8].copy_from_slice(&n.to_le_bytes());
+
+    /// The band payloads, then the set payload.
+    pub fn finish(mut self) -> Vec<Vec<u8>> {
+        for (payload, n) in self.out.iter_mut().zip(self.counts) {
+            payload[..8].copy_from_slice(&n.to_le_bytes());
+        }
+        self.out
     }
-    Ok(out)
+}
+
+/// Take the sketches out of a whole file's scan records ([`SketchSplit`]).
+pub fn split_sketches(nd: &NearDup, file: &str, scan: &mut ScanFile) -> Result<Vec<Vec<u8>>> {
+    let mut split = SketchSplit::new(nd, file);
+    for (r, rec) in scan.records.iter_mut().enumerate() {
+        split.add(r, rec)?;
+    }
+    Ok(split.finish())
 }
 
 fn u32_at(b: &[u8], at: usize) -> Parse<u32> {
@@ -160,8 +192,8 @@ fn for_each_candidate(plan: &JobPlan, mut f: impl FnMut(Visit) -> Result<()>) ->
 }
 
 /// Band task `b`: its band's candidate links among the documents kept before near-dup,
-/// checked, as `band-BBBBB.bin`.
-pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<()> {
+/// checked, as `band-BBBBB.bin`. Returns the number of table runs spilled.
+pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<u64> {
     let (config, plan) = (env.config, env.plan);
     let nd = NearDup::new(&config.minhash)?;
     // Half the task's budget for band entries (12 bytes a document); the rest is the
@@ -228,7 +260,8 @@ pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<()> {
         out.extend_from_slice(&b.to_le_bytes());
         out.push(u8::from(ok));
     }
-    frame::write(&plan.band_path(b), &plan.job, &format!("band-{b:05}"), &out)
+    frame::write(&plan.band_path(b), &plan.job, &format!("band-{b:05}"), &out)?;
+    Ok(facts.spill_runs)
 }
 
 /// The shingle sets of the documents `links` name: (sorted dense docs, their sets).
@@ -269,26 +302,22 @@ fn load_sets_of(plan: &JobPlan, links: &[(u32, u32)]) -> Result<(Vec<u32>, Vec<V
     Ok((members, sets))
 }
 
-/// One band task's output.
-struct BandOut {
+/// A band task's counts, read before its links.
+struct BandHead {
     docs: u64,
     empty: u64,
     facts: TableFacts,
-    links: Vec<(u32, u32, bool)>,
 }
 
-fn decode_band(b: &[u8]) -> Parse<BandOut> {
-    let n = usize::try_from(u64_at(b, 33)?).map_err(|e| e.to_string())?;
-    if b.len() != 41 + 9 * n {
-        return Err(format!("{n} links do not fill {} bytes", b.len()));
+const BAND_HEAD: usize = 41;
+const LINK_BYTES: usize = 9;
+
+fn decode_band_head(b: &[u8]) -> Parse<BandHead> {
+    let links = usize::try_from(u64_at(b, 33)?).map_err(|e| e.to_string())?;
+    if b.len() != BAND_HEAD + LINK_BYTES * links {
+        return Err(format!("{links} links do not fill {} bytes", b.len()));
     }
-    let links = (0..n)
-        .map(|i| {
-            let at = 41 + 9 * i;
-            Ok((u32_at(b, at)?, u32_at(b, at + 4)?, b[at + 8] != 0))
-        })
-        .collect::<Parse<_>>()?;
-    Ok(BandOut {
+    Ok(BandHead {
         docs: u64_at(b, 0)?,
         empty: u64_at(b, 8)?,
         facts: TableFacts {
@@ -296,25 +325,71 @@ fn decode_band(b: &[u8]) -> Parse<BandOut> {
             spill_runs: u64_at(b, 24)?,
             spilled: b[32] != 0,
         },
-        links,
     })
 }
 
+/// A candidate link as the cluster task sorts it: by later document, then earlier, the
+/// order the union meets them in; `ok` whether it passed the check (the same in every
+/// band that found it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Link {
+    later: u32,
+    earlier: u32,
+    ok: bool,
+}
+
+impl Record for Link {
+    const BYTES: usize = LINK_BYTES;
+    /// As in a band file: earlier, later, ok.
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.earlier.to_le_bytes());
+        out.extend_from_slice(&self.later.to_le_bytes());
+        out.push(u8::from(self.ok));
+    }
+    fn get(b: &[u8]) -> Self {
+        let u = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        Link {
+            later: u(4),
+            earlier: u(0),
+            ok: b[8] != 0,
+        }
+    }
+}
+
+/// The merged links, each pair once (a pair found by several bands is one candidate).
+fn distinct(links: &ExtSort<Link>) -> Result<impl Iterator<Item = Result<Link>> + '_> {
+    let mut last = None;
+    Ok(links.merged()?.filter(move |l| match l {
+        Ok(l) if last == Some((l.later, l.earlier)) => false,
+        Ok(l) => {
+            last = Some((l.later, l.earlier));
+            true
+        }
+        Err(_) => true,
+    }))
+}
+
 /// The cluster task: every band's links merged and unioned; each scan task's decisions
-/// (`decisions-KKKKK.bin`) and the stage's report part (`cluster.bin`).
-pub fn cluster_task(env: &TaskEnv<'_>) -> Result<()> {
+/// (`decisions-KKKKK.bin`) and the stage's report part (`cluster.bin`). The links are
+/// sorted externally under a quarter of the task's budget (spilled runs, one k-way
+/// merge, read twice: once for the members, once for the union), so what stays in memory
+/// grows with the linked documents only (union-find 20 bytes each, removed documents 16
+/// bytes and their kept documents' ids) plus one band file and one scan file at a time.
+/// Returns the number of runs spilled.
+pub fn cluster_task(env: &TaskEnv<'_>) -> Result<u64> {
     let (config, plan) = (env.config, env.plan);
     let started = Instant::now();
     let nd = NearDup::new(&config.minhash)?;
-    let mut links: Vec<(u32, u32, bool)> = Vec::new();
+    let budget = plan.mem_budget()?.map(|m| m / 4);
+    let mut links: ExtSort<Link> = ExtSort::new(budget, &plan.dir());
     let mut facts = TableFacts::default();
     let mut counts = None;
     for b in 0..plan.bands {
         let task = format!("band-{b:05}");
         let path = plan.band_path(b);
         let bytes = read_or_unmark(plan, &path, &task)?;
-        let out = decoded(plan, &path, &task, decode_band(&bytes))?;
-        if *counts.get_or_insert((out.docs, out.empty)) != (out.docs, out.empty) {
+        let head = decoded(plan, &path, &task, decode_band_head(&bytes))?;
+        if *counts.get_or_insert((head.docs, head.empty)) != (head.docs, head.empty) {
             return decoded(
                 plan,
                 &path,
@@ -322,23 +397,32 @@ pub fn cluster_task(env: &TaskEnv<'_>) -> Result<()> {
                 Err("counts differ from band 0's".into()),
             );
         }
-        facts.peak_bytes += out.facts.peak_bytes;
-        facts.spilled |= out.facts.spilled;
-        facts.spill_runs += out.facts.spill_runs;
-        links.extend(out.links);
+        facts.peak_bytes += head.facts.peak_bytes;
+        facts.spilled |= head.facts.spilled;
+        facts.spill_runs += head.facts.spill_runs;
+        for l in bytes[BAND_HEAD..].chunks_exact(LINK_BYTES) {
+            links.push(Link::get(l))?;
+        }
     }
+    links.finish();
     let (docs, empty) = counts.unwrap_or_default();
-    // A pair found in several bands is one candidate (its check is the same in each).
-    links.sort_unstable();
-    links.dedup();
-    let verified = links.iter().filter(|l| l.2).count() as u64;
-    let candidates = links.len() as u64;
-    let accepted = links
-        .into_iter()
-        .filter(|l| l.2)
-        .map(|l| (l.0, l.1))
-        .collect();
-    let clustering = env.pool.install(|| nd.union_links(accepted));
+    let (mut candidates, mut verified) = (0u64, 0u64);
+    for l in distinct(&links)? {
+        candidates += 1;
+        verified += u64::from(l?.ok);
+    }
+    let accepted = || -> Result<_> {
+        Ok(distinct(&links)?.filter_map(|l| match l {
+            Ok(l) if !l.ok => None,
+            Ok(l) => Some(Ok((l.earlier, l.later))),
+            Err(e) => Some(Err(e)),
+        }))
+    };
+    let members = link_members(accepted()?)?;
+    let clustering = nd.union_ordered(&members, accepted()?)?;
+    drop(members);
+    let spill_runs = links.spill_runs();
+    drop(links);
     let stats = nd.stats_of(docs, empty, candidates, verified, &clustering, facts);
     let mut kept_ids: HashMap<u32, String> = clustering
         .duplicates
@@ -388,7 +472,8 @@ pub fn cluster_task(env: &TaskEnv<'_>) -> Result<()> {
         )],
     };
     let json = serde_json::to_vec(&parts).expect("near parts serialize");
-    frame::write(&plan.cluster_path(), &plan.job, "cluster", &json)
+    frame::write(&plan.cluster_path(), &plan.job, "cluster", &json)?;
+    Ok(spill_runs)
 }
 
 #[cfg(test)]

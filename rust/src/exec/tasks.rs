@@ -26,6 +26,9 @@ pub struct TaskEnv<'a> {
 pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
     let plan = env.plan;
     let started = Instant::now();
+    let cpu = super::TaskCpu::start();
+    // Runs spilled to disk by the task (band tables, the cluster's link sort).
+    let mut spill_runs = 0;
     if id == "init" {
         plan.init(env.opts.overwrite)?;
     } else {
@@ -38,11 +41,11 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
         };
         match id.split_once('-') {
             None if id == "decide" => decide_task(env)?,
-            None if id == "cluster" && plan.bands > 0 => near::cluster_task(env)?,
+            None if id == "cluster" && plan.bands > 0 => spill_runs = near::cluster_task(env)?,
             None if id == "finish" => finish_task(env)?,
             Some(("scan", k)) => scan_task(env, numbered(k, plan.tasks())?)?,
             Some(("exact", p)) => exact::exact_task(env, numbered(p, plan.exact_partitions())?)?,
-            Some(("band", b)) => near::band_task(env, numbered(b, plan.bands)?)?,
+            Some(("band", b)) => spill_runs = near::band_task(env, numbered(b, plan.bands)?)?,
             Some(("write", k)) => write_task(env, numbered(k, plan.tasks())?)?,
             _ => return Err(unknown(plan, id)),
         }
@@ -51,7 +54,14 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
         // Test hook: die after the task's work, before its marker (kill -9 tests).
         std::process::abort();
     }
-    plan.mark_done(id, started.elapsed().as_secs_f64())
+    plan.mark_done(
+        id,
+        super::TaskFacts {
+            seconds: started.elapsed().as_secs_f64(),
+            cpu_seconds: cpu.seconds(),
+            spill_runs,
+        },
+    )
 }
 
 fn unknown(plan: &JobPlan, id: &str) -> Error {
@@ -82,15 +92,32 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
         config,
         stages: &stages,
         near: near.as_ref(),
+        batch_bytes: scan::batch_bytes(plan.mem_budget()?),
     };
     let task = format!("scan-{k:05}");
     // One file's records in memory at a time: each goes to disk before the next is read.
     for i in plan.groups[k].clone() {
-        let mut s = env.pool.install(|| scanner.scan(&plan.inputs[i], |_| {}))?;
-        if let Some(nd) = &near {
-            // The sketches go to per-band files, so the decide task never holds them.
-            let name = plan.inputs[i].path.display().to_string();
-            let mut parts = near::split_sketches(nd, &name, &mut s)?;
+        let name = plan.inputs[i].path.display().to_string();
+        // The sketches leave each batch for per-band payloads (12 bytes a band instead of
+        // the whole sketch), so the decide task never holds them and this one holds them
+        // one batch at a time.
+        let mut split = near.as_ref().map(|nd| near::SketchSplit::new(nd, &name));
+        let s = env.pool.install(|| {
+            scanner.scan_batches(
+                &plan.inputs[i],
+                |_| {},
+                |first, recs| {
+                    if let Some(split) = &mut split {
+                        for (j, rec) in recs.iter_mut().enumerate() {
+                            split.add(first + j, rec)?;
+                        }
+                    }
+                    Ok(())
+                },
+            )
+        })?;
+        if let (Some(nd), Some(split)) = (&near, split) {
+            let mut parts = split.finish();
             let sets = parts.pop().expect("a set payload");
             for (b, payload) in parts.iter().enumerate() {
                 frame::write(&plan.band_entries_path(b, i), &plan.job, &task, payload)?;
@@ -196,7 +223,7 @@ fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
             .find(|s| s.0 == "exact")
             .map(|s| s.1)
             .unwrap_or_default();
-        let (secs, _) = stage_marks(plan, &ids)?;
+        let secs = stage_marks(plan, &ids)?.seconds;
         let (d, section, summary, timing) = exact::apply(&found, &scans, secs);
         (d, Some((section, summary, timing)))
     } else {
@@ -264,7 +291,8 @@ fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     let state = plan.state();
     let writers = write_stages(config, &state.dir)?;
     let decisions = load_decisions(plan, k)?;
-    let writer = write::FileWriter::for_output(config, &writers, &plan.output)?;
+    let mut writer = write::FileWriter::for_output(config, &writers, &plan.output)?;
+    writer.batch_bytes = scan::batch_bytes(plan.mem_budget()?);
     let mut stats: WriteParts = Vec::new();
     for (j, i) in plan.groups[k].clone().enumerate() {
         let scan = load_scan(plan, i)?;
@@ -295,17 +323,26 @@ fn load_parts(plan: &JobPlan, path: &std::path::Path, task: &str) -> Result<Deci
     )
 }
 
-/// Sum of the seconds and the largest peak RSS of a stage's task markers.
-fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<(f64, u64)> {
-    let mut secs = 0.0;
-    let mut rss = 0;
+/// A stage's task markers: summed seconds, CPU seconds and spilled runs, largest peak RSS.
+#[derive(Default)]
+struct StageMarks {
+    seconds: f64,
+    cpu_seconds: f64,
+    peak_rss: u64,
+    spill_runs: u64,
+}
+
+fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<StageMarks> {
+    let mut s = StageMarks::default();
     for id in ids {
         if let Some(m) = plan.done(id)? {
-            secs += m.seconds;
-            rss = rss.max(m.peak_rss);
+            s.seconds += m.seconds;
+            s.cpu_seconds += m.cpu_seconds;
+            s.peak_rss = s.peak_rss.max(m.peak_rss);
+            s.spill_runs += m.spill_runs;
         }
     }
-    Ok((secs, rss))
+    Ok(s)
 }
 
 fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
@@ -345,12 +382,18 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         if stage == "init" || stage == "finish" {
             continue;
         }
-        let (secs, rss) = stage_marks(plan, &ids)?;
+        let m = stage_marks(plan, &ids)?;
         exec.insert(
             stage.to_string(),
-            serde_json::json!({"tasks": ids.len(), "seconds": secs, "peak_rss_bytes": rss}),
+            serde_json::json!({
+                "tasks": ids.len(),
+                "seconds": m.seconds,
+                "cpu_seconds": m.cpu_seconds,
+                "peak_rss_bytes": m.peak_rss,
+                "spill_runs": m.spill_runs,
+            }),
         );
-        seconds.insert(stage, secs);
+        seconds.insert(stage, m.seconds);
     }
     let timing = |stages: &[&str]| {
         let secs = stages.iter().filter_map(|s| seconds.get(s)).sum();
@@ -393,8 +436,14 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     )
 }
 
+/// What any task process holds before its work: the binary, the thread pool, the
+/// allocator's arenas (measured: an `init` task's peak RSS).
+const PROCESS_BASE: u64 = 6 << 20;
+
 /// Estimated peak memory per task of each stage (bytes). From the scan intermediates'
-/// sizes once they exist, else from the input size at an assumed 1 KiB per document.
+/// sizes once they exist, else from the input size at an assumed 1 KiB per document;
+/// the candidate links from the band outputs once they exist, else a guess of one link
+/// per four documents per band.
 pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
     // Scan records without sketches (the scan moves them to band files).
     let per_doc_guess = 72;
@@ -404,28 +453,25 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
             |m| m.len(),
         )
     };
-    let docs: u64 = plan.inputs.iter().map(|f| f.size.div_ceil(1024)).sum();
+    let file_docs = |file: usize| plan.inputs[file].size.div_ceil(1024);
+    let docs: u64 = (0..plan.inputs.len()).map(file_docs).sum();
     let all: u64 = (0..plan.inputs.len()).map(records).sum();
-    let largest = plan
-        .groups
-        .iter()
-        .map(|g| g.clone().map(records).sum::<u64>())
-        .max()
-        .unwrap_or(0);
+    let largest_file = (0..plan.inputs.len()).map(records).max().unwrap_or(0);
+    let largest_file_docs = (0..plan.inputs.len()).map(file_docs).max().unwrap_or(0);
     let largest_docs = plan
         .groups
         .iter()
-        .map(|g| {
-            g.clone()
-                .map(|i| plan.inputs[i].size.div_ceil(1024))
-                .sum::<u64>()
-        })
+        .map(|g| g.clone().map(file_docs).sum::<u64>())
         .max()
         .unwrap_or(0);
-    let batch = 2 * scan::BATCH_BYTES as u64;
+    let budget = plan.mem_per_task;
+    let under = |need: u64, share: u64| budget.map_or(need, |m| need.min(m / share));
+    // A batch's line bytes, held about three times (lines, records or output, buffers).
+    let batch = 3 * scan::batch_bytes(budget) as u64;
     let tokenizer = if config.tokenize.enabled { 64 << 20 } else { 0 };
     let sketch = if config.minhash.enabled {
-        // One file's band entries and shingle sets before they are written.
+        // One file's band entries and shingle sets before they are written (the
+        // sketches themselves leave each batch).
         let set = if config.minhash.verify {
             2048
         } else if config.minhash.sample_check {
@@ -433,31 +479,54 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
         } else {
             0
         };
-        (12 * plan.bands as u64 + set) * largest_docs
+        (12 * plan.bands as u64 + set) * largest_file_docs
     } else {
         0
     };
-    let mut est = vec![("init", 1 << 20), ("scan", largest + batch + sketch)];
+    let base = PROCESS_BASE;
+    let mut est = vec![
+        ("init", base),
+        ("scan", base + largest_file + batch + sketch),
+    ];
     if plan.exact {
         // A partition's keys in the first-wins index (key, position, size, map slack),
         // and one file's entries.
         let p = plan.exact_partitions() as u64;
-        est.push(("exact", docs.div_ceil(p) * 64 + largest_docs * 40));
+        est.push((
+            "exact",
+            base + docs.div_ceil(p) * 64 + largest_file_docs * 40,
+        ));
     }
     est.push(("decide", all + all / 2));
     if plan.bands > 0 {
+        let band_links = |b: usize| {
+            std::fs::metadata(plan.band_path(b))
+                .map_or(docs / 4, |m| m.len().saturating_sub(64) / 9)
+        };
+        let links: u64 = (0..plan.bands).map(band_links).sum();
+        let most = (0..plan.bands).map(band_links).max().unwrap_or(0);
         // Band entries (12 bytes a document, spilled past half the budget), one scan
-        // task's decisions, and the links with their members' shingle sets.
-        let entries = 12 * docs;
-        let held = plan.mem_per_task.map_or(entries, |m| entries.min(m / 2));
-        let links = docs / 4 * 12;
-        est.push(("band", held + 8 * largest_docs + links));
+        // task's decisions and one file's entries, and the band's links (8 bytes each,
+        // with their check flags and members' shingle sets).
+        let entries = under(12 * docs, 2);
+        est.push((
+            "band",
+            base + entries + 8 * largest_docs + 16 * largest_file_docs + 16 * most,
+        ));
+        // Links sorted under a quarter of the budget (12 bytes each in memory), one band
+        // file (9 bytes a link), the union-find over linked documents (at most two per
+        // link: 20 bytes each, and 16 bytes a removed document with its kept id), one
+        // scan task's decisions and one file's records.
+        let members = (2 * links).min(docs);
         est.push((
             "cluster",
-            largest + 8 * largest_docs + links * plan.bands as u64,
+            base + under(12 * links, 4) + 9 * most + 36 * members + 8 * largest_docs + largest_file,
         ));
     }
-    est.push(("write", largest + batch + (2 << 20) + tokenizer));
+    est.push((
+        "write",
+        base + largest_file + 8 * largest_docs + batch + (2 << 20) + tokenizer,
+    ));
     est.push(("finish", all + tokenizer));
     est
 }

@@ -18,6 +18,9 @@ pub struct Scanner<'a> {
     pub stages: &'a ScanStages,
     /// Near-dup sketching, when `minhash.enabled` (one per job, shared by all threads).
     pub near: Option<&'a NearDup>,
+    /// Line bytes read before a batch is processed ([`BATCH_BYTES`], or less under a
+    /// task's memory budget: [`batch_bytes`]).
+    pub batch_bytes: usize,
 }
 
 /// Lines are read sequentially and processed in parallel batches of this many bytes
@@ -25,9 +28,31 @@ pub struct Scanner<'a> {
 pub(crate) const BATCH_BYTES: usize = 8 << 20;
 pub(crate) const BATCH_LINES: usize = 2048;
 
+/// The batch size under a task's memory budget: a sixteenth of it (a batch's line bytes
+/// are held about three times over: the lines, their records or output lines, and the
+/// writer's buffers), between 64 KiB and [`BATCH_BYTES`]. Batches change no output.
+pub fn batch_bytes(budget: Option<u64>) -> usize {
+    budget.map_or(BATCH_BYTES, |b| {
+        usize::try_from(b / 16)
+            .unwrap_or(BATCH_BYTES)
+            .clamp(64 << 10, BATCH_BYTES)
+    })
+}
+
 impl Scanner<'_> {
     /// Scan one file; `progress` gets the file bytes (compressed) consumed since its last call.
-    pub fn scan(&self, input: &InputFile, mut progress: impl FnMut(u64)) -> Result<ScanFile> {
+    pub fn scan(&self, input: &InputFile, progress: impl FnMut(u64)) -> Result<ScanFile> {
+        self.scan_batches(input, progress, |_, _| Ok(()))
+    }
+
+    /// [`Scanner::scan`], handing each batch's records (and the index of its first) to
+    /// `batch` as they are made, so a caller can move bulky parts (sketches) out early.
+    pub fn scan_batches(
+        &self,
+        input: &InputFile,
+        mut progress: impl FnMut(u64),
+        mut batch: impl FnMut(usize, &mut [ScanRecord]) -> Result<()>,
+    ) -> Result<ScanFile> {
         let stem = input.id_prefix.as_str();
         let mut reader = RecordReader::open(&input.path)?;
         let mut out = ScanFile {
@@ -52,14 +77,16 @@ impl Scanner<'_> {
                     lines.push((line.number, start, bytes.len()));
                 }
             }
-            if end || bytes.len() >= BATCH_BYTES || lines.len() >= BATCH_LINES {
+            if end || bytes.len() >= self.batch_bytes || lines.len() >= BATCH_LINES {
                 lines
                     .par_iter()
                     .map(|&(number, a, b)| self.line_record(input, stem, number, &bytes[a..b]))
                     .collect_into_vec(&mut results);
+                let first = out.records.len();
                 for r in results.drain(..) {
                     out.records.push(r?);
                 }
+                batch(first, &mut out.records[first..])?;
                 let consumed = reader.consumed().min(input.size);
                 progress(consumed - reported);
                 reported = consumed;

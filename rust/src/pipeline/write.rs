@@ -139,6 +139,8 @@ pub struct FileWriter<'a> {
     pub rejected_dir: PathBuf,
     /// Where kept documents' attribute lines go; `None` when the job computes none.
     pub attributes_dir: Option<PathBuf>,
+    /// Line bytes per parallel batch (`scan::batch_bytes` under a task's budget).
+    pub batch_bytes: usize,
 }
 
 impl<'a> FileWriter<'a> {
@@ -159,6 +161,7 @@ impl<'a> FileWriter<'a> {
             kept_dir: output.join("kept"),
             rejected_dir: output.join("rejected"),
             attributes_dir,
+            batch_bytes: BATCH_BYTES,
         })
     }
 
@@ -217,7 +220,7 @@ impl<'a> FileWriter<'a> {
                     batch.push((line.number, line.bytes.to_vec(), decision, rec));
                 }
             }
-            if end || batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_LINES {
+            if end || batch_bytes >= self.batch_bytes || batch.len() >= BATCH_LINES {
                 let outs: Vec<Result<Output>> = batch
                     .par_iter()
                     .map(|(number, bytes, decision, _)| {

@@ -132,17 +132,28 @@ impl NearDup {
     /// Union the accepted links (any order, no repeats) into clusters. The union-find
     /// holds only the documents that appear in a link, never the whole job.
     pub fn union_links(&self, mut accepted: Vec<(u32, u32)>) -> Clustering {
-        let mut members: Vec<u32> = accepted.iter().flat_map(|&(a, b)| [a, b]).collect();
-        members.par_sort_unstable();
-        members.dedup();
-        #[allow(clippy::cast_possible_truncation)] // members.len() <= 2 x links, dense u32s
-        let local = |d: u32| members.binary_search(&d).expect("a link's member") as u32;
+        let members = link_members(accepted.iter().map(|&l| Ok(l))).expect("links in memory");
         // Union in the order a streaming pass would meet the pairs (by later doc, then
         // earlier), so the cluster-size guard is deterministic too.
         accepted.par_sort_unstable_by_key(|&(a, b)| (b, a));
+        self.union_ordered(&members, accepted.into_iter().map(Ok))
+            .expect("links in memory")
+    }
+
+    /// Union links (earlier doc, later doc) met in (later, earlier) order, without
+    /// repeats, over `members` (their documents, ascending: [`link_members`]). The links
+    /// may stream from disk; only the union-find over the members is held.
+    pub fn union_ordered(
+        &self,
+        members: &[u32],
+        links: impl Iterator<Item = Result<(u32, u32)>>,
+    ) -> Result<Clustering> {
+        #[allow(clippy::cast_possible_truncation)] // members.len() <= 2 x links, dense u32s
+        let local = |d: u32| members.binary_search(&d).expect("a link's member") as u32;
         let mut uf = UnionFind::new(members.len());
         let mut out = Clustering::default();
-        for (a, b) in accepted {
+        for link in links {
+            let (a, b) = link?;
             let (ra, rb) = (uf.find(local(a)), uf.find(local(b)));
             if ra == rb {
                 continue;
@@ -180,7 +191,7 @@ impl NearDup {
                 ));
             }
         }
-        out
+        Ok(out)
     }
 
     /// The report's counters of a clustering run over `docs` documents.
@@ -219,6 +230,26 @@ impl NearDup {
             spill_runs: tables.spill_runs,
         }
     }
+}
+
+/// The documents that `links` name, ascending and distinct. Held compacted as they come
+/// (sorted and deduplicated whenever the buffer doubles), so it stays near the number of
+/// distinct members however many links stream by.
+pub fn link_members(links: impl Iterator<Item = Result<(u32, u32)>>) -> Result<Vec<u32>> {
+    let mut members: Vec<u32> = Vec::new();
+    let mut compacted = 0;
+    for link in links {
+        let (a, b) = link?;
+        members.extend([a, b]);
+        if members.len() >= 2 * compacted.max(1 << 16) {
+            members.par_sort_unstable();
+            members.dedup();
+            compacted = members.len();
+        }
+    }
+    members.par_sort_unstable();
+    members.dedup();
+    Ok(members)
 }
 
 /// The dense number of the `n`-th clustered document.

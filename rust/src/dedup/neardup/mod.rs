@@ -8,7 +8,7 @@ mod cluster;
 mod similarity;
 mod sketch;
 
-pub use cluster::{dense_doc, Clustering, TableFacts};
+pub use cluster::{dense_doc, link_members, Clustering, TableFacts};
 pub use similarity::{exact_jaccard, LeU32s, SortedU32s};
 
 use std::collections::BTreeMap;
