@@ -113,9 +113,14 @@ impl TaskCpu {
 
 /// User + system CPU seconds of this process so far, all threads (`getrusage`).
 pub fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+    // SAFETY: an all-zero rusage is a valid value, and getrusage only writes the struct
+    // it is given.
+    let (u, rc) = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        let rc = libc::getrusage(libc::RUSAGE_SELF, &raw mut u);
+        (u, rc)
+    };
+    if rc != 0 {
         return 0.0;
     }
     #[allow(clippy::cast_precision_loss)]
