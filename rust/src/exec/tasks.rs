@@ -7,6 +7,7 @@ use super::{exact, frame, near, JobPlan};
 use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::pipeline::state::ScanFile;
+use crate::pipeline::tally::{DuplicateIds, Tally};
 use crate::pipeline::{decide, scan, write, RunOptions};
 use crate::report::{StageTiming, Timings};
 use crate::stage::decide::DecideEnv;
@@ -37,7 +38,7 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
                 .ok_or_else(|| unknown(plan, id))
         };
         match id.split_once('-') {
-            None if id == "decide" => decide_task(env)?,
+            None if id == "decide" => super::decide::decide_task(env)?,
             None if id == "cluster" && plan.bands > 0 => near::cluster_task(env)?,
             None if id == "finish" => finish_task(env)?,
             Some(("scan", k)) => scan_task(env, numbered(k, plan.tasks())?)?,
@@ -154,100 +155,6 @@ pub(super) fn load_scan(plan: &JobPlan, file: usize) -> Result<ScanFile> {
     Ok(s)
 }
 
-fn load_all_scans(plan: &JobPlan) -> Result<Vec<ScanFile>> {
-    (0..plan.inputs.len()).map(|i| load_scan(plan, i)).collect()
-}
-
-fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
-    let (config, plan) = (env.config, env.plan);
-    // With near-dup on, its band and cluster tasks run it after this one (it is the
-    // last decide stage), over the decisions written here.
-    let near_name = crate::pipeline::near::STAGE.name;
-    let mut deciders = decide_stages(config)?;
-    if plan.bands > 0 {
-        if deciders.last().map(|d| d.name()) != Some(near_name) {
-            return Err(Error::Config(
-                "the task graph runs near-dup last among the decide stages".into(),
-            ));
-        }
-        deciders.pop();
-    }
-    // Exact dedup ran in the exact tasks (it is the first decide stage).
-    let exact_name = crate::dedup::exact::STAGE.name;
-    if plan.exact {
-        if deciders.first().map(|d| d.name()) != Some(exact_name) {
-            return Err(Error::Config(
-                "the task graph runs exact dedup first among the decide stages".into(),
-            ));
-        }
-        deciders.remove(0);
-    }
-    let mut scans = load_all_scans(plan)?;
-    let state = plan.state();
-    let denv = DecideEnv {
-        spill_dir: &state.dir,
-        quiet: env.opts.quiet,
-    };
-    let (initial, exact_parts) = if plan.exact {
-        let found = exact::load_found(plan)?;
-        let ids: Vec<String> = plan
-            .stages()
-            .into_iter()
-            .find(|s| s.0 == "exact")
-            .map(|s| s.1)
-            .unwrap_or_default();
-        let (secs, _) = stage_marks(plan, &ids)?;
-        let (d, section, summary, timing) = exact::apply(&found, &scans, secs);
-        (d, Some((section, summary, timing)))
-    } else {
-        let d = scans
-            .iter()
-            .map(|s| {
-                s.records
-                    .iter()
-                    .map(|r| decide::from_scan(&r.verdict))
-                    .collect()
-            })
-            .collect();
-        (d, None)
-    };
-    let mut decided = env
-        .pool
-        .install(|| decide::decide_from(&deciders, &mut scans, initial, &denv))?;
-    if let Some((section, summary, timing)) = exact_parts {
-        decided.sections.insert(0, section);
-        decided.summaries.insert(0, summary);
-        decided.timings.insert(0, (exact_name, timing));
-    }
-    for (k, g) in plan.groups.iter().enumerate() {
-        let files: Vec<&[Decision]> = decided.decisions[g.clone()]
-            .iter()
-            .map(Vec::as_slice)
-            .collect();
-        let path = if plan.bands > 0 {
-            plan.pre_path(k)
-        } else {
-            plan.decisions_path(k)
-        };
-        frame::write(&path, &plan.job, "decide", &encode_decisions(&files))?;
-    }
-    let parts = DecideParts {
-        sections: decided
-            .sections
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), v.clone()))
-            .collect(),
-        summaries: decided.summaries,
-        timings: decided
-            .timings
-            .into_iter()
-            .map(|(k, t)| (k.to_string(), t))
-            .collect(),
-    };
-    let json = serde_json::to_vec(&parts).expect("decide parts serialize");
-    frame::write(&plan.decide_path(), &plan.job, "decide", &json)
-}
-
 fn load_decisions(plan: &JobPlan, k: usize) -> Result<Vec<Vec<Decision>>> {
     let path = plan.decisions_path(k);
     let task = plan.decisions_task();
@@ -296,7 +203,7 @@ fn load_parts(plan: &JobPlan, path: &std::path::Path, task: &str) -> Result<Deci
 }
 
 /// Sum of the seconds and the largest peak RSS of a stage's task markers.
-fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<(f64, u64)> {
+pub(super) fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<(f64, u64)> {
     let mut secs = 0.0;
     let mut rss = 0;
     for id in ids {
@@ -312,11 +219,26 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     let (config, plan) = (env.config, env.plan);
     let started = Instant::now();
     let writers = write_stages(config, &plan.state().dir)?;
-    let scans = load_all_scans(plan)?;
-    let mut decisions = Vec::with_capacity(plan.inputs.len());
+    // One file's records and one scan task's decisions at a time; under a budget the ids
+    // go to hash partitions of at most a quarter of it each (ids are within the records).
+    let ids = match plan.mem_per_task {
+        None => DuplicateIds::memory(),
+        Some(m) => {
+            let records: u64 = (0..plan.inputs.len())
+                .map(|i| std::fs::metadata(plan.scan_path(i)).map_or(0, |m| m.len()))
+                .sum();
+            let parts = usize::try_from(records.div_ceil((m / 4).max(1))).unwrap_or(usize::MAX);
+            DuplicateIds::spilled(&plan.dir().join("finish-ids"), parts)?
+        }
+    };
+    let id_partitions = ids.partitions();
+    let mut tally = Tally::new(ids);
+    for (i, input) in plan.inputs.iter().enumerate() {
+        tally.add_scan(input, &load_scan(plan, i)?)?;
+    }
     let mut stats = Vec::with_capacity(plan.inputs.len());
     for k in 0..plan.tasks() {
-        decisions.extend(load_decisions(plan, k)?);
+        tally.add_decisions(load_decisions(plan, k)?.iter().flatten());
         let task = format!("write-{k:05}");
         let path = plan.write_path(k);
         let bytes = read_or_unmark(plan, &path, &task)?;
@@ -335,8 +257,8 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         parts.summaries.extend(near.summaries);
         parts.timings.extend(near.timings);
     }
-    let input_docs: u64 = scans.iter().map(|s| s.records.len() as u64).sum();
-    let input_bytes: u64 = scans.iter().flat_map(|s| &s.records).map(|r| r.bytes).sum();
+    let input_docs: u64 = tally.inputs.iter().map(|i| i.docs).sum();
+    let input_bytes: u64 = tally.inputs.iter().map(|i| i.bytes).sum();
     // Each stage's tasks, summed seconds and largest peak RSS; the report's decide phase
     // is every stage between scan and write (exact, decide, band, cluster).
     let mut exec = serde_json::Map::new();
@@ -346,10 +268,12 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
             continue;
         }
         let (secs, rss) = stage_marks(plan, &ids)?;
-        exec.insert(
-            stage.to_string(),
-            serde_json::json!({"tasks": ids.len(), "seconds": secs, "peak_rss_bytes": rss}),
-        );
+        let mut entry =
+            serde_json::json!({"tasks": ids.len(), "seconds": secs, "peak_rss_bytes": rss});
+        if stage == "decide" && parts.select_passes > 0 {
+            entry["select_passes"] = parts.select_passes.into();
+        }
+        exec.insert(stage.to_string(), entry);
         seconds.insert(stage, secs);
     }
     let timing = |stages: &[&str]| {
@@ -365,10 +289,8 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     };
     let mut report = crate::pipeline::build_report(crate::pipeline::BuildReport {
         config,
-        inputs: &plan.inputs,
-        scans: &scans,
+        tally,
         stats: &stats,
-        decisions: &decisions,
         sections: parts.sections,
         summaries: parts.summaries,
         timings,
@@ -376,7 +298,6 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         resumed_scans: 0,
         resumed_writes: 0,
     })?;
-    drop(scans);
     report
         .sections
         .insert("exec".into(), serde_json::Value::Object(exec));
@@ -444,7 +365,20 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
         let p = plan.exact_partitions() as u64;
         est.push(("exact", docs.div_ceil(p) * 64 + largest_docs * 40));
     }
-    est.push(("decide", all + all / 2));
+    // Decide and finish read one file's records at a time (decoded: half again its size)
+    // beside one scan task's decisions (~160 bytes a rejected document); decide holds the
+    // exact duplicates' first ids and selection's ranking keys (24 bytes a document, at
+    // most a quarter of the budget), finish the ids' duplicate check (in memory, or one
+    // hash partition of at most a quarter of the budget).
+    let largest_file = (0..plan.inputs.len()).map(records).max().unwrap_or(0);
+    let streamed = largest_file + largest_file / 2 + 160 * largest_docs;
+    let quarter = |want: u64| plan.mem_per_task.map_or(want, |m| want.min(m / 4));
+    let keys = if (crate::select::STAGE.enabled)(config) {
+        quarter(24 * docs) + (1 << 19)
+    } else {
+        0
+    };
+    est.push(("decide", streamed + keys + docs / 16 * 64));
     if plan.bands > 0 {
         // Band entries (12 bytes a document, spilled past half the budget), one scan
         // task's decisions, and the links with their members' shingle sets.
@@ -458,6 +392,6 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
         ));
     }
     est.push(("write", largest + batch + (2 << 20) + tokenizer));
-    est.push(("finish", all + tokenizer));
+    est.push(("finish", streamed + quarter(all) + tokenizer));
     est
 }
