@@ -26,11 +26,10 @@ pub use plan::{plan, Plan};
 
 use crate::config::Config;
 use crate::dedup::NearDup;
-use crate::input::InputFile;
 use crate::io::write_atomic;
-use crate::report::{InputReport, Pii, Report, StageTiming, Timings};
+use crate::report::{Pii, Report, StageTiming, Timings};
 use crate::stage::decide::DecideEnv;
-use crate::stage::{decide_stages, write_stages, Decision, ScanStages, WriteJob};
+use crate::stage::{decide_stages, write_stages, ScanStages, WriteJob};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;

@@ -7,11 +7,8 @@
 
 use super::tasks::{decoded, read_or_unmark, TaskEnv};
 use super::{frame, JobPlan};
-use crate::dedup::exact::{rejection, report_of, ExactIndex};
-use crate::pipeline::decide::from_scan;
+use crate::dedup::exact::ExactIndex;
 use crate::pipeline::state::{ScanFile, ScanVerdict};
-use crate::report::StageTiming;
-use crate::stage::Decision;
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
 

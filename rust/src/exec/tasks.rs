@@ -2,16 +2,15 @@
 //! own phase code (`crate::pipeline::{scan, decide, write}`) on its part, writes its
 //! intermediates (framed, atomic) and then its marker. No curation logic lives here.
 
-use super::codec::{decode_decisions, encode_decisions, DecideParts, WriteParts};
+use super::codec::{decode_decisions, DecideParts, WriteParts};
 use super::{exact, frame, near, JobPlan};
 use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::pipeline::state::ScanFile;
 use crate::pipeline::tally::{DuplicateIds, Tally};
-use crate::pipeline::{decide, scan, write, RunOptions};
+use crate::pipeline::{scan, write, RunOptions};
 use crate::report::{StageTiming, Timings};
-use crate::stage::decide::DecideEnv;
-use crate::stage::{decide_stages, write_stages, Decision, ScanStages};
+use crate::stage::{write_stages, Decision, ScanStages};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -276,6 +275,11 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         exec.insert(stage.to_string(), entry);
         seconds.insert(stage, secs);
     }
+    // Where finish checked the ids (0: in memory; else spilled hash partitions).
+    exec.insert(
+        "finish".into(),
+        serde_json::json!({"id_partitions": id_partitions}),
+    );
     let timing = |stages: &[&str]| {
         let secs = stages.iter().filter_map(|s| seconds.get(s)).sum();
         StageTiming::new(secs, input_docs, input_bytes)
