@@ -198,13 +198,17 @@ mod tests {
             .map(|i| format!("doc-{}", i.wrapping_mul(7919) % 1500))
             .collect();
         let mut want = DuplicateIds::memory();
-        ids.iter().for_each(|id| want.push(id).unwrap());
+        for id in &ids {
+            want.push(id).unwrap();
+        }
         let want = want.finish().unwrap();
         assert_eq!(want.0, 500);
         assert_eq!(want.1.len(), EXAMPLES);
         for parts in [1, 3, 64] {
             let mut got = DuplicateIds::spilled(dir.path(), parts).unwrap();
-            ids.iter().for_each(|id| got.push(id).unwrap());
+            for id in &ids {
+                got.push(id).unwrap();
+            }
             assert_eq!(got.finish().unwrap(), want, "{parts} partitions");
         }
         // The partitions are temporary files: nothing is left.
