@@ -18,6 +18,7 @@ pub mod near;
 mod plan;
 pub mod scan;
 pub mod state;
+pub mod tally;
 pub mod tokenize;
 pub mod write;
 
@@ -25,11 +26,10 @@ pub use plan::{plan, Plan};
 
 use crate::config::Config;
 use crate::dedup::NearDup;
-use crate::input::InputFile;
 use crate::io::write_atomic;
-use crate::report::{InputReport, Pii, Report, StageTiming, Timings};
+use crate::report::{Pii, Report, StageTiming, Timings};
 use crate::stage::decide::DecideEnv;
-use crate::stage::{decide_stages, write_stages, Decision, ScanStages, WriteJob};
+use crate::stage::{decide_stages, write_stages, ScanStages, WriteJob};
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -38,6 +38,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
+use tally::{DuplicateIds, Tally};
 
 /// How to run a job (not part of the config: they do not change the output).
 #[derive(Debug, Clone, Default)]
@@ -307,12 +308,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Report> {
             .collect(),
         total_seconds: started.elapsed().as_secs_f64(),
     };
+    let mut tally = Tally::new(DuplicateIds::memory());
+    for (input, scan) in inputs.iter().zip(&scans) {
+        tally.add_scan(input, scan)?;
+    }
+    tally.add_decisions(decided.decisions.iter().flatten());
     let mut report = build_report(BuildReport {
         config,
-        inputs: &inputs,
-        scans: &scans,
+        tally,
         stats: &stats,
-        decisions: &decided.decisions,
         sections: decided
             .sections
             .iter()
@@ -419,11 +423,9 @@ pub(crate) fn check_file(path: &Path, scan: &ScanFile, s: &WriteStats) -> Result
 
 pub(crate) struct BuildReport<'a> {
     pub config: &'a Config,
-    pub inputs: &'a [InputFile],
-    pub scans: &'a [ScanFile],
+    /// The scan records and decisions, counted.
+    pub tally: Tally,
     pub stats: &'a [WriteStats],
-    /// One decision per record, per input file.
-    pub decisions: &'a [Vec<Decision>],
     /// The decide stages' report sections and summary lines, in stage order.
     pub sections: Vec<(String, serde_json::Value)>,
     pub summaries: Vec<String>,
@@ -454,43 +456,16 @@ pub(crate) fn build_report(b: BuildReport<'_>) -> Result<Report> {
         kept_shards.extend(s.kept_shards.iter().map(|n| format!("kept/{n}")));
         rejected_shards.extend(s.rejected_shards.iter().map(|n| format!("rejected/{n}")));
     }
-    let inputs: Vec<InputReport> = b
-        .inputs
-        .iter()
-        .zip(b.scans)
-        .map(|(f, s)| InputReport {
-            path: f.path.to_string_lossy().into_owned(),
-            size: f.size,
-            docs: s.records.len() as u64,
-            bytes: s.records.iter().map(|r| r.bytes).sum(),
-            blank_lines: s.blank_lines,
-        })
-        .collect();
+    let inputs = b.tally.inputs;
     let input_docs: u64 = inputs.iter().map(|i| i.docs).sum();
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
-    let (mut duplicate_ids, mut duplicate_id_examples) = (0u64, Vec::new());
-    let mut ids = std::collections::HashSet::new();
-    for r in b.scans.iter().flat_map(|s| &s.records) {
-        if !ids.insert(r.id.as_str()) {
-            duplicate_ids += 1;
-            if duplicate_id_examples.len() < 10 {
-                duplicate_id_examples.push(r.id.clone());
-            }
-        }
-    }
+    let (duplicate_ids, duplicate_id_examples) = b.tally.ids.finish()?;
     let rejected_docs: u64 = rejected.values().map(|c| c.docs).sum();
     let rejected_bytes: u64 = rejected.values().map(|c| c.bytes).sum();
     // The decide step's verdicts must match what pass 2 wrote, reason by reason.
-    let mut decided_kept = 0u64;
-    let mut decided_rejected = std::collections::BTreeMap::<&str, u64>::new();
-    for d in b.decisions.iter().flatten() {
-        match d {
-            Decision::Keep => decided_kept += 1,
-            Decision::Reject(r) => *decided_rejected.entry(r.reason.as_str()).or_default() += 1,
-        }
-    }
-    let written_rejected: std::collections::BTreeMap<&str, u64> =
-        rejected.iter().map(|(k, c)| (k.as_str(), c.docs)).collect();
+    let (decided_kept, decided_rejected) = (b.tally.decided_kept, b.tally.decided_rejected);
+    let written_rejected: std::collections::BTreeMap<String, u64> =
+        rejected.iter().map(|(k, c)| (k.clone(), c.docs)).collect();
     if kept.docs + rejected_docs != input_docs
         || kept.bytes + rejected_bytes != input_bytes
         || decided_kept != kept.docs

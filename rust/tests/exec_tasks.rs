@@ -434,3 +434,83 @@ fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
     assert!(files(&killed) == want);
     assert_eq!(report(&killed), want_report);
 }
+
+#[test]
+fn bounded_decide_and_finish_equal_the_one_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = dir.path().join("in");
+    std::fs::create_dir(&in_dir).unwrap();
+    if inputs(&in_dir).is_none() {
+        return; // shared data absent and the skip asked for (see `shared_data`)
+    }
+    // Three documents whose ids earlier documents have (in another file and scan task).
+    let first = zstd::decode_all(std::fs::File::open(in_dir.join("in0.jsonl.zst")).unwrap());
+    let first = String::from_utf8(first.unwrap()).unwrap();
+    let again: Vec<String> = first
+        .lines()
+        .take(3)
+        .map(|line| {
+            let mut d: serde_json::Value = serde_json::from_str(line).unwrap();
+            d["text"] = format!("Again: {}", d["text"].as_str().unwrap()).into();
+            d.to_string()
+        })
+        .collect();
+    zstd_file(
+        &in_dir.join("in5.jsonl.zst"),
+        format!("{}\n", again.join("\n")).as_bytes(),
+    );
+    // Ties (many confidences are 1.0) go to the earlier document in input order.
+    let select = [
+        "--set",
+        "language.enabled=true",
+        "--set",
+        r#"select.policies=["lang_conf:top=0.7", "lang_conf:bottom=0.9"]"#,
+    ];
+    let one = dir.path().join("one");
+    ok(&curate("run", &in_dir, &one, &select, &[]));
+    let want = files(&one);
+    let want_report = report(&one);
+    assert_eq!(want_report["duplicate_ids"], 3);
+    let policies = &want_report["selection"]["policies"];
+    assert!(
+        policies[0]["removed_docs"].as_u64() > Some(50),
+        "{policies}"
+    );
+    assert!(
+        policies[1]["removed_docs"].as_u64() > Some(20),
+        "{policies}"
+    );
+    let exec = |out: &Path| stable_report(out)["exec"].clone();
+    let mut passes = Vec::new();
+    for (name, budget) in [("ample", None), ("small", Some("4096"))] {
+        let out = dir.path().join(name);
+        let mut args = vec!["--tasks", "3", "--threads", "2"];
+        args.extend(select);
+        if let Some(b) = budget {
+            args.extend(["--mem-per-task", b]);
+        }
+        ok(&curate("run", &in_dir, &out, &args, &[]));
+        assert!(files(&out) == want, "{name} budget: outputs differ");
+        let got = report(&out);
+        let got = if budget.is_some() {
+            without_spill_facts(got)
+        } else {
+            got
+        };
+        let want = if budget.is_some() {
+            without_spill_facts(want_report.clone())
+        } else {
+            want_report.clone()
+        };
+        assert_eq!(got, want, "{name} budget");
+        let e = exec(&out);
+        passes.push(e["decide"]["select_passes"].as_u64().unwrap());
+        // Under the budget the ids' duplicate check ran over spilled hash partitions.
+        let parts = e["finish"]["id_partitions"].as_u64().unwrap();
+        assert_eq!(parts > 1, budget.is_some(), "{name}: {parts} id partitions");
+    }
+    // One pass per top / bottom policy with every key in memory; radix passes under the
+    // small budget (a quarter of 4 KiB holds 42 keys, not the hundreds alive).
+    assert_eq!(passes[0], 2);
+    assert!(passes[1] > 4, "{passes:?}");
+}

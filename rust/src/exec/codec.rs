@@ -111,11 +111,14 @@ pub fn decode_decisions(b: &[u8]) -> Result<Vec<Vec<Decision>>, String> {
 }
 
 /// What the decide task leaves for the finish task's report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DecideParts {
     pub sections: Vec<(String, serde_json::Value)>,
     pub summaries: Vec<String>,
     pub timings: Vec<(String, StageTiming)>,
+    /// Selection's passes over the scan files (more when its keys exceed the budget).
+    #[serde(default)]
+    pub select_passes: u64,
 }
 
 /// What a write task leaves for the finish task: each of its files' write stats.

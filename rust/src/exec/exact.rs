@@ -2,16 +2,13 @@
 //! per input file and partition, the (record, key, id) of its well-formed documents whose
 //! key falls in the partition's prefix range; an exact task per partition replays them in
 //! input order through the one-process first-wins index (`dedup::exact::ExactIndex`) and
-//! writes its duplicates with the id of their first document; the decide task applies
-//! them to the scan verdicts, then runs the other decide stages.
+//! writes its duplicates with the id of their first document; the decide task
+//! (`super::decide`) applies them to the scan verdicts, then runs selection.
 
 use super::tasks::{decoded, read_or_unmark, TaskEnv};
 use super::{frame, JobPlan};
-use crate::dedup::exact::{rejection, report_of, ExactIndex};
-use crate::pipeline::decide::from_scan;
+use crate::dedup::exact::ExactIndex;
 use crate::pipeline::state::{ScanFile, ScanVerdict};
-use crate::report::StageTiming;
-use crate::stage::Decision;
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
 
@@ -184,48 +181,6 @@ pub fn load_found(plan: &JobPlan) -> Result<ExactFound> {
         decoded(plan, &path, &task, decode_found(&bytes, &mut found))?;
     }
     Ok(found)
-}
-
-/// The decisions after exact dedup (the scan verdicts, copies rejected), with the stage's
-/// report section, summary line and timing (`seconds`: the exact tasks' own).
-pub fn apply(
-    found: &ExactFound,
-    scans: &[ScanFile],
-    seconds: f64,
-) -> (
-    Vec<Vec<Decision>>,
-    (&'static str, serde_json::Value),
-    String,
-    StageTiming,
-) {
-    let (mut docs, mut bytes) = (0u64, 0u64);
-    let decisions = scans
-        .iter()
-        .enumerate()
-        .map(|(f, s)| {
-            s.records
-                .iter()
-                .enumerate()
-                .map(|(r, rec)| {
-                    if !matches!(rec.verdict, ScanVerdict::Malformed { .. }) {
-                        docs += 1;
-                        bytes += rec.bytes;
-                    }
-                    match found.duplicates.get(&(f, r)) {
-                        Some(first) => Decision::Reject(rejection(first.clone())),
-                        None => from_scan(&rec.verdict),
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let (section, summary) = report_of(found.clusters, &found.histogram);
-    (
-        decisions,
-        section,
-        summary,
-        StageTiming::new(seconds, docs, bytes),
-    )
 }
 
 #[cfg(test)]

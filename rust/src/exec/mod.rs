@@ -22,6 +22,7 @@
 //! `cpt-curate run` byte for byte, for any task count (`tests/exec_tasks.rs`).
 
 pub mod codec;
+pub mod decide;
 pub mod exact;
 pub mod frame;
 pub mod local;

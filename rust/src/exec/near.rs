@@ -470,6 +470,7 @@ pub fn cluster_task(env: &TaskEnv<'_>) -> Result<u64> {
             crate::pipeline::near::STAGE.name.to_string(),
             StageTiming::new(secs, docs, bytes),
         )],
+        ..DecideParts::default()
     };
     let json = serde_json::to_vec(&parts).expect("near parts serialize");
     frame::write(&plan.cluster_path(), &plan.job, "cluster", &json)?;

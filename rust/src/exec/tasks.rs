@@ -2,15 +2,15 @@
 //! own phase code (`crate::pipeline::{scan, decide, write}`) on its part, writes its
 //! intermediates (framed, atomic) and then its marker. No curation logic lives here.
 
-use super::codec::{decode_decisions, encode_decisions, DecideParts, WriteParts};
+use super::codec::{decode_decisions, DecideParts, WriteParts};
 use super::{exact, frame, near, JobPlan};
 use crate::config::Config;
 use crate::dedup::NearDup;
 use crate::pipeline::state::ScanFile;
-use crate::pipeline::{decide, scan, write, RunOptions};
+use crate::pipeline::tally::{DuplicateIds, Tally};
+use crate::pipeline::{scan, write, RunOptions};
 use crate::report::{StageTiming, Timings};
-use crate::stage::decide::DecideEnv;
-use crate::stage::{decide_stages, write_stages, Decision, ScanStages};
+use crate::stage::{write_stages, Decision, ScanStages};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -40,7 +40,7 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
                 .ok_or_else(|| unknown(plan, id))
         };
         match id.split_once('-') {
-            None if id == "decide" => decide_task(env)?,
+            None if id == "decide" => super::decide::decide_task(env)?,
             None if id == "cluster" && plan.bands > 0 => spill_runs = near::cluster_task(env)?,
             None if id == "finish" => finish_task(env)?,
             Some(("scan", k)) => scan_task(env, numbered(k, plan.tasks())?)?,
@@ -181,100 +181,6 @@ pub(super) fn load_scan(plan: &JobPlan, file: usize) -> Result<ScanFile> {
     Ok(s)
 }
 
-fn load_all_scans(plan: &JobPlan) -> Result<Vec<ScanFile>> {
-    (0..plan.inputs.len()).map(|i| load_scan(plan, i)).collect()
-}
-
-fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
-    let (config, plan) = (env.config, env.plan);
-    // With near-dup on, its band and cluster tasks run it after this one (it is the
-    // last decide stage), over the decisions written here.
-    let near_name = crate::pipeline::near::STAGE.name;
-    let mut deciders = decide_stages(config)?;
-    if plan.bands > 0 {
-        if deciders.last().map(|d| d.name()) != Some(near_name) {
-            return Err(Error::Config(
-                "the task graph runs near-dup last among the decide stages".into(),
-            ));
-        }
-        deciders.pop();
-    }
-    // Exact dedup ran in the exact tasks (it is the first decide stage).
-    let exact_name = crate::dedup::exact::STAGE.name;
-    if plan.exact {
-        if deciders.first().map(|d| d.name()) != Some(exact_name) {
-            return Err(Error::Config(
-                "the task graph runs exact dedup first among the decide stages".into(),
-            ));
-        }
-        deciders.remove(0);
-    }
-    let mut scans = load_all_scans(plan)?;
-    let state = plan.state();
-    let denv = DecideEnv {
-        spill_dir: &state.dir,
-        quiet: env.opts.quiet,
-    };
-    let (initial, exact_parts) = if plan.exact {
-        let found = exact::load_found(plan)?;
-        let ids: Vec<String> = plan
-            .stages()
-            .into_iter()
-            .find(|s| s.0 == "exact")
-            .map(|s| s.1)
-            .unwrap_or_default();
-        let secs = stage_marks(plan, &ids)?.seconds;
-        let (d, section, summary, timing) = exact::apply(&found, &scans, secs);
-        (d, Some((section, summary, timing)))
-    } else {
-        let d = scans
-            .iter()
-            .map(|s| {
-                s.records
-                    .iter()
-                    .map(|r| decide::from_scan(&r.verdict))
-                    .collect()
-            })
-            .collect();
-        (d, None)
-    };
-    let mut decided = env
-        .pool
-        .install(|| decide::decide_from(&deciders, &mut scans, initial, &denv))?;
-    if let Some((section, summary, timing)) = exact_parts {
-        decided.sections.insert(0, section);
-        decided.summaries.insert(0, summary);
-        decided.timings.insert(0, (exact_name, timing));
-    }
-    for (k, g) in plan.groups.iter().enumerate() {
-        let files: Vec<&[Decision]> = decided.decisions[g.clone()]
-            .iter()
-            .map(Vec::as_slice)
-            .collect();
-        let path = if plan.bands > 0 {
-            plan.pre_path(k)
-        } else {
-            plan.decisions_path(k)
-        };
-        frame::write(&path, &plan.job, "decide", &encode_decisions(&files))?;
-    }
-    let parts = DecideParts {
-        sections: decided
-            .sections
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), v.clone()))
-            .collect(),
-        summaries: decided.summaries,
-        timings: decided
-            .timings
-            .into_iter()
-            .map(|(k, t)| (k.to_string(), t))
-            .collect(),
-    };
-    let json = serde_json::to_vec(&parts).expect("decide parts serialize");
-    frame::write(&plan.decide_path(), &plan.job, "decide", &json)
-}
-
 fn load_decisions(plan: &JobPlan, k: usize) -> Result<Vec<Vec<Decision>>> {
     let path = plan.decisions_path(k);
     let task = plan.decisions_task();
@@ -325,14 +231,14 @@ fn load_parts(plan: &JobPlan, path: &std::path::Path, task: &str) -> Result<Deci
 
 /// A stage's task markers: summed seconds, CPU seconds and spilled runs, largest peak RSS.
 #[derive(Default)]
-struct StageMarks {
-    seconds: f64,
+pub(super) struct StageMarks {
+    pub seconds: f64,
     cpu_seconds: f64,
     peak_rss: u64,
     spill_runs: u64,
 }
 
-fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<StageMarks> {
+pub(super) fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<StageMarks> {
     let mut s = StageMarks::default();
     for id in ids {
         if let Some(m) = plan.done(id)? {
@@ -349,11 +255,26 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     let (config, plan) = (env.config, env.plan);
     let started = Instant::now();
     let writers = write_stages(config, &plan.state().dir)?;
-    let scans = load_all_scans(plan)?;
-    let mut decisions = Vec::with_capacity(plan.inputs.len());
+    // One file's records and one scan task's decisions at a time; under a budget the ids
+    // go to hash partitions of at most a quarter of it each (ids are within the records).
+    let ids = match plan.mem_per_task {
+        None => DuplicateIds::memory(),
+        Some(m) => {
+            let records: u64 = (0..plan.inputs.len())
+                .map(|i| std::fs::metadata(plan.scan_path(i)).map_or(0, |m| m.len()))
+                .sum();
+            let parts = usize::try_from(records.div_ceil((m / 4).max(1))).unwrap_or(usize::MAX);
+            DuplicateIds::spilled(&plan.dir().join("finish-ids"), parts)?
+        }
+    };
+    let id_partitions = ids.partitions();
+    let mut tally = Tally::new(ids);
+    for (i, input) in plan.inputs.iter().enumerate() {
+        tally.add_scan(input, &load_scan(plan, i)?)?;
+    }
     let mut stats = Vec::with_capacity(plan.inputs.len());
     for k in 0..plan.tasks() {
-        decisions.extend(load_decisions(plan, k)?);
+        tally.add_decisions(load_decisions(plan, k)?.iter().flatten());
         let task = format!("write-{k:05}");
         let path = plan.write_path(k);
         let bytes = read_or_unmark(plan, &path, &task)?;
@@ -372,8 +293,8 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         parts.summaries.extend(near.summaries);
         parts.timings.extend(near.timings);
     }
-    let input_docs: u64 = scans.iter().map(|s| s.records.len() as u64).sum();
-    let input_bytes: u64 = scans.iter().flat_map(|s| &s.records).map(|r| r.bytes).sum();
+    let input_docs: u64 = tally.inputs.iter().map(|i| i.docs).sum();
+    let input_bytes: u64 = tally.inputs.iter().map(|i| i.bytes).sum();
     // Each stage's tasks, summed seconds and largest peak RSS; the report's decide phase
     // is every stage between scan and write (exact, decide, band, cluster).
     let mut exec = serde_json::Map::new();
@@ -383,18 +304,24 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
             continue;
         }
         let m = stage_marks(plan, &ids)?;
-        exec.insert(
-            stage.to_string(),
-            serde_json::json!({
+        let mut entry = serde_json::json!({
                 "tasks": ids.len(),
                 "seconds": m.seconds,
                 "cpu_seconds": m.cpu_seconds,
                 "peak_rss_bytes": m.peak_rss,
                 "spill_runs": m.spill_runs,
-            }),
-        );
+            });
+        if stage == "decide" && parts.select_passes > 0 {
+            entry["select_passes"] = parts.select_passes.into();
+        }
+        exec.insert(stage.to_string(), entry);
         seconds.insert(stage, m.seconds);
     }
+    // Where finish checked the ids (0: in memory; else spilled hash partitions).
+    exec.insert(
+        "finish".into(),
+        serde_json::json!({"id_partitions": id_partitions}),
+    );
     let timing = |stages: &[&str]| {
         let secs = stages.iter().filter_map(|s| seconds.get(s)).sum();
         StageTiming::new(secs, input_docs, input_bytes)
@@ -408,10 +335,8 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     };
     let mut report = crate::pipeline::build_report(crate::pipeline::BuildReport {
         config,
-        inputs: &plan.inputs,
-        scans: &scans,
+        tally,
         stats: &stats,
-        decisions: &decisions,
         sections: parts.sections,
         summaries: parts.summaries,
         timings,
@@ -419,7 +344,6 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         resumed_scans: 0,
         resumed_writes: 0,
     })?;
-    drop(scans);
     report
         .sections
         .insert("exec".into(), serde_json::Value::Object(exec));
@@ -497,7 +421,18 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
             base + docs.div_ceil(p) * 64 + largest_file_docs * 40,
         ));
     }
-    est.push(("decide", all + all / 2));
+    // Decide and finish read one file's records at a time (decoded: half again its size)
+    // beside one scan task's decisions (~160 bytes a rejected document); decide holds the
+    // exact duplicates' first ids and selection's ranking keys (24 bytes a document, at
+    // most a quarter of the budget), finish the ids' duplicate check (in memory, or one
+    // hash partition of at most a quarter of the budget).
+    let streamed = largest_file + largest_file / 2 + 160 * largest_docs;
+    let keys = if (crate::select::STAGE.enabled)(config) {
+        under(24 * docs, 4) + (1 << 19)
+    } else {
+        0
+    };
+    est.push(("decide", base + streamed + keys + docs / 16 * 64));
     if plan.bands > 0 {
         let band_links = |b: usize| {
             std::fs::metadata(plan.band_path(b))
@@ -527,6 +462,6 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
         "write",
         base + largest_file + 8 * largest_docs + batch + (2 << 20) + tokenizer,
     ));
-    est.push(("finish", all + tokenizer));
+    est.push(("finish", base + streamed + under(all, 4) + tokenizer));
     est
 }

@@ -34,47 +34,81 @@ pub const BINS: usize = 20;
 pub fn histograms<'a>(
     records: impl Iterator<Item = &'a [(String, f64)]> + Clone,
 ) -> BTreeMap<String, Histogram> {
-    let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for attrs in records {
-        for (n, v) in attrs {
-            values.entry(n.as_str()).or_default().push(*v);
+    let mut b = HistogramBuilder::default();
+    records.clone().for_each(|a| b.count(a));
+    b.bin_from_now();
+    records.for_each(|a| b.bin(a));
+    b.finish()
+}
+
+/// Histograms built in two passes over the documents, holding no value: [`count`] every
+/// document (counts, labels, range, sum), then [`bin`] every document again in the same order.
+///
+/// [`count`]: HistogramBuilder::count
+/// [`bin`]: HistogramBuilder::bin
+#[derive(Default)]
+pub struct HistogramBuilder {
+    hist: BTreeMap<String, Histogram>,
+    /// Sum of each numeric attribute's finite values, in document order.
+    sums: BTreeMap<String, f64>,
+    /// Each numeric attribute's bin width (after the first pass).
+    widths: BTreeMap<String, f64>,
+}
+
+impl HistogramBuilder {
+    /// First pass: one document's attributes.
+    pub fn count(&mut self, attrs: &[(String, f64)]) {
+        for (name, v) in attrs {
+            let h = self.hist.entry(name.clone()).or_default();
+            h.count += 1;
+            if label::is_label(name) {
+                *h.labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .entry(label::unpack(*v).unwrap_or_else(|| "?".into()))
+                    .or_insert(0) += 1;
+            } else if v.is_finite() {
+                h.min = Some(h.min.map_or(*v, |m| m.min(*v)));
+                h.max = Some(h.max.map_or(*v, |m| m.max(*v)));
+                // Started like `Iterator::sum`, added in order: the same mean as summing them.
+                let s = self
+                    .sums
+                    .entry(name.clone())
+                    .or_insert_with(|| std::iter::empty::<f64>().sum());
+                *s += *v;
+            } else {
+                h.not_finite += 1;
+            }
         }
     }
-    values
-        .into_iter()
-        .map(|(name, vs)| {
-            let mut h = Histogram {
-                count: vs.len() as u64,
-                ..Histogram::default()
-            };
-            if label::is_label(name) {
-                let mut labels = BTreeMap::new();
-                for v in &vs {
-                    *labels
-                        .entry(label::unpack(*v).unwrap_or_else(|| "?".into()))
-                        .or_insert(0) += 1;
-                }
-                h.labels = Some(labels);
-                return (name.to_string(), h);
-            }
-            let finite: Vec<f64> = vs.iter().copied().filter(|v| v.is_finite()).collect();
-            h.not_finite = (vs.len() - finite.len()) as u64;
-            if let (Some(lo), Some(hi)) = (
-                finite.iter().copied().reduce(f64::min),
-                finite.iter().copied().reduce(f64::max),
-            ) {
-                h.min = Some(lo);
-                h.max = Some(hi);
-                h.mean = Some(finite.iter().sum::<f64>() / finite.len() as f64);
+
+    /// Between the passes: each numeric attribute's mean and bin edges.
+    pub fn bin_from_now(&mut self) {
+        for (name, h) in &mut self.hist {
+            if let (Some(lo), Some(hi)) = (h.min, h.max) {
+                let finite = h.count - h.not_finite;
+                h.mean = Some(self.sums[name] / finite as f64);
                 let w = (hi - lo) / BINS as f64;
                 h.edges = (0..=BINS).map(|k| lo + w * k as f64).collect();
                 h.counts = vec![0; BINS];
-                for v in finite {
-                    let b = if w > 0.0 { ((v - lo) / w) as usize } else { 0 };
-                    h.counts[b.min(BINS - 1)] += 1;
-                }
+                self.widths.insert(name.clone(), w);
             }
-            (name.to_string(), h)
-        })
-        .collect()
+        }
+    }
+
+    /// Second pass: one document's attributes again.
+    pub fn bin(&mut self, attrs: &[(String, f64)]) {
+        for (name, v) in attrs {
+            let Some(h) = self.hist.get_mut(name) else {
+                continue;
+            };
+            if let (Some(lo), Some(&w), true) = (h.min, self.widths.get(name), v.is_finite()) {
+                let b = if w > 0.0 { ((v - lo) / w) as usize } else { 0 };
+                h.counts[b.min(BINS - 1)] += 1;
+            }
+        }
+    }
+
+    pub fn finish(self) -> BTreeMap<String, Histogram> {
+        self.hist
+    }
 }

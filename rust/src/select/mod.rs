@@ -14,16 +14,17 @@
 //!   group (input order) are kept. GROUP is a label attribute (`lang`) or `source`.
 
 pub mod attrfile;
+pub mod chain;
 pub mod histogram;
 pub mod policy;
 pub mod reapply;
 pub mod stage;
 
-pub use histogram::{histograms, Histogram, BINS};
+pub use chain::{Applier, Candidates, Selection};
+pub use histogram::{histograms, Histogram, HistogramBuilder, BINS};
 pub use policy::{policies, Policy, Unit};
 pub use stage::{scored, STAGE};
 
-use crate::score::label;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -75,187 +76,13 @@ pub fn select(
     policies: &[Policy],
     docs: &[Candidate<'_>],
 ) -> std::result::Result<(Vec<Option<Removal>>, Vec<PolicyReport>), SelectError> {
-    let mut out: Vec<Option<Removal>> = vec![None; docs.len()];
-    let mut reports = Vec::new();
-    for p in policies {
-        let alive: Vec<usize> = (0..docs.len()).filter(|&i| out[i].is_none()).collect();
-        let reason = p.reason();
-        let score_of = |i: usize, score: &str| {
-            docs[i].attr(score).ok_or_else(|| SelectError {
-                index: i,
-                msg: format!(
-                    "policy `{p}` needs the attribute `{score}`, which the document does not have"
-                ),
-            })
-        };
-        let mut detail = None;
-        let mut removed: Vec<(usize, String)> = Vec::new();
-        match p {
-            Policy::Range { score, min, max } => {
-                for &i in &alive {
-                    let v = score_of(i, score)?;
-                    if let Some(m) = min {
-                        if v.is_nan() || v < *m {
-                            removed.push((i, format!("{score} {v:.4} < {m}")));
-                            continue;
-                        }
-                    }
-                    if let Some(m) = max {
-                        if v.is_nan() || v > *m {
-                            removed.push((i, format!("{score} {v:.4} > {m}")));
-                        }
-                    }
-                }
-            }
-            Policy::Top {
-                score,
-                fraction,
-                highest,
-            } => {
-                let mut ranked: Vec<(f64, usize)> = Vec::with_capacity(alive.len());
-                for &i in &alive {
-                    let v = score_of(i, score)?;
-                    // Best first; NaN ranks last.
-                    let key = if v.is_nan() {
-                        f64::NEG_INFINITY
-                    } else if *highest {
-                        v
-                    } else {
-                        -v
-                    };
-                    ranked.push((key, i));
-                }
-                ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                let keep = ((alive.len() as f64) * fraction).round() as usize;
-                let keep = keep.min(alive.len());
-                let cutoff = ranked
-                    .get(keep.saturating_sub(1))
-                    .map(|&(_, i)| score_of(i, score))
-                    .transpose()?;
-                let op = if *highest { "top" } else { "bottom" };
-                detail = Some(format!(
-                    "kept {keep} of {}, cutoff {}",
-                    alive.len(),
-                    cutoff.map_or("none".into(), |c| format!("{c:.6}"))
-                ));
-                for &(_, i) in &ranked[keep..] {
-                    let v = score_of(i, score)?;
-                    removed.push((
-                        i,
-                        format!(
-                            "{score} {v:.4} not in the {op} {fraction} (cutoff {})",
-                            cutoff.map_or("none".into(), |c| format!("{c:.4}"))
-                        ),
-                    ));
-                }
-                removed.sort_by_key(|r| r.0);
-            }
-            Policy::Quota { group, unit, caps } => {
-                let group_of = |i: usize| -> std::result::Result<String, SelectError> {
-                    if group == "source" {
-                        return Ok(docs[i].source.unwrap_or("").to_string());
-                    }
-                    let v = score_of(i, group)?;
-                    label::unpack(v).ok_or_else(|| SelectError {
-                        index: i,
-                        msg: format!("policy `{p}`: attribute `{group}` is not a label"),
-                    })
-                };
-                let mass = |i: usize| match unit {
-                    Unit::Docs => 1.0,
-                    Unit::Bytes => docs[i].bytes as f64,
-                };
-                let mut groups = Vec::with_capacity(alive.len());
-                let mut per: BTreeMap<&str, f64> = BTreeMap::new();
-                let mut uncapped = 0.0;
-                for &i in &alive {
-                    let g = group_of(i)?;
-                    groups.push(g);
-                }
-                for (k, &i) in alive.iter().enumerate() {
-                    match caps.iter().find(|(c, _)| *c == groups[k]) {
-                        Some((c, _)) => *per.entry(c.as_str()).or_default() += mass(i),
-                        None => uncapped += mass(i),
-                    }
-                }
-                // The largest total T with  uncapped + sum min(n_g, c_g T) >= T  (bisection).
-                let total: f64 = uncapped + per.values().sum::<f64>();
-                let f = |t: f64| {
-                    uncapped
-                        + caps
-                            .iter()
-                            .map(|(g, c)| per.get(g.as_str()).copied().unwrap_or(0.0).min(c * t))
-                            .sum::<f64>()
-                };
-                let (mut lo, mut hi) = (0.0f64, total);
-                if f(hi) < hi {
-                    for _ in 0..100 {
-                        let mid = 0.5 * (lo + hi);
-                        if f(mid) >= mid {
-                            lo = mid;
-                        } else {
-                            hi = mid;
-                        }
-                    }
-                } else {
-                    lo = hi;
-                }
-                let t = lo;
-                let limit: BTreeMap<&str, f64> = caps
-                    .iter()
-                    .map(|(g, c)| {
-                        let cap = c * t;
-                        (
-                            g.as_str(),
-                            if *unit == Unit::Docs {
-                                (cap + 1e-9).floor()
-                            } else {
-                                cap + 1e-9
-                            },
-                        )
-                    })
-                    .collect();
-                let shown: Vec<String> = caps
-                    .iter()
-                    .map(|(g, c)| format!("{g}:{c} -> {:.0}", limit[g.as_str()]))
-                    .collect();
-                let what = if *unit == Unit::Docs { "docs" } else { "bytes" };
-                detail = Some(format!("caps in {what}: {}", shown.join(", ")));
-                let mut used: BTreeMap<&str, f64> = BTreeMap::new();
-                for (k, &i) in alive.iter().enumerate() {
-                    let g = groups[k].as_str();
-                    let Some(&cap) = limit.get(g) else { continue };
-                    let u = used.entry(g).or_default();
-                    if *u + mass(i) <= cap {
-                        *u += mass(i);
-                    } else {
-                        let frac = caps.iter().find(|(c, _)| c == g).map_or(0.0, |c| c.1);
-                        removed.push((
-                            i,
-                            format!("{group} {g} over its quota {frac} of the selected {what}"),
-                        ));
-                    }
-                }
-            }
-        }
-        let mut bytes = 0;
-        for (i, d) in &removed {
-            bytes += docs[*i].bytes;
-            out[*i] = Some(Removal {
-                reason: reason.clone(),
-                detail: d.clone(),
-            });
-        }
-        reports.push(PolicyReport {
-            policy: p.to_string(),
-            reason,
-            candidates: alive.len() as u64,
-            removed_docs: removed.len() as u64,
-            removed_bytes: bytes,
-            detail,
-        });
-    }
-    Ok((out, reports))
+    let sel = Selection::resolve(policies, docs, None)?;
+    let mut applier = sel.applier();
+    let out = docs
+        .iter()
+        .map(|c| applier.fate(*c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((out, applier.reports()))
 }
 
 /// The report's `selection` section.
@@ -269,6 +96,7 @@ pub struct SelectReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::label;
 
     fn attrs(v: &[(&str, f64)]) -> Vec<(String, f64)> {
         v.iter().map(|(n, x)| ((*n).to_string(), *x)).collect()

@@ -3,12 +3,17 @@
 //! attributes only, never the texts. Its report section `selection` holds each attribute's
 //! histogram over those documents and what each policy removed.
 
-use super::{histograms, policies, select, Candidate, Policy, Removal, SelectReport};
+use super::{
+    policies, Candidate, Candidates, Histogram, HistogramBuilder, Policy, PolicyReport, Removal,
+    SelectError, SelectReport, Selection,
+};
 use crate::config::Config;
+use crate::pipeline::state::ScanRecord;
 use crate::stage::{
     Build, DecideInput, DecideOutcome, DecideStage, Phase, Rejection, Scope, StageSpec,
 };
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 
 /// Whether a job's scan stages compute attributes (then it writes `attributes/` and the
 /// `select` stage reports their histograms even without a policy).
@@ -75,63 +80,117 @@ impl DecideStage for SelectStage {
     }
 
     fn decide(&self, input: &mut DecideInput<'_>) -> Result<DecideOutcome> {
-        let docs: Vec<Candidate<'_>> = (0..input.len())
-            .map(|i| {
-                let r = input.record(i);
-                Candidate {
-                    attrs: &r.attributes,
-                    bytes: r.bytes,
-                    source: None,
-                }
-            })
-            .collect();
-        let attributes = histograms(docs.iter().map(|d| d.attrs));
-        let (removed, policies) = select(&self.policies, &docs).map_err(|e| {
-            let r = input.record(e.index);
-            Error::Config(format!(
-                "select: input file #{}, document `{}` (line {}): {} (is the stage that computes it enabled?)",
-                input.file(e.index) + 1,
-                r.id,
-                r.line,
-                e.msg
-            ))
+        let src = InScope(input);
+        let (sel, attributes) = resolve(&self.policies, &src, None)?;
+        let mut applier = sel.applier();
+        let mut rejected = Vec::new();
+        src.pass(&mut |i, c| {
+            if let Some(rm) = applier.fate(c)? {
+                rejected.push((i, rejection(rm)));
+            }
+            Ok(())
         })?;
-        let summary = policies
-            .iter()
-            .map(|p| {
-                format!(
-                    "{}: removed {} of {}",
-                    p.policy, p.removed_docs, p.candidates
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let rejected = removed
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, rm)| {
-                rm.map(|Removal { reason, detail }| {
-                    (
-                        i,
-                        Rejection {
-                            detail: Some(detail),
-                            ..Rejection::new(&reason)
-                        },
-                    )
-                })
-            })
-            .collect();
-        let report = SelectReport {
-            attributes,
-            policies,
-        };
-        Ok(DecideOutcome {
-            rejected,
-            report: Some((
-                "selection",
-                serde_json::to_value(report).expect("report serializes"),
-            )),
-            summary: (!summary.is_empty()).then(|| format!("select: {summary}")),
+        Ok(outcome(attributes, applier.reports(), rejected))
+    }
+}
+
+/// The documents in a decide stage's scope, as selection's candidates.
+struct InScope<'a, 'b>(&'a DecideInput<'b>);
+
+impl Candidates for InScope<'_, '_> {
+    type Error = Error;
+    fn pass(
+        &self,
+        f: &mut dyn FnMut(usize, Candidate<'_>) -> std::result::Result<(), SelectError>,
+    ) -> Result<()> {
+        let input = self.0;
+        (0..input.len()).try_for_each(|i| {
+            let r = input.record(i);
+            f(i, candidate(r))
+                .map_err(|e| missing(input.file(e.index), input.record(e.index), &e.msg))
         })
+    }
+}
+
+/// A scan record as a candidate (the records keep no `source`).
+pub fn candidate(r: &ScanRecord) -> Candidate<'_> {
+    Candidate {
+        attrs: &r.attributes,
+        bytes: r.bytes,
+        source: None,
+    }
+}
+
+/// The error of a policy that cannot run on the record of input file `file`.
+pub fn missing(file: usize, r: &ScanRecord, msg: &str) -> Error {
+    Error::Config(format!(
+        "select: input file #{}, document `{}` (line {}): {msg} (is the stage that computes it enabled?)",
+        file + 1,
+        r.id,
+        r.line,
+    ))
+}
+
+/// The job's policies (checked for the scan records).
+pub fn job_policies(c: &Config) -> Result<Vec<Policy>> {
+    checked(c)
+}
+
+/// The stage's work over `src` but the last pass: every attribute's histogram (two
+/// passes) and the policies resolved, with at most `budget` bytes of keys.
+pub fn resolve<S: Candidates + ?Sized>(
+    policies: &[Policy],
+    src: &S,
+    budget: Option<u64>,
+) -> std::result::Result<(Selection, BTreeMap<String, Histogram>), S::Error> {
+    let mut h = HistogramBuilder::default();
+    src.pass(&mut |_, c| {
+        h.count(c.attrs);
+        Ok(())
+    })?;
+    h.bin_from_now();
+    src.pass(&mut |_, c| {
+        h.bin(c.attrs);
+        Ok(())
+    })?;
+    let sel = Selection::resolve(policies, src, budget)?;
+    Ok((sel, h.finish()))
+}
+
+/// A policy's removal as the document's rejection.
+pub fn rejection(rm: Removal) -> Rejection {
+    Rejection {
+        detail: Some(rm.detail),
+        ..Rejection::new(&rm.reason)
+    }
+}
+
+/// The stage's outcome: its `selection` section and summary line, and the rejections.
+pub fn outcome(
+    attributes: BTreeMap<String, Histogram>,
+    policies: Vec<PolicyReport>,
+    rejected: Vec<(usize, Rejection)>,
+) -> DecideOutcome {
+    let summary = policies
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: removed {} of {}",
+                p.policy, p.removed_docs, p.candidates
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let report = SelectReport {
+        attributes,
+        policies,
+    };
+    DecideOutcome {
+        rejected,
+        report: Some((
+            "selection",
+            serde_json::to_value(report).expect("report serializes"),
+        )),
+        summary: (!summary.is_empty()).then(|| format!("select: {summary}")),
     }
 }
