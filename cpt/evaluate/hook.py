@@ -207,11 +207,12 @@ class CPTEvaluationHook:
         deltas = {k: regression(v, base[k], False) for k, v in metrics.items() if k in base}
         regs = self.monitor.regressions(metrics, hib)
         general_reg = max(regs.values()) if regs else 0.0
+        significant_reg = max(self.monitor.significant(regs).values(), default=0.0)
         domain_key = self.config.select.domain_metric or f"{self.size_metric}/domain"
         gain = 0.0
         if domain_key in metrics and domain_key in base:
             gain = -regression(metrics[domain_key], base[domain_key], hib.get(domain_key, False))
-        cand = self.selector.record(step, gain, general_reg)
+        cand = self.selector.record(step, gain, general_reg, significant_reg)
         record = {
             "step": step,
             "tokens": int(view.tokens_seen),
@@ -223,6 +224,7 @@ class CPTEvaluationHook:
             "tests": self.monitor.last_tests,
             "domain_gain": gain,
             "general_regression": general_reg,
+            "significant_regression": significant_reg,
             "score": cand.score,
             "eligible": cand.eligible,
             "alerts": [asdict(a) for a in alerts],

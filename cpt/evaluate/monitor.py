@@ -59,6 +59,16 @@ class ForgettingMonitor:
                 out[name] = regression(metrics[name], self.baseline[name], hib)
         return out
 
+    def significant(self, regressions: dict[str, float]) -> dict[str, float]:
+        """The regressions of the last :meth:`observe` that are beyond noise: significant under
+        its paired test, or untested (no per-unit data), as an alert would judge them."""
+        return {
+            name: reg
+            for name, reg in regressions.items()
+            if name not in self.last_tests
+            or self.last_tests[name]["p_value"] < self.config.significance
+        }
+
     def observe(
         self,
         step: int,
@@ -90,7 +100,7 @@ class ForgettingMonitor:
             p = self._p_value(name, units.get(name), higher_is_better.get(name, False))
             if p is not None:
                 self.last_tests[name] = {"regression": reg, "p_value": p}
-            if reg > self.config.threshold and (p is None or p < self.config.significance):
+            if reg > self.config.threshold and name in self.significant({name: reg}):
                 alerts.append(Alert(step, name, metrics[name], self.baseline[name], reg, p))
             elif reg > self.config.threshold:
                 log.info(

@@ -26,6 +26,9 @@ class Candidate:
     general_regression: float
     score: float
     eligible: bool
+    #: the regression held against the limit: the worst watched metric whose regression is
+    #: beyond noise (the monitor's paired test); None in records from before it existed
+    significant_regression: float | None = None
 
 
 class CheckpointSelector:
@@ -36,13 +39,24 @@ class CheckpointSelector:
         self.candidates: dict[int, Candidate] = {}
         self.checkpoints: dict[int, str] = {}
 
-    def record(self, step: int, domain_gain: float, general_regression: float) -> Candidate:
+    def record(
+        self,
+        step: int,
+        domain_gain: float,
+        general_regression: float,
+        significant_regression: float | None = None,
+    ) -> Candidate:
+        """Score one evaluation. The score weighs the worst regression as measured; eligibility
+        holds ``significant_regression`` (default: the same) against ``regression_limit``, so an
+        item or two flipping on a small benchmark subset does not disqualify a checkpoint."""
+        limited = general_regression if significant_regression is None else significant_regression
         c = Candidate(
             step,
             domain_gain,
             general_regression,
             composite_score(self.config, domain_gain, general_regression),
-            general_regression <= self.config.regression_limit,
+            limited <= self.config.regression_limit,
+            limited,
         )
         self.candidates[step] = c
         return c
