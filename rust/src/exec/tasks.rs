@@ -305,12 +305,12 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         }
         let m = stage_marks(plan, &ids)?;
         let mut entry = serde_json::json!({
-                "tasks": ids.len(),
-                "seconds": m.seconds,
-                "cpu_seconds": m.cpu_seconds,
-                "peak_rss_bytes": m.peak_rss,
-                "spill_runs": m.spill_runs,
-            });
+            "tasks": ids.len(),
+            "seconds": m.seconds,
+            "cpu_seconds": m.cpu_seconds,
+            "peak_rss_bytes": m.peak_rss,
+            "spill_runs": m.spill_runs,
+        });
         if stage == "decide" && parts.select_passes > 0 {
             entry["select_passes"] = parts.select_passes.into();
         }
