@@ -317,10 +317,11 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         exec.insert(stage.to_string(), entry);
         seconds.insert(stage, m.seconds);
     }
-    // Where finish checked the ids (0: in memory; else spilled hash partitions).
+    // finish (this task, still running: no marker yet) and where it checked the ids
+    // (0: in memory; else spilled hash partitions).
     exec.insert(
         "finish".into(),
-        serde_json::json!({"id_partitions": id_partitions}),
+        serde_json::json!({"tasks": 1, "id_partitions": id_partitions}),
     );
     let timing = |stages: &[&str]| {
         let secs = stages.iter().filter_map(|s| seconds.get(s)).sum();
