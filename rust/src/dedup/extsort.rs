@@ -71,6 +71,20 @@ impl<T: Record> ExtSort<T> {
         self.pushed == 0
     }
 
+    /// Records held in memory now.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Write what is in memory as a sorted run now (for owners that budget several sorts
+    /// together); nothing happens when the buffer is empty.
+    pub fn spill(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.write_run()
+    }
+
     fn write_run(&mut self) -> Result<()> {
         if self.spill.is_none() {
             let dir = tempfile::Builder::new()
@@ -92,6 +106,7 @@ impl<T: Record> ExtSort<T> {
         }
         w.flush().map_err(|e| Error::io(&path, e))?;
         self.buffer.clear();
+        self.buffer.shrink_to_fit(); // the next run's pages come back only as it fills
         self.runs.push(path);
         Ok(())
     }
@@ -136,8 +151,10 @@ impl<'a, T: Record> Merged<'a, T> {
             scratch: vec![0; T::BYTES],
             failed: false,
         };
-        for src in 0..=n {
-            m.advance(src)?;
+        if n > 0 {
+            for src in 0..=n {
+                m.advance(src)?;
+            }
         }
         Ok(m)
     }
@@ -167,6 +184,9 @@ impl<T: Record> Iterator for Merged<'_, T> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
+        }
+        if self.readers.is_empty() {
+            return self.memory.next().copied().map(Ok); // nothing spilled: no heap needed
         }
         let Reverse((r, src)) = self.heap.pop()?;
         if let Err(e) = self.advance(src) {
