@@ -455,7 +455,7 @@ impl Applier<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::select;
+    use super::super::{candidates, select};
     use super::*;
 
     /// In-memory candidates read through the radix path under budgets from tiny to ample:
@@ -478,14 +478,7 @@ mod tests {
                 vec![("s".into(), s), ("lang".into(), lang)]
             })
             .collect();
-        let docs: Vec<Candidate> = recs
-            .iter()
-            .map(|a| Candidate {
-                attrs: a,
-                bytes: 10,
-                source: None,
-            })
-            .collect();
+        let docs = candidates(&recs, 10);
         let policies: Vec<Policy> = [
             "s:top=0.7",
             "lang:quota=fra:0.2",
@@ -522,14 +515,7 @@ mod tests {
             vec![],
             vec![("s".to_string(), 2.0)],
         ];
-        let docs: Vec<Candidate> = recs
-            .iter()
-            .map(|a| Candidate {
-                attrs: a,
-                bytes: 1,
-                source: None,
-            })
-            .collect();
+        let docs = candidates(&recs, 1);
         let p = [Policy::parse("s:top=0.5").unwrap()];
         for budget in [None, Some(0)] {
             let Err(e) = Selection::resolve(&p, docs.as_slice(), budget) else {

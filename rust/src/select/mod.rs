@@ -37,6 +37,18 @@ pub struct Candidate<'a> {
     pub source: Option<&'a str>,
 }
 
+/// Test documents: one candidate of `bytes` bytes per attribute list, no source.
+#[cfg(test)]
+pub(crate) fn candidates(recs: &[Vec<(String, f64)>], bytes: u64) -> Vec<Candidate<'_>> {
+    recs.iter()
+        .map(|a| Candidate {
+            attrs: a,
+            bytes,
+            source: None,
+        })
+        .collect()
+}
+
 impl Candidate<'_> {
     fn attr(&self, name: &str) -> Option<f64> {
         self.attrs.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
@@ -139,14 +151,7 @@ mod tests {
             attrs(&[("s", 0.7), ("lang", l("fra"))]),
             attrs(&[("s", f64::NAN), ("lang", l("eng"))]),
         ];
-        let docs: Vec<Candidate> = recs
-            .iter()
-            .map(|a| Candidate {
-                attrs: a,
-                bytes: 10,
-                source: None,
-            })
-            .collect();
+        let docs = candidates(&recs, 10);
         let kept = |p: &[&str]| {
             let ps: Vec<Policy> = p.iter().map(|s| Policy::parse(s).unwrap()).collect();
             let (out, rep) = select(&ps, &docs).unwrap();
