@@ -47,6 +47,8 @@ class Runner:
     mem_per_task: str
     binary: str | None
     keep: bool
+    #: ``--set KEY=VALUE`` config overrides given to every run
+    overrides: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
 
     def reference(self) -> dict[str, str]:
@@ -65,7 +67,8 @@ class Runner:
     def argv(self, out: Path, *extra: str) -> list[str]:
         head = [self.binary] if self.binary else [sys.executable, "-m", "cpt.curate"]
         cmd = [*head, "run", "-q", "-i", str(self.corpus), "-o", str(out)]
-        return [*cmd, "--mem-per-task", self.mem_per_task, *extra]
+        sets = [arg for kv in self.overrides for arg in ("--set", kv)]
+        return [*cmd, "--mem-per-task", self.mem_per_task, *sets, *extra]
 
 
 def _cpu() -> float:
@@ -191,7 +194,8 @@ def markdown(res: dict[str, Any], mem: str) -> str:
         cells = [name, r["rc"], r["wall_s"], r["cpu_s"], r["load_1min"], r.get("docs_per_s"),
                  r.get("max_task_rss_mib", "-"), same]  # fmt: skip
         rows.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines = [f"Corpus: {res['corpus']}", "", *rows, ""]
+    sets = " ".join(f"--set {kv}" for kv in res.get("config_overrides", []))
+    lines = [f"Corpus: {res['corpus']}; `--mem-per-task {mem}` {sets}", "", *rows, ""]
     ray = res["runs"].get("ray_2_tasks", {})
     if "peak_rss_by_stage_mib" in ray:
         lines += [f"Peak RSS per stage, Ray (one process per task; budget {mem}):", ""]
@@ -211,8 +215,9 @@ def markdown(res: dict[str, Any], mem: str) -> str:
     if "intermediate_bytes" in ray:
         state = sum(ray["intermediate_bytes"].values()) / 2**20
         lines.append(
-            f"Whole-job state on disk (every intermediate, Ray run): {state:.1f} MiB; largest "
-            f"peak RSS of one task: {ray['max_task_rss_mib']} MiB; under --mem-per-task {mem}: "
+            f"Whole-job state on disk (every intermediate, Ray run): {state:.1f} MiB "
+            f"({state * 2**20 / parse_bytes(mem):.1f}x the budget); largest peak RSS of one "
+            f"task: {ray['max_task_rss_mib']} MiB; under --mem-per-task {mem}: "
             f"{ray['under_mem_per_task']}."
         )
         lines.append("")
@@ -226,13 +231,6 @@ def markdown(res: dict[str, Any], mem: str) -> str:
     lines += [f"| {k} | {v['disk_gb']} | {v['partitions_to_fit_half_budget']} |"
               for k, v in ex["by_intermediate"].items()]  # fmt: skip
     lines.append(f"\nAll intermediates: {ex['disk_gb_all_intermediates']} GB.")
-    if "decide_one_task_memory_gb" in ex:
-        lines.append(
-            "One decide task (this engine's graph) at "
-            f"{ex['decide_task_bytes_per_doc_upper_bound']} bytes/doc (its peak RSS / documents, "
-            "an upper bound): "
-            f"{ex['decide_one_task_memory_gb']} GB."
-        )
     lines.append("")
     for name, r in res["runs"].items():
         if "killed" in r:
@@ -270,11 +268,6 @@ def extrapolate(runs: dict[str, Any], budget: int, docs: float = 1e9) -> dict[st
     }
     out: dict[str, Any] = {"documents": docs, "by_intermediate": kinds}
     out["disk_gb_all_intermediates"] = round(sum(per_doc.values()) * docs / 1e9, 1)
-    stage_rss = ray.get("peak_rss_by_stage_mib", {})
-    if "decide" in stage_rss and ray.get("documents"):
-        per = stage_rss["decide"] * 2**20 / ray["documents"]
-        out["decide_task_bytes_per_doc_upper_bound"] = round(per, 1)
-        out["decide_one_task_memory_gb"] = round(per * docs / 1e9, 1)
     return out
 
 
@@ -287,6 +280,13 @@ def main() -> int:
     p.add_argument("--binary", help="a cpt-curate binary (default: python -m cpt.curate)")
     p.add_argument("--kill-after", type=float, default=3.0, help="seconds into the killed task")
     p.add_argument("--skip-kill", action="store_true")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every run (repeatable), e.g. minhash.verify=true",
+    )
     p.add_argument("--keep", action="store_true", help="keep every run's output")
     p.add_argument(
         "--only",
@@ -295,7 +295,7 @@ def main() -> int:
     )
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
-    runner = Runner(a.corpus.resolve(), a.work.resolve(), a.mem_per_task, a.binary, a.keep)
+    runner = Runner(a.corpus.resolve(), a.work.resolve(), a.mem_per_task, a.binary, a.keep, a.set)
     ray_cfg = runner.work / "ray.yaml"
     ray_cfg.write_text("workers: 2\n")
     # (name, extra arguments): threads per task 1 wherever tasks run side by side, so
@@ -345,6 +345,7 @@ def main() -> int:
         "corpus": str(runner.corpus),
         "corpus_manifest": _manifest(runner.corpus),
         "mem_per_task": a.mem_per_task,
+        "config_overrides": a.set,
         "binary": a.binary or f"{sys.executable} -m cpt.curate",
         "cpus": os.cpu_count(),
         "runs": runs,

@@ -379,6 +379,12 @@ fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
     for stage in ["scan", "band", "cluster", "write"] {
         assert!(exec[stage]["cpu_seconds"].as_f64().unwrap() > 0.0, "{exec}");
     }
+    // The band tasks checked their links a chunk of shingle sets at a time: more passes
+    // over the set files than bands.
+    let set_passes = |e: &serde_json::Value| e["band"]["set_passes"].as_u64().unwrap();
+    let bands = exec["band"]["tasks"].as_u64().unwrap();
+    let chunked_passes = set_passes(exec);
+    assert!(chunked_passes > bands, "{exec}");
     let got = report(&spilled);
     assert_eq!(got["near_dedup"]["stats"]["spilled"], true);
     assert_eq!(
@@ -399,6 +405,7 @@ fn partitioned_near_dup_spans_tasks_spills_and_resumes() {
     let exec = &exec_section(&killed);
     assert_eq!(exec["cluster"]["spill_runs"], 0, "{exec}");
     assert_eq!(exec["band"]["spill_runs"], 0, "{exec}");
+    assert!(set_passes(exec) <= bands, "{exec}");
 
     // A band output removed mid-job: the cluster task names it and the task to relaunch;
     // a relaunched run reruns only that band, the cluster and what follows.

@@ -22,21 +22,37 @@ fn put_opt_str(b: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// Decisions of several files: per file a count, then per record a tag (0 keep, 1 reject)
-/// and, for a rejection, reason, detail, duplicate_of and cluster_id.
-pub fn encode_decisions(files: &[&[Decision]]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&(files.len() as u64).to_le_bytes());
-    for f in files {
+/// Decisions of several files, encoded file by file as they are made: a file count, then
+/// per file a record count and per record a tag (0 keep, 1 reject) and, for a rejection,
+/// reason, detail, duplicate_of and cluster_id. A task holds these bytes (one a kept
+/// document) rather than the decoded decisions (about a hundred bytes each).
+pub struct DecisionsEncoder {
+    b: Vec<u8>,
+    files: u64,
+}
+
+impl Default for DecisionsEncoder {
+    fn default() -> Self {
+        DecisionsEncoder {
+            b: 0u64.to_le_bytes().to_vec(),
+            files: 0,
+        }
+    }
+}
+
+impl DecisionsEncoder {
+    /// Append the next file's decisions.
+    pub fn file(&mut self, f: &[Decision]) {
+        let b = &mut self.b;
         b.extend_from_slice(&(f.len() as u64).to_le_bytes());
-        for d in *f {
+        for d in f {
             match d {
                 Decision::Keep => b.push(0),
                 Decision::Reject(r) => {
                     b.push(1);
-                    put_str(&mut b, &r.reason);
-                    put_opt_str(&mut b, r.detail.as_deref());
-                    put_opt_str(&mut b, r.duplicate_of.as_deref());
+                    put_str(b, &r.reason);
+                    put_opt_str(b, r.detail.as_deref());
+                    put_opt_str(b, r.duplicate_of.as_deref());
                     match r.cluster_id {
                         None => b.push(0),
                         Some(c) => {
@@ -47,8 +63,14 @@ pub fn encode_decisions(files: &[&[Decision]]) -> Vec<u8> {
                 }
             }
         }
+        self.files += 1;
     }
-    b
+
+    /// The payload.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.b[..8].copy_from_slice(&self.files.to_le_bytes());
+        self.b
+    }
 }
 
 struct Cursor<'a>(&'a [u8]);
@@ -78,36 +100,61 @@ impl<'a> Cursor<'a> {
             _ => Some(self.str()?),
         })
     }
-}
 
-pub fn decode_decisions(b: &[u8]) -> Result<Vec<Vec<Decision>>, String> {
-    let mut c = Cursor(b);
-    let files = c.u64()? as usize;
-    let mut out = Vec::with_capacity(files.min(1 << 20));
-    for _ in 0..files {
-        let n = c.u64()? as usize;
+    fn file(&mut self) -> Result<Vec<Decision>, String> {
+        let n = self.u64()? as usize;
         let mut v = Vec::with_capacity(n.min(1 << 24));
         for _ in 0..n {
-            v.push(match c.u8()? {
+            v.push(match self.u8()? {
                 0 => Decision::Keep,
                 1 => Decision::Reject(Rejection {
-                    reason: c.str()?,
-                    detail: c.opt_str()?,
-                    duplicate_of: c.opt_str()?,
-                    cluster_id: match c.u8()? {
+                    reason: self.str()?,
+                    detail: self.opt_str()?,
+                    duplicate_of: self.opt_str()?,
+                    cluster_id: match self.u8()? {
                         0 => None,
-                        _ => Some(c.u64()?),
+                        _ => Some(self.u64()?),
                     },
                 }),
                 t => return Err(format!("bad decision tag {t}")),
             });
         }
-        out.push(v);
+        Ok(v)
     }
-    if !c.0.is_empty() {
-        return Err("trailing bytes".into());
+}
+
+/// A [`DecisionsEncoder`] payload as read back: checked whole when loaded, each file
+/// decoded when it is wanted, so a reader holds the encoded bytes and one file's decisions.
+pub struct Decisions {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Decisions {
+    pub fn decode(bytes: Vec<u8>) -> Result<Decisions, String> {
+        let mut c = Cursor(&bytes);
+        let files = c.u64()?;
+        let mut starts = Vec::with_capacity(usize::try_from(files).unwrap_or(0).min(1 << 20));
+        for _ in 0..files {
+            starts.push(bytes.len() - c.0.len());
+            c.file()?;
+        }
+        if !c.0.is_empty() {
+            return Err("trailing bytes".into());
+        }
+        Ok(Decisions { bytes, starts })
     }
-    Ok(out)
+
+    pub fn files(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The decisions of file `j` (0-based within the payload).
+    pub fn file(&self, j: usize) -> Vec<Decision> {
+        Cursor(&self.bytes[self.starts[j]..])
+            .file()
+            .expect("checked when decoded")
+    }
 }
 
 /// What the decide task leaves for the finish task's report.
@@ -143,8 +190,17 @@ mod tests {
             detail: Some("words 1 < 50".into()),
             ..Rejection::new("length")
         })];
-        let bytes = encode_decisions(&[&a, &b, &[]]);
-        assert_eq!(decode_decisions(&bytes).unwrap(), vec![a, b, vec![]]);
-        assert!(decode_decisions(&bytes[..bytes.len() - 1]).is_err());
+        let mut enc = DecisionsEncoder::default();
+        for f in [&a, &b, &vec![]] {
+            enc.file(f);
+        }
+        let bytes = enc.finish();
+        let d = Decisions::decode(bytes.clone()).unwrap();
+        assert_eq!(d.files(), 3);
+        assert_eq!([d.file(0), d.file(1), d.file(2)], [a, b, vec![]]);
+        assert!(Decisions::decode(bytes[..bytes.len() - 1].to_vec()).is_err());
+        let mut longer = bytes;
+        longer.push(0);
+        assert!(Decisions::decode(longer).is_err());
     }
 }

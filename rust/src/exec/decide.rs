@@ -5,7 +5,7 @@
 //! disk with at most a quarter of `--mem-per-task` of ranking keys; one last pass writes
 //! each scan task's decisions. Same stage code, same result as the one-process run.
 
-use super::codec::{encode_decisions, DecideParts};
+use super::codec::{DecideParts, DecisionsEncoder};
 use super::exact::{self, ExactFound};
 use super::tasks::{load_scan, stage_marks, TaskEnv};
 use super::{frame, JobPlan};
@@ -112,7 +112,7 @@ pub fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
     let (mut parsed, mut scoped) = ((0u64, 0u64), (0u64, 0u64));
     // The last pass: each scan task's decisions, its files in input order.
     for (k, g) in plan.groups.iter().enumerate() {
-        let mut files = Vec::with_capacity(g.len());
+        let mut files = DecisionsEncoder::default();
         for file in g.clone() {
             let scan = load_scan(plan, file)?;
             let mut decisions = Vec::with_capacity(scan.records.len());
@@ -132,15 +132,14 @@ pub fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
                 }
                 decisions.push(d);
             }
-            files.push(decisions);
+            files.file(&decisions);
         }
-        let files: Vec<&[Decision]> = files.iter().map(Vec::as_slice).collect();
         let path = if plan.bands > 0 {
             plan.pre_path(k)
         } else {
             plan.decisions_path(k)
         };
-        frame::write(&path, &plan.job, "decide", &encode_decisions(&files))?;
+        frame::write(&path, &plan.job, "decide", &files.finish())?;
     }
     let mut parts = DecideParts::default();
     if let Some(found) = &found {

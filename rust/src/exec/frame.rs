@@ -4,14 +4,16 @@
 //! one, or one left by another job is refused with an error naming the file and the task
 //! to relaunch, never read as data.
 
-use crate::io::{read_all, write_atomic};
+use crate::io::{read_all, tmp_name};
 use crate::{Error, Result};
-use std::path::Path;
-use xxhash_rust::xxh3::xxh3_64;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 const MAGIC: &[u8; 8] = b"CPTTASK\x01";
 /// Version of the payloads inside (bumped when any task's payload changes).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -20,19 +22,62 @@ fn put_str(b: &mut Vec<u8>, s: &str) {
 
 /// Write `payload` as task `task`'s intermediate of job `job`, atomically.
 pub fn write(path: &Path, job: &str, task: &str, payload: &[u8]) -> Result<()> {
-    let mut b = Vec::with_capacity(payload.len() + 64);
-    b.extend_from_slice(MAGIC);
-    b.extend_from_slice(&VERSION.to_le_bytes());
-    put_str(&mut b, job);
-    put_str(&mut b, task);
-    b.extend_from_slice(payload);
-    let sum = xxh3_64(&b);
-    b.extend_from_slice(&sum.to_le_bytes());
-    // Per-partition intermediates live in a directory per band or key partition.
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let mut w = FrameWriter::create(path, job, task)?;
+    w.put(payload)?;
+    w.finish()
+}
+
+/// An intermediate written as it is made, so a task never holds a big payload whole:
+/// the envelope's head, the payload's bytes as they come, then the checksum, under a temp
+/// name until [`FrameWriter::finish`] renames it.
+pub struct FrameWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+    sum: Xxh3,
+}
+
+impl FrameWriter {
+    pub fn create(path: &Path, job: &str, task: &str) -> Result<FrameWriter> {
+        // Per-partition intermediates live in a directory per band or key partition.
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let tmp = tmp_name(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = FrameWriter {
+            path: path.to_path_buf(),
+            file: BufWriter::with_capacity(64 << 10, file),
+            sum: Xxh3::new(),
+        };
+        let mut head = Vec::with_capacity(64);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&VERSION.to_le_bytes());
+        put_str(&mut head, job);
+        put_str(&mut head, task);
+        w.put(&head)?;
+        Ok(w)
     }
-    write_atomic(path, &b)
+
+    /// Append payload bytes.
+    pub fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sum.update(bytes);
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Error::io(tmp_name(&self.path), e))
+    }
+
+    /// The checksum, then fsync and rename to the final name.
+    pub fn finish(mut self) -> Result<()> {
+        let tmp = tmp_name(&self.path);
+        let sum = self.sum.digest().to_le_bytes();
+        self.file.write_all(&sum).map_err(|e| Error::io(&tmp, e))?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
 }
 
 /// Why an intermediate cannot be used.
@@ -44,12 +89,13 @@ fn bad(path: &Path, task: &str, why: &str) -> Error {
     }
 }
 
-/// Read the payload of task `task`'s intermediate of job `job` at `path`.
+/// Read the payload of task `task`'s intermediate of job `job` at `path` (in the buffer
+/// the file was read into: no second copy).
 pub fn read(path: &Path, job: &str, task: &str) -> Result<Vec<u8>> {
     if !path.exists() {
         return Err(bad(path, task, "missing"));
     }
-    let b = read_all(path)?;
+    let mut b = read_all(path)?;
     if b.len() < MAGIC.len() + 4 + 8 || &b[..8] != MAGIC {
         return Err(bad(
             path,
@@ -94,7 +140,9 @@ pub fn read(path: &Path, job: &str, task: &str) -> Result<Vec<u8>> {
             &format!("written by task {file_task}, expected {task}"),
         ));
     }
-    Ok(body[at..].to_vec())
+    b.truncate(b.len() - 8);
+    b.drain(..at);
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -86,6 +86,10 @@ pub struct Marker {
     /// Sorted runs the task spilled to disk under its budget (band tables, cluster links).
     #[serde(default)]
     pub spill_runs: u64,
+    /// A band task's passes over the shingle-set files to check its links: one, plus one
+    /// per chunk of sets beyond the first when they exceed a quarter of the budget.
+    #[serde(default)]
+    pub set_passes: u64,
 }
 
 /// What a task's marker records about its run.
@@ -94,6 +98,7 @@ pub struct TaskFacts {
     pub seconds: f64,
     pub cpu_seconds: f64,
     pub spill_runs: u64,
+    pub set_passes: u64,
 }
 
 /// The CPU clock of one task (see [`Marker::cpu_seconds`]).
@@ -293,6 +298,7 @@ impl JobPlan {
             peak_rss: peak_rss(),
             cpu_seconds: facts.cpu_seconds,
             spill_runs: facts.spill_runs,
+            set_passes: facts.set_passes,
         };
         write_atomic(
             &self.marker_path(task),

@@ -13,14 +13,14 @@
 //!
 //! The outcome is the one-process stage's, document for document (`tests/exec_tasks.rs`).
 
-use super::codec::{decode_decisions, encode_decisions, DecideParts};
-use super::tasks::{decoded, load_scan, read_or_unmark, TaskEnv};
+use super::codec::{DecideParts, Decisions, DecisionsEncoder};
+use super::tasks::{decoded, load_decisions_of, load_scan, read_or_unmark, TaskEnv};
 use super::{frame, JobPlan};
 use crate::dedup::bandtable::BandTables;
 use crate::dedup::extsort::{ExtSort, Record};
 use crate::dedup::neardup::{dense_doc, link_members, LeU32s, TableFacts};
 use crate::dedup::NearDup;
-use crate::pipeline::state::{ScanFile, ScanRecord, ScanVerdict};
+use crate::pipeline::state::{ScanRecord, ScanVerdict};
 use crate::report::StageTiming;
 use crate::stage::{Decision, Rejection};
 use crate::{Error, Result};
@@ -29,28 +29,46 @@ use std::collections::HashMap;
 type Parse<T> = std::result::Result<T, String>;
 use std::time::Instant;
 
-/// Moves the sketches out of one file's scan records, batch by batch as the scan makes
-/// them: the payload of each band's entry file (count, then record u32 + band hash u64 per
-/// document the scan kept that has shingles) and of the shingle-set file (count, then
-/// record u32, set length u32 and the set's bytes), ready to be framed.
-pub struct SketchSplit<'a> {
-    nd: &'a NearDup,
-    file: &'a str,
-    out: Vec<Vec<u8>>,
-    counts: Vec<u64>,
-    checked: bool,
+/// Where a [`SketchSplit`] puts a payload's bytes: an intermediate on disk as the scan
+/// goes (`frame::FrameWriter`), or memory.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]) -> Result<()>;
 }
 
-impl<'a> SketchSplit<'a> {
-    pub fn new(nd: &'a NearDup, file: &'a str) -> Self {
-        let parts = nd.bands() + 1;
-        SketchSplit {
-            nd,
-            file,
-            out: vec![0u64.to_le_bytes().to_vec(); parts],
-            counts: vec![0; parts],
-            checked: nd.check() != crate::dedup::neardup::Check::None,
-        }
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl Sink for frame::FrameWriter {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        frame::FrameWriter::put(self, bytes)
+    }
+}
+
+/// Moves the sketches out of one file's scan records, batch by batch as the scan makes
+/// them, into the payload of each band's entry file (record u32 + band hash u64 per
+/// document the scan kept that has shingles) and, when candidates are checked, of the
+/// shingle-set file (record u32, set length u32 and the set's bytes per kept document).
+pub struct SketchSplit<'a, S> {
+    nd: &'a NearDup,
+    file: &'a str,
+    /// One sink per band, then the sets' sink when checked.
+    sinks: Vec<S>,
+}
+
+impl<'a, S: Sink> SketchSplit<'a, S> {
+    /// `sinks`: one per band, then one for the sets when the job checks candidates.
+    pub fn new(nd: &'a NearDup, file: &'a str, sinks: Vec<S>) -> Self {
+        let checked = nd.check() != crate::dedup::neardup::Check::None;
+        assert_eq!(
+            sinks.len(),
+            nd.bands() + usize::from(checked),
+            "a sink per payload"
+        );
+        SketchSplit { nd, file, sinks }
     }
 
     /// Take the sketch of record `r` of the file.
@@ -72,40 +90,26 @@ impl<'a> SketchSplit<'a> {
             )));
         };
         let (hashes, set) = self.nd.sketch_parts(&sketch, r as u64)?;
+        let bands = self.nd.bands();
         if let Some(hashes) = hashes {
-            for (b, h) in hashes.chunks_exact(8).enumerate() {
-                self.out[b].extend_from_slice(&record.to_le_bytes());
-                self.out[b].extend_from_slice(h);
-                self.counts[b] += 1;
+            for (sink, h) in self.sinks.iter_mut().zip(hashes.chunks_exact(8)) {
+                sink.put(&record.to_le_bytes())?;
+                sink.put(h)?;
             }
         }
-        if self.checked {
-            let sets = self.out.last_mut().expect("a set payload");
-            sets.extend_from_slice(&record.to_le_bytes());
+        if let Some(sets) = self.sinks.get_mut(bands) {
+            sets.put(&record.to_le_bytes())?;
             #[allow(clippy::cast_possible_truncation)] // a set of u32s from one sketch
-            sets.extend_from_slice(&((set.len() / 4) as u32).to_le_bytes());
-            sets.extend_from_slice(set);
-            *self.counts.last_mut().expect("a set count") += 1;
+            sets.put(&((set.len() / 4) as u32).to_le_bytes())?;
+            sets.put(set)?;
         }
         Ok(())
     }
 
-    /// The band payloads, then the set payload.
-    pub fn finish(mut self) -> Vec<Vec<u8>> {
-        for (payload, n) in self.out.iter_mut().zip(self.counts) {
-            payload[..8].copy_from_slice(&n.to_le_bytes());
-        }
-        self.out
+    /// The sinks, every record added.
+    pub fn finish(self) -> Vec<S> {
+        self.sinks
     }
-}
-
-/// Take the sketches out of a whole file's scan records ([`SketchSplit`]).
-pub fn split_sketches(nd: &NearDup, file: &str, scan: &mut ScanFile) -> Result<Vec<Vec<u8>>> {
-    let mut split = SketchSplit::new(nd, file);
-    for (r, rec) in scan.records.iter_mut().enumerate() {
-        split.add(r, rec)?;
-    }
-    Ok(split.finish())
 }
 
 fn u32_at(b: &[u8], at: usize) -> Parse<u32> {
@@ -122,21 +126,19 @@ fn u64_at(b: &[u8], at: usize) -> Parse<u64> {
 
 /// Entries of a band entry file: (record, band hash), records ascending.
 fn decode_entries(b: &[u8]) -> Parse<Vec<(u32, u64)>> {
-    let n = usize::try_from(u64_at(b, 0)?).map_err(|e| e.to_string())?;
-    if b.len() != 8 + 12 * n {
-        return Err(format!("{n} entries do not fill {} bytes", b.len()));
+    if !b.len().is_multiple_of(12) {
+        return Err(format!("{} bytes are not whole 12-byte entries", b.len()));
     }
-    (0..n)
-        .map(|i| Ok((u32_at(b, 8 + 12 * i)?, u64_at(b, 12 + 12 * i)?)))
+    (0..b.len() / 12)
+        .map(|i| Ok((u32_at(b, 12 * i)?, u64_at(b, 4 + 12 * i)?)))
         .collect()
 }
 
 /// The shingle sets of a set file: (record, byte range of its set in `b`).
 fn decode_sets(b: &[u8]) -> Parse<Vec<(u32, std::ops::Range<usize>)>> {
-    let n = u64_at(b, 0)?;
-    let mut at = 8;
+    let mut at = 0;
     let mut out = Vec::new();
-    for _ in 0..n {
+    while at < b.len() {
         let record = u32_at(b, at)?;
         let len = 4 * u32_at(b, at + 4)? as usize;
         let range = at + 8..at + 8 + len;
@@ -146,21 +148,12 @@ fn decode_sets(b: &[u8]) -> Parse<Vec<(u32, std::ops::Range<usize>)>> {
         out.push((record, range));
         at += 8 + len;
     }
-    if at != b.len() {
-        return Err("trailing bytes".into());
-    }
     Ok(out)
 }
 
 /// The decisions before near-dup of scan task `k`'s files (the decide task's output).
-pub fn load_pre(plan: &JobPlan, k: usize) -> Result<Vec<Vec<Decision>>> {
-    let path = plan.pre_path(k);
-    let bytes = read_or_unmark(plan, &path, "decide")?;
-    let d = decoded(plan, &path, "decide", decode_decisions(&bytes))?;
-    if d.len() != plan.groups[k].len() {
-        return decoded(plan, &path, "decide", Err("wrong number of files".into()));
-    }
-    Ok(d)
+pub fn load_pre(plan: &JobPlan, k: usize) -> Result<Decisions> {
+    load_decisions_of(plan, k, &plan.pre_path(k), "decide")
 }
 
 /// What [`for_each_candidate`] meets, in input order.
@@ -180,7 +173,7 @@ fn for_each_candidate(plan: &JobPlan, mut f: impl FnMut(Visit) -> Result<()>) ->
         let pre = load_pre(plan, k)?;
         for (j, i) in plan.groups[k].clone().enumerate() {
             f(Visit::File(i))?;
-            for (r, d) in pre[j].iter().enumerate() {
+            for (r, d) in pre.file(j).iter().enumerate() {
                 if *d == Decision::Keep {
                     f(Visit::Doc(dense_doc(dense)?, i, r))?;
                     dense += 1;
@@ -192,8 +185,9 @@ fn for_each_candidate(plan: &JobPlan, mut f: impl FnMut(Visit) -> Result<()>) ->
 }
 
 /// Band task `b`: its band's candidate links among the documents kept before near-dup,
-/// checked, as `band-BBBBB.bin`. Returns the number of table runs spilled.
-pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<u64> {
+/// checked, as `band-BBBBB.bin`. Returns the number of table runs spilled and of passes
+/// over the shingle-set files.
+pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<(u64, u64)> {
     let (config, plan) = (env.config, env.plan);
     let nd = NearDup::new(&config.minhash)?;
     // Half the task's budget for band entries (12 bytes a document); the rest is the
@@ -239,15 +233,19 @@ pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<u64> {
     };
     let checked = nd.check() != crate::dedup::neardup::Check::None;
     let links = env.pool.install(|| tables.links(checked))?;
-    let accepted = if checked {
-        let sets = load_sets_of(plan, &links)?;
-        let set = |d: u32| {
-            let i = sets.0.binary_search(&d).expect("a link's member is loaded");
-            LeU32s::new(&sets.1[i])
-        };
-        env.pool.install(|| nd.check_links(&links, set))
+    let (accepted, set_passes) = if checked {
+        // The tables are gone: a quarter of the budget for the earlier documents' sets,
+        // a sixteenth for the later ones streaming past (see `check_links`).
+        let budget = plan.mem_budget()?;
+        check_links(
+            env,
+            &nd,
+            &links,
+            budget.map(|m| m / 4),
+            budget.map(|m| m / 16),
+        )?
     } else {
-        vec![true; links.len()]
+        (vec![true; links.len()], 0)
     };
     let mut out = Vec::with_capacity(48 + 9 * links.len());
     for v in [docs, empty, facts.peak_bytes, facts.spill_runs] {
@@ -261,45 +259,144 @@ pub fn band_task(env: &TaskEnv<'_>, b: usize) -> Result<u64> {
         out.push(u8::from(ok));
     }
     frame::write(&plan.band_path(b), &plan.job, &format!("band-{b:05}"), &out)?;
-    Ok(facts.spill_runs)
+    Ok((facts.spill_runs, set_passes))
 }
 
-/// The shingle sets of the documents `links` name: (sorted dense docs, their sets).
-fn load_sets_of(plan: &JobPlan, links: &[(u32, u32)]) -> Result<(Vec<u32>, Vec<Vec<u8>>)> {
-    let mut members: Vec<u32> = links.iter().flat_map(|&(a, b)| [a, b]).collect();
-    members.sort_unstable();
-    members.dedup();
-    let mut sets = Vec::with_capacity(members.len());
-    let mut file: (Vec<u8>, HashMap<u32, std::ops::Range<usize>>) = Default::default();
+/// Shingle sets of some documents, in dense order, in one buffer.
+#[derive(Default)]
+struct SetChunk {
+    docs: Vec<u32>,
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl SetChunk {
+    fn get(&self, doc: u32) -> Option<LeU32s<'_>> {
+        let i = self.docs.binary_search(&doc).ok()?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(LeU32s::new(&self.bytes[start..self.ends[i]]))
+    }
+
+    fn last(&self) -> u32 {
+        *self.docs.last().expect("a chunk is never empty")
+    }
+}
+
+/// One pass over the shingle-set files: the sets of `wanted` (sorted dense docs), handed
+/// to `f` in chunks of about `max_bytes` (all at once without a limit). A set file is
+/// read only when it holds a wanted document.
+fn for_each_set_chunk(
+    plan: &JobPlan,
+    wanted: &[u32],
+    max_bytes: Option<u64>,
+    mut f: impl FnMut(&SetChunk) -> Result<()>,
+) -> Result<()> {
+    let owner = |i: usize| format!("scan-{:05}", plan.owner(i));
+    let mut chunk = SetChunk::default();
+    // The set file being read: its input file, bytes, and (record, range) by record.
+    type SetFile = (usize, Vec<u8>, Vec<(u32, std::ops::Range<usize>)>);
+    let mut file: Option<SetFile> = None;
     let mut m = 0;
-    for_each_candidate(plan, |visit| match visit {
-        Visit::File(_) if m >= members.len() => Ok(()), // every set needed is loaded
-        Visit::File(i) => {
-            let task = format!("scan-{:05}", plan.owner(i));
-            let path = plan.sets_path(i);
+    for_each_candidate(plan, |visit| {
+        let Visit::Doc(doc, i, r) = visit else {
+            return Ok(());
+        };
+        if wanted.get(m) != Some(&doc) {
+            return Ok(());
+        }
+        if file.as_ref().is_none_or(|f| f.0 != i) {
+            file = None; // the last file's bytes go before the next one's are read
+            let (path, task) = (plan.sets_path(i), owner(i));
             let bytes = read_or_unmark(plan, &path, &task)?;
             let index = decoded(plan, &path, &task, decode_sets(&bytes))?;
-            file = (bytes, index.into_iter().collect());
-            Ok(())
+            file = Some((i, bytes, index));
         }
-        Visit::Doc(doc, i, r) if members.get(m) == Some(&doc) => {
-            #[allow(clippy::cast_possible_truncation)] // records of one file fit u32
-            let range = file.1.get(&(r as u32)).cloned().ok_or_else(|| {
-                let task = format!("scan-{:05}", plan.owner(i));
-                plan.unmark(&task);
+        let (_, bytes, index) = file.as_ref().expect("loaded above");
+        #[allow(clippy::cast_possible_truncation)] // records of one file fit u32
+        let at = index
+            .binary_search_by_key(&(r as u32), |e| e.0)
+            .map_err(|_| {
+                plan.unmark(&owner(i));
                 Error::Intermediate {
                     path: plan.sets_path(i),
-                    task,
+                    task: owner(i),
                     msg: format!("no shingle set for record {r}"),
                 }
             })?;
-            sets.push(file.0[range].to_vec());
-            m += 1;
-            Ok(())
+        chunk.docs.push(doc);
+        chunk.bytes.extend_from_slice(&bytes[index[at].1.clone()]);
+        chunk.ends.push(chunk.bytes.len());
+        m += 1;
+        if max_bytes.is_some_and(|b| chunk.bytes.len() as u64 >= b) {
+            f(&chunk)?;
+            chunk = SetChunk::default();
         }
-        Visit::Doc(..) => Ok(()),
+        Ok(())
     })?;
-    Ok((members, sets))
+    if !chunk.docs.is_empty() {
+        f(&chunk)?;
+    }
+    Ok(())
+}
+
+/// Whether each of `links` (sorted) passes the check, and the passes made over the set
+/// files. The earlier documents' sets are held in chunks of about `outer` bytes; links
+/// with both ends in a chunk are checked from it, and for the rest a second pass streams
+/// the later ends' sets by in chunks of about `inner` bytes. So one pass in all when every
+/// set fits (always without a budget), else one more per chunk; the outcome is the same.
+fn check_links(
+    env: &TaskEnv<'_>,
+    nd: &NearDup,
+    links: &[(u32, u32)],
+    outer: Option<u64>,
+    inner: Option<u64>,
+) -> Result<(Vec<bool>, u64)> {
+    if links.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let plan = env.plan;
+    let mut members: Vec<u32> = links.iter().flat_map(|&(a, b)| [a, b]).collect();
+    members.sort_unstable();
+    members.dedup();
+    let mut accepted = vec![false; links.len()];
+    let mut passes = 1;
+    let mut check = |ids: &[usize], near: &SetChunk, far: Option<&SetChunk>| {
+        let pairs: Vec<(u32, u32)> = ids.iter().map(|&i| links[i]).collect();
+        let set = |d| {
+            near.get(d)
+                .or_else(|| far.and_then(|f| f.get(d)))
+                .expect("a link's ends are loaded")
+        };
+        let ok = env.pool.install(|| nd.check_links(&pairs, set));
+        for (&i, ok) in ids.iter().zip(ok) {
+            accepted[i] = ok;
+        }
+    };
+    for_each_set_chunk(plan, &members, outer, |near| {
+        // The links whose earlier end is in this chunk: a run of the sorted links.
+        let from = links.partition_point(|l| l.0 < near.docs[0]);
+        let to = links.partition_point(|l| l.0 <= near.last());
+        let (within, beyond): (Vec<usize>, Vec<usize>) =
+            (from..to).partition(|&i| links[i].1 <= near.last());
+        check(&within, near, None);
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        passes += 1;
+        let mut later: Vec<u32> = beyond.iter().map(|&i| links[i].1).collect();
+        later.sort_unstable();
+        later.dedup();
+        for_each_set_chunk(plan, &later, inner, |far| {
+            let here: Vec<usize> = beyond
+                .iter()
+                .copied()
+                .filter(|&i| far.get(links[i].1).is_some())
+                .collect();
+            check(&here, near, Some(far));
+            Ok(())
+        })
+    })?;
+    Ok((accepted, passes))
 }
 
 /// A band task's counts, read before its links.
@@ -432,10 +529,12 @@ pub fn cluster_task(env: &TaskEnv<'_>) -> Result<u64> {
     let mut dups = clustering.duplicates.iter().peekable();
     let (mut bytes, mut dense) = (0u64, 0usize);
     for k in 0..plan.tasks() {
-        let mut pre = load_pre(plan, k)?;
+        let pre = load_pre(plan, k)?;
+        let mut out = DecisionsEncoder::default();
         for (j, i) in plan.groups[k].clone().enumerate() {
             let scan = load_scan(plan, i)?;
-            for (r, d) in pre[j].iter_mut().enumerate() {
+            let mut decisions = pre.file(j);
+            for (r, d) in decisions.iter_mut().enumerate() {
                 if *d != Decision::Keep {
                     continue;
                 }
@@ -452,14 +551,9 @@ pub fn cluster_task(env: &TaskEnv<'_>) -> Result<u64> {
                     *d = Decision::Reject(rej);
                 }
             }
+            out.file(&decisions);
         }
-        let files: Vec<&[Decision]> = pre.iter().map(Vec::as_slice).collect();
-        frame::write(
-            &plan.decisions_path(k),
-            &plan.job,
-            "cluster",
-            &encode_decisions(&files),
-        )?;
+        frame::write(&plan.decisions_path(k), &plan.job, "cluster", &out.finish())?;
     }
     let ((key, section), summary) = crate::pipeline::near::report_parts(&nd, docs, stats);
     let secs = started.elapsed().as_secs_f64();
@@ -482,6 +576,19 @@ mod tests {
     use super::*;
     use crate::dedup::MinHashConfig;
     use crate::pipeline::decide::fixtures::{filtered, rec};
+    use crate::pipeline::state::ScanFile;
+
+    /// Take the sketches out of a whole file's scan records into memory ([`SketchSplit`]):
+    /// each band's payload, then the sets' when checked.
+    fn split_sketches(nd: &NearDup, file: &str, scan: &mut ScanFile) -> Result<Vec<Vec<u8>>> {
+        let checked = nd.check() != crate::dedup::neardup::Check::None;
+        let sinks = vec![Vec::new(); nd.bands() + usize::from(checked)];
+        let mut split = SketchSplit::new(nd, file, sinks);
+        for (r, rec) in scan.records.iter_mut().enumerate() {
+            split.add(r, rec)?;
+        }
+        Ok(split.finish())
+    }
 
     #[test]
     fn sketches_move_to_band_and_set_payloads() {
@@ -511,6 +618,7 @@ mod tests {
         assert_eq!(sets.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 2]);
         assert!(sets[1].1.is_empty() && !sets[0].1.is_empty());
         assert!(decode_entries(&parts[0][..10]).is_err());
+        assert!(decode_sets(&parts[nd.bands()][..10]).is_err());
 
         // A kept document without a sketch is named, not skipped.
         let mut bad = ScanFile {

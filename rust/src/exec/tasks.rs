@@ -2,7 +2,7 @@
 //! own phase code (`crate::pipeline::{scan, decide, write}`) on its part, writes its
 //! intermediates (framed, atomic) and then its marker. No curation logic lives here.
 
-use super::codec::{decode_decisions, DecideParts, WriteParts};
+use super::codec::{DecideParts, Decisions, WriteParts};
 use super::{exact, frame, near, JobPlan};
 use crate::config::Config;
 use crate::dedup::NearDup;
@@ -10,7 +10,7 @@ use crate::pipeline::state::ScanFile;
 use crate::pipeline::tally::{DuplicateIds, Tally};
 use crate::pipeline::{scan, write, RunOptions};
 use crate::report::{StageTiming, Timings};
-use crate::stage::{write_stages, Decision, ScanStages};
+use crate::stage::{write_stages, ScanStages};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -27,8 +27,9 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
     let plan = env.plan;
     let started = Instant::now();
     let cpu = super::TaskCpu::start();
-    // Runs spilled to disk by the task (band tables, the cluster's link sort).
-    let mut spill_runs = 0;
+    // Runs spilled to disk by the task (band tables, the cluster's link sort), and a band
+    // task's passes over the shingle sets.
+    let (mut spill_runs, mut set_passes) = (0, 0);
     if id == "init" {
         plan.init(env.opts.overwrite)?;
     } else {
@@ -45,7 +46,9 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
             None if id == "finish" => finish_task(env)?,
             Some(("scan", k)) => scan_task(env, numbered(k, plan.tasks())?)?,
             Some(("exact", p)) => exact::exact_task(env, numbered(p, plan.exact_partitions())?)?,
-            Some(("band", b)) => spill_runs = near::band_task(env, numbered(b, plan.bands)?)?,
+            Some(("band", b)) => {
+                (spill_runs, set_passes) = near::band_task(env, numbered(b, plan.bands)?)?;
+            }
             Some(("write", k)) => write_task(env, numbered(k, plan.tasks())?)?,
             _ => return Err(unknown(plan, id)),
         }
@@ -60,6 +63,7 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
             seconds: started.elapsed().as_secs_f64(),
             cpu_seconds: cpu.seconds(),
             spill_runs,
+            set_passes,
         },
     )
 }
@@ -98,10 +102,23 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     // One file's records in memory at a time: each goes to disk before the next is read.
     for i in plan.groups[k].clone() {
         let name = plan.inputs[i].path.display().to_string();
-        // The sketches leave each batch for per-band payloads (12 bytes a band instead of
-        // the whole sketch), so the decide task never holds them and this one holds them
-        // one batch at a time.
-        let mut split = near.as_ref().map(|nd| near::SketchSplit::new(nd, &name));
+        // The sketches leave each batch for per-band intermediates written as the scan
+        // goes (12 bytes a band instead of the whole sketch), so no task holds them.
+        let mut split = match &near {
+            Some(nd) => {
+                let checked = nd.check() != crate::dedup::neardup::Check::None;
+                let mut paths: Vec<_> = (0..nd.bands())
+                    .map(|b| plan.band_entries_path(b, i))
+                    .collect();
+                paths.extend(checked.then(|| plan.sets_path(i)));
+                let sinks = paths
+                    .iter()
+                    .map(|p| frame::FrameWriter::create(p, &plan.job, &task))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(near::SketchSplit::new(nd, &name, sinks))
+            }
+            None => None,
+        };
         let s = env.pool.install(|| {
             scanner.scan_batches(
                 &plan.inputs[i],
@@ -116,15 +133,8 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
                 },
             )
         })?;
-        if let (Some(nd), Some(split)) = (&near, split) {
-            let mut parts = split.finish();
-            let sets = parts.pop().expect("a set payload");
-            for (b, payload) in parts.iter().enumerate() {
-                frame::write(&plan.band_entries_path(b, i), &plan.job, &task, payload)?;
-            }
-            if nd.check() != crate::dedup::neardup::Check::None {
-                frame::write(&plan.sets_path(i), &plan.job, &task, &sets)?;
-            }
+        for sink in split.map(near::SketchSplit::finish).unwrap_or_default() {
+            sink.finish()?;
         }
         if plan.exact {
             let parts = exact::split_keys(&s, plan.exact_partitions());
@@ -181,15 +191,24 @@ pub(super) fn load_scan(plan: &JobPlan, file: usize) -> Result<ScanFile> {
     Ok(s)
 }
 
-fn load_decisions(plan: &JobPlan, k: usize) -> Result<Vec<Vec<Decision>>> {
-    let path = plan.decisions_path(k);
-    let task = plan.decisions_task();
-    let bytes = read_or_unmark(plan, &path, task)?;
-    let d = decoded(plan, &path, task, decode_decisions(&bytes))?;
-    if d.len() != plan.groups[k].len() {
-        return decoded(plan, &path, task, Err("wrong number of files".into()));
+/// Scan task `k`'s decisions from `path`, written by `task`.
+pub(super) fn load_decisions_of(
+    plan: &JobPlan,
+    k: usize,
+    path: &std::path::Path,
+    task: &str,
+) -> Result<Decisions> {
+    let bytes = read_or_unmark(plan, path, task)?;
+    let d = decoded(plan, path, task, Decisions::decode(bytes))?;
+    if d.files() != plan.groups[k].len() {
+        return decoded(plan, path, task, Err("wrong number of files".into()));
     }
     Ok(d)
+}
+
+/// Scan task `k`'s final decisions.
+fn load_decisions(plan: &JobPlan, k: usize) -> Result<Decisions> {
+    load_decisions_of(plan, k, &plan.decisions_path(k), plan.decisions_task())
 }
 
 fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
@@ -203,9 +222,10 @@ fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     for (j, i) in plan.groups[k].clone().enumerate() {
         let scan = load_scan(plan, i)?;
         let input = &plan.inputs[i];
+        let decisions = decisions.file(j);
         let s = env
             .pool
-            .install(|| writer.write(i, input, &scan, &decisions[j], |_| {}))?;
+            .install(|| writer.write(i, input, &scan, &decisions, |_| {}))?;
         crate::pipeline::check_file(&input.path, &scan, &s)?;
         stats.push(s);
     }
@@ -236,6 +256,7 @@ pub(super) struct StageMarks {
     cpu_seconds: f64,
     peak_rss: u64,
     spill_runs: u64,
+    set_passes: u64,
 }
 
 pub(super) fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<StageMarks> {
@@ -246,6 +267,7 @@ pub(super) fn stage_marks(plan: &JobPlan, ids: &[String]) -> Result<StageMarks> 
             s.cpu_seconds += m.cpu_seconds;
             s.peak_rss = s.peak_rss.max(m.peak_rss);
             s.spill_runs += m.spill_runs;
+            s.set_passes += m.set_passes;
         }
     }
     Ok(s)
@@ -274,7 +296,10 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     }
     let mut stats = Vec::with_capacity(plan.inputs.len());
     for k in 0..plan.tasks() {
-        tally.add_decisions(load_decisions(plan, k)?.iter().flatten());
+        let decisions = load_decisions(plan, k)?;
+        for j in 0..decisions.files() {
+            tally.add_decisions(decisions.file(j).iter());
+        }
         let task = format!("write-{k:05}");
         let path = plan.write_path(k);
         let bytes = read_or_unmark(plan, &path, &task)?;
@@ -313,6 +338,9 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
         });
         if stage == "decide" && parts.select_passes > 0 {
             entry["select_passes"] = parts.select_passes.into();
+        }
+        if stage == "band" {
+            entry["set_passes"] = m.set_passes.into();
         }
         exec.insert(stage.to_string(), entry);
         seconds.insert(stage, m.seconds);
@@ -394,17 +422,19 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
     // A batch's line bytes, held about three times (lines, records or output, buffers).
     let batch = 3 * scan::batch_bytes(budget) as u64;
     let tokenizer = if config.tokenize.enabled { 64 << 20 } else { 0 };
+    // A document's shingle set as a set file holds it.
+    let set = if !config.minhash.enabled {
+        0
+    } else if config.minhash.verify {
+        2048
+    } else if config.minhash.sample_check {
+        4 * config.minhash.sample_size as u64
+    } else {
+        0
+    };
+    // The scan writes each band's entries and the sets as it goes (a 64 KiB buffer each).
     let sketch = if config.minhash.enabled {
-        // One file's band entries and shingle sets before they are written (the
-        // sketches themselves leave each batch).
-        let set = if config.minhash.verify {
-            2048
-        } else if config.minhash.sample_check {
-            4 * config.minhash.sample_size as u64
-        } else {
-            0
-        };
-        (12 * plan.bands as u64 + set) * largest_file_docs
+        (plan.bands as u64 + 1) * (64 << 10)
     } else {
         0
     };
@@ -441,14 +471,15 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
         };
         let links: u64 = (0..plan.bands).map(band_links).sum();
         let most = (0..plan.bands).map(band_links).max().unwrap_or(0);
-        // Band entries (12 bytes a document, spilled past half the budget), one scan
-        // task's decisions and one file's entries, and the band's links (8 bytes each,
-        // with their check flags and members' shingle sets).
-        let entries = under(12 * docs, 2);
-        est.push((
-            "band",
-            base + entries + 8 * largest_docs + 16 * largest_file_docs + 16 * most,
-        ));
+        // First the band entries (12 bytes a document, spilled past half the budget), one
+        // scan task's decisions and one file's entries; then the links (9 bytes each) and
+        // their documents' shingle sets, at most a quarter and a sixteenth of the budget
+        // (see `near::check_links`), beside one file's set file.
+        let entries = under(12 * docs, 2) + 8 * largest_docs + 12 * largest_file_docs;
+        let sets = set * (2 * most).min(docs);
+        let sets = budget.map_or(sets, |m| sets.min(m / 4 + m / 16));
+        let check = 9 * most + sets + set * largest_file_docs;
+        est.push(("band", base + entries.max(check)));
         // Links sorted under a quarter of the budget (12 bytes each in memory), one band
         // file (9 bytes a link), the union-find over linked documents (at most two per
         // link: 20 bytes each, and 16 bytes a removed document with its kept id), one

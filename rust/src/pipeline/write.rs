@@ -26,7 +26,9 @@ type Encoder = zstd::Encoder<'static, BufWriter<File>>;
 fn open_zst(path: &Path, level: i32) -> Result<Encoder> {
     let tmp = tmp_name(path);
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut enc = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), level)
+    // zstd hands its output on in blocks of about 128 KiB: a small buffer is enough, and
+    // a write task holds up to three of these streams at once.
+    let mut enc = zstd::Encoder::new(BufWriter::with_capacity(256 << 10, file), level)
         .map_err(|e| Error::io(&tmp, e))?;
     // A content checksum per frame: the input layer verifies it on every re-read.
     enc.include_checksum(true).map_err(|e| Error::io(&tmp, e))?;
