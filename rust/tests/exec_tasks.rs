@@ -520,4 +520,22 @@ fn bounded_decide_and_finish_equal_the_one_process_run() {
     // small budget (a quarter of 4 KiB holds 42 keys, not the hundreds alive).
     assert_eq!(passes[0], 2);
     assert!(passes[1] > 4, "{passes:?}");
+
+    // A worker's `task` command carries no --mem-per-task (Ray, Slurm): decide and finish
+    // still run under the budget the job's init recorded.
+    let small = dir.path().join("small");
+    for task in ["decide", "finish"] {
+        let mut args = vec!["--tasks", "3", "--threads", "2"];
+        args.extend(select);
+        args.push(task);
+        ok(&curate("task", &in_dir, &small, &args, &[]));
+    }
+    let e = exec(&small);
+    assert_eq!(
+        e["decide"]["select_passes"].as_u64(),
+        Some(passes[1]),
+        "{e}"
+    );
+    assert!(e["finish"]["id_partitions"].as_u64() > Some(1), "{e}");
+    assert!(files(&small) == want);
 }

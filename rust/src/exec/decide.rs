@@ -104,7 +104,7 @@ pub fn decide_task(env: &TaskEnv<'_>) -> Result<()> {
     let resolved = if selecting {
         let policies = job_policies(env.config)?;
         // A quarter of the budget for ranking keys: one scan file's records sit beside them.
-        Some(resolve(&policies, &src, plan.mem_per_task.map(|m| m / 4))?)
+        Some(resolve(&policies, &src, plan.mem_budget()?.map(|m| m / 4))?)
     } else {
         None
     };

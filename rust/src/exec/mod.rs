@@ -117,6 +117,19 @@ impl TaskCpu {
     }
 }
 
+/// Under a budget, have glibc's malloc give every large buffer (1 MiB and up) back to the
+/// system when it is freed. By default it raises its mmap threshold after the first such
+/// free and serves later big buffers from the heap, which then holds the peak of them all:
+/// a band task reading 16 MB set files one after another reached 81 MiB of RSS instead of
+/// 50 (its live heap peaked at 41).
+pub fn return_large_frees() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// User + system CPU seconds of this process so far, all threads (`getrusage`).
 pub fn process_cpu_seconds() -> f64 {
     // SAFETY: an all-zero rusage is a valid value, and getrusage only writes the struct

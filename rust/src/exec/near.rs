@@ -280,11 +280,24 @@ impl SetChunk {
     fn last(&self) -> u32 {
         *self.docs.last().expect("a chunk is never empty")
     }
+
+    fn push(&mut self, doc: u32, set: &[u8]) {
+        self.docs.push(doc);
+        self.bytes.extend_from_slice(set);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Empty, keeping the buffers.
+    fn clear(&mut self) {
+        self.docs.clear();
+        self.ends.clear();
+        self.bytes.clear();
+    }
 }
 
 /// One pass over the shingle-set files: the sets of `wanted` (sorted dense docs), handed
-/// to `f` in chunks of about `max_bytes` (all at once without a limit). A set file is
-/// read only when it holds a wanted document.
+/// to `f` in chunks of at most `max_bytes` (or one set, if bigger; all at once without a
+/// limit). A set file is read only when it holds a wanted document, and one at a time.
 fn for_each_set_chunk(
     plan: &JobPlan,
     wanted: &[u32],
@@ -293,6 +306,9 @@ fn for_each_set_chunk(
 ) -> Result<()> {
     let owner = |i: usize| format!("scan-{:05}", plan.owner(i));
     let mut chunk = SetChunk::default();
+    if let Some(b) = max_bytes {
+        chunk.bytes.reserve(usize::try_from(b).unwrap_or(0));
+    }
     // The set file being read: its input file, bytes, and (record, range) by record.
     type SetFile = (usize, Vec<u8>, Vec<(u32, std::ops::Range<usize>)>);
     let mut file: Option<SetFile> = None;
@@ -323,16 +339,24 @@ fn for_each_set_chunk(
                     msg: format!("no shingle set for record {r}"),
                 }
             })?;
-        chunk.docs.push(doc);
-        chunk.bytes.extend_from_slice(&bytes[index[at].1.clone()]);
-        chunk.ends.push(chunk.bytes.len());
-        m += 1;
-        if max_bytes.is_some_and(|b| chunk.bytes.len() as u64 >= b) {
+        let set = &bytes[index[at].1.clone()];
+        // A full chunk goes to `f` before it would outgrow its limit, and without this
+        // set file: `f` may read others (it is read again for the next set wanted).
+        if max_bytes.is_some_and(|b| (chunk.bytes.len() + set.len()) as u64 > b)
+            && !chunk.docs.is_empty()
+        {
+            let set = set.to_vec();
+            file = None;
             f(&chunk)?;
-            chunk = SetChunk::default();
+            chunk.clear();
+            chunk.push(doc, &set);
+        } else {
+            chunk.push(doc, set);
         }
+        m += 1;
         Ok(())
     })?;
+    drop(file);
     if !chunk.docs.is_empty() {
         f(&chunk)?;
     }

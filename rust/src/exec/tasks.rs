@@ -34,6 +34,9 @@ pub fn run_task(env: &TaskEnv<'_>, id: &str) -> Result<()> {
         plan.init(env.opts.overwrite)?;
     } else {
         plan.check_init()?;
+        if plan.mem_budget()?.is_some() {
+            super::return_large_frees();
+        }
         let numbered = |k: &str, n: usize| {
             k.parse()
                 .ok()
@@ -279,7 +282,7 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
     let writers = write_stages(config, &plan.state().dir)?;
     // One file's records and one scan task's decisions at a time; under a budget the ids
     // go to hash partitions of at most a quarter of it each (ids are within the records).
-    let ids = match plan.mem_per_task {
+    let ids = match plan.mem_budget()? {
         None => DuplicateIds::memory(),
         Some(m) => {
             let records: u64 = (0..plan.inputs.len())
