@@ -394,7 +394,10 @@ fn finish_task(env: &TaskEnv<'_>) -> Result<()> {
 
 /// What any task process holds before its work: the binary, the thread pool, the
 /// allocator's arenas (measured: an `init` task's peak RSS).
-const PROCESS_BASE: u64 = 6 << 20;
+const PROCESS_BASE: u64 = 9 << 20;
+
+/// One zstd stream at the default level: about 3.7 MiB to compress, 2.5 to decompress.
+const ZSTD_STREAM: u64 = 4 << 20;
 
 /// Estimated peak memory per task of each stage (bytes). From the scan intermediates'
 /// sizes once they exist, else from the input size at an assumed 1 KiB per document;
@@ -444,7 +447,8 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
     let base = PROCESS_BASE;
     let mut est = vec![
         ("init", base),
-        ("scan", base + largest_file + batch + sketch),
+        // The input file's decoder.
+        ("scan", base + largest_file + batch + sketch + ZSTD_STREAM),
     ];
     if plan.exact {
         // A partition's keys in the first-wins index (key, position, size, map slack),
@@ -495,7 +499,8 @@ pub fn estimate(plan: &JobPlan, config: &Config) -> Vec<(&'static str, u64)> {
     }
     est.push((
         "write",
-        base + largest_file + 8 * largest_docs + batch + (2 << 20) + tokenizer,
+        // The input's decoder, and the kept, attribute and rejected shards' encoders.
+        base + largest_file + 8 * largest_docs + batch + 4 * ZSTD_STREAM + tokenizer,
     ));
     est.push(("finish", base + streamed + under(all, 4) + tokenizer));
     est
