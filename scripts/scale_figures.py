@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -147,9 +148,14 @@ def summary(run: dict[str, Any]) -> str:
 
 
 def parse_bytes(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
+    """A byte size as the engine reads ``--mem-per-task``: ``64M`` is 64 x 10^6 bytes,
+    ``64Mi`` or ``64MiB`` 64 x 2^20."""
+    powers = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)(i?)b?\s*", text.lower())
+    if not m:
+        raise ValueError(f"not a byte size: {text!r}")
+    base = 1024 if m[3] else 1000
+    return int(float(m[1]) * base ** powers[m[2]])
 
 
 def kill_mid_task(runner: Runner, out: Path, argv: list[str], task: str, after_s: float):
