@@ -59,16 +59,28 @@ pub struct SketchSplit<'a, S> {
     sinks: Vec<S>,
 }
 
+/// Which payload a [`SketchSplit`] sink receives.
+pub enum Payload {
+    /// Band `0`'s entries.
+    Band(usize),
+    /// The shingle sets (only when the job checks candidates).
+    Sets,
+}
+
 impl<'a, S: Sink> SketchSplit<'a, S> {
-    /// `sinks`: one per band, then one for the sets when the job checks candidates.
-    pub fn new(nd: &'a NearDup, file: &'a str, sinks: Vec<S>) -> Self {
-        let checked = nd.check() != crate::dedup::neardup::Check::None;
-        assert_eq!(
-            sinks.len(),
-            nd.bands() + usize::from(checked),
-            "a sink per payload"
-        );
-        SketchSplit { nd, file, sinks }
+    /// `open` makes the sink of each payload the job has.
+    pub fn new(
+        nd: &'a NearDup,
+        file: &'a str,
+        mut open: impl FnMut(Payload) -> Result<S>,
+    ) -> Result<Self> {
+        let mut sinks = (0..nd.bands())
+            .map(|b| open(Payload::Band(b)))
+            .collect::<Result<Vec<_>>>()?;
+        if nd.check() != crate::dedup::neardup::Check::None {
+            sinks.push(open(Payload::Sets)?);
+        }
+        Ok(SketchSplit { nd, file, sinks })
     }
 
     /// Take the sketch of record `r` of the file.
@@ -407,16 +419,15 @@ fn check_links(
             return Ok(());
         }
         passes += 1;
+        // By later end, so each chunk of later sets checks a run of them.
+        let mut beyond = beyond;
+        beyond.sort_by_key(|&i| links[i].1);
         let mut later: Vec<u32> = beyond.iter().map(|&i| links[i].1).collect();
-        later.sort_unstable();
         later.dedup();
         for_each_set_chunk(plan, &later, inner, |far| {
-            let here: Vec<usize> = beyond
-                .iter()
-                .copied()
-                .filter(|&i| far.get(links[i].1).is_some())
-                .collect();
-            check(&here, near, Some(far));
+            let from = beyond.partition_point(|&i| links[i].1 < far.docs[0]);
+            let to = beyond.partition_point(|&i| links[i].1 <= far.last());
+            check(&beyond[from..to], near, Some(far));
             Ok(())
         })
     })?;
@@ -605,9 +616,7 @@ mod tests {
     /// Take the sketches out of a whole file's scan records into memory ([`SketchSplit`]):
     /// each band's payload, then the sets' when checked.
     fn split_sketches(nd: &NearDup, file: &str, scan: &mut ScanFile) -> Result<Vec<Vec<u8>>> {
-        let checked = nd.check() != crate::dedup::neardup::Check::None;
-        let sinks = vec![Vec::new(); nd.bands() + usize::from(checked)];
-        let mut split = SketchSplit::new(nd, file, sinks);
+        let mut split = SketchSplit::new(nd, file, |_| Ok(Vec::new()))?;
         for (r, rec) in scan.records.iter_mut().enumerate() {
             split.add(r, rec)?;
         }

@@ -108,18 +108,13 @@ fn scan_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
         // The sketches leave each batch for per-band intermediates written as the scan
         // goes (12 bytes a band instead of the whole sketch), so no task holds them.
         let mut split = match &near {
-            Some(nd) => {
-                let checked = nd.check() != crate::dedup::neardup::Check::None;
-                let mut paths: Vec<_> = (0..nd.bands())
-                    .map(|b| plan.band_entries_path(b, i))
-                    .collect();
-                paths.extend(checked.then(|| plan.sets_path(i)));
-                let sinks = paths
-                    .iter()
-                    .map(|p| frame::FrameWriter::create(p, &plan.job, &task))
-                    .collect::<Result<Vec<_>>>()?;
-                Some(near::SketchSplit::new(nd, &name, sinks))
-            }
+            Some(nd) => Some(near::SketchSplit::new(nd, &name, |payload| {
+                let path = match payload {
+                    near::Payload::Band(b) => plan.band_entries_path(b, i),
+                    near::Payload::Sets => plan.sets_path(i),
+                };
+                frame::FrameWriter::create(&path, &plan.job, &task)
+            })?),
             None => None,
         };
         let s = env.pool.install(|| {
@@ -225,10 +220,10 @@ fn write_task(env: &TaskEnv<'_>, k: usize) -> Result<()> {
     for (j, i) in plan.groups[k].clone().enumerate() {
         let scan = load_scan(plan, i)?;
         let input = &plan.inputs[i];
-        let decisions = decisions.file(j);
+        let file_decisions = decisions.file(j);
         let s = env
             .pool
-            .install(|| writer.write(i, input, &scan, &decisions, |_| {}))?;
+            .install(|| writer.write(i, input, &scan, &file_decisions, |_| {}))?;
         crate::pipeline::check_file(&input.path, &scan, &s)?;
         stats.push(s);
     }
